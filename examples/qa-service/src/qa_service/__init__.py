@@ -1,0 +1,1 @@
+"""DSPy project: qa_service."""

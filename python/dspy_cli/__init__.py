@@ -1,0 +1,23 @@
+"""dspy-cli-rs: a Rust-powered, drop-in replacement for dspy-cli."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("dspy-cli-rs")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = ["__version__", "main"]
+
+
+def main() -> None:
+    """Console-script entry point: hand the arguments to the Rust CLI and exit with its code."""
+    import sys
+
+    from dspy_cli._native import main as native_main
+
+    try:
+        code = native_main(sys.argv)
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,3 @@
+from dspy_cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Python helpers the Rust engine calls. Private: not part of the public API."""

@@ -1,0 +1,152 @@
+"""Find the ``dspy.Module`` classes of a project, in a deterministic order."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dspy_cli._runtime.schema import ForwardSchema, extract_forward_schema
+
+logger = logging.getLogger("dspy_cli.discovery")
+
+
+class DiscoveryError(Exception):
+    """A project problem that stops the server from starting."""
+
+
+@dataclass
+class DiscoveredModule:
+    name: str
+    cls: type
+    module_path: str
+    instance: Any
+    schema: ForwardSchema
+    is_async: bool
+    signature_doc: str = ""
+    input_names: list[str] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
+
+
+def has_native_async(cls: type) -> bool:
+    """True when the class defines or inherits an ``aforward`` other than dspy.Module's."""
+    import dspy
+
+    method = getattr(cls, "aforward", None)
+    return callable(method) and method is not getattr(dspy.Module, "aforward", None)
+
+
+def _find_signature(instance: Any) -> Any:
+    for value in vars(instance).values():
+        signature = getattr(value, "signature", None)
+        if signature is not None and hasattr(signature, "input_fields"):
+            return signature
+        predict = getattr(value, "predict", None)
+        if predict is not None and hasattr(getattr(predict, "signature", None), "input_fields"):
+            return predict.signature
+    return None
+
+
+def _user_frame(exc: BaseException, path: Path) -> str:
+    """The innermost traceback line inside the user's file, to point at the cause."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (at {path.name}:{frame.lineno}: {frame.line})"
+
+
+def _import_file(path: Path, module_name: str) -> Any | None:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except ModuleNotFoundError as exc:
+        sys.modules.pop(module_name, None)
+        logger.error("Error loading module %s: %s", path, exc)
+        logger.warning(
+            "⚠  Missing dependency detected while importing %s: the package '%s' is not installed "
+            "in the Python environment running dspy-cli (%s). Install it there (e.g. `pip install %s` "
+            "or `uv add %s` with the project venv activated), then restart the server.",
+            path.name,
+            exc.name,
+            sys.executable,
+            exc.name,
+            exc.name,
+        )
+        return None
+    except BaseException as exc:  # noqa: BLE001 - a broken user file must not stop the server
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        sys.modules.pop(module_name, None)
+        logger.error("Error loading module %s: %s: %s%s", path, type(exc).__name__, exc, _user_frame(exc, path))
+        return None
+    return module
+
+
+def _describe(name: str, cls: type, path: Path) -> DiscoveredModule | None:
+    try:
+        instance = cls()
+    except Exception as exc:
+        logger.error("Could not instantiate %s from %s: %s: %s", name, path, type(exc).__name__, exc)
+        return None
+    signature = _find_signature(instance)
+    outputs = list(signature.output_fields) if signature is not None else []
+    schema = extract_forward_schema(cls, outputs)
+    module = DiscoveredModule(
+        name=name,
+        cls=cls,
+        module_path=str(path),
+        instance=instance,
+        schema=schema,
+        is_async=has_native_async(cls),
+        signature_doc=(signature.__doc__ or "").strip() if signature is not None else "",
+        input_names=list(signature.input_fields) if signature is not None else [],
+        output_names=outputs,
+    )
+    if not schema.typed:
+        logger.warning("Module %s does not have typed forward() method - API will have no validation", name)
+    if module.is_async:
+        logger.info("Module %s has native async support (aforward)", name)
+    logger.info("Discovered module: %s in %s", name, path.name)
+    return module
+
+
+def discover(modules_dir: Path, package_name: str, src_dir: Path) -> list[DiscoveredModule]:
+    """Import every ``modules/*.py`` (sorted) and describe each ``dspy.Module`` defined there."""
+    import dspy
+
+    for entry in (str(src_dir / package_name), str(src_dir)):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    found: list[DiscoveredModule] = []
+    for path in sorted(modules_dir.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        module_name = f"{package_name}.modules.{path.stem}"
+        module = _import_file(path, module_name)
+        if module is None:
+            continue
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, dspy.Module)
+                and cls is not dspy.Module
+                and cls.__module__ == module_name
+                and not name.startswith("_")
+            ):
+                described = _describe(name, cls, path)
+                if described is not None:
+                    found.append(described)
+    names = [m.name for m in found]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DiscoveryError(f"Error: Duplicate module names found: {', '.join(duplicates)}")
+    return found

@@ -1,0 +1,224 @@
+"""Per-request work on the Python side: validate, call the module, shape the response.
+
+Called by the Rust engine, on a sync-pool thread (``run_sync``) or on the asyncio loop thread
+(``start_async``). Every entry point returns an *outcome* tuple, never raises:
+
+    (status, response_json_bytes, log)
+    log = None | (inputs_json, outputs_json, error_or_None, usage_json_or_None, cost_or_None)
+
+``log`` is None for requests that never reached the module (422, 404-like rejections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+from typing import Any
+
+import dspy
+from dspy.utils.usage_tracker import track_usage
+from pydantic import ValidationError
+from pydantic_core import to_json
+
+from dspy_cli._runtime import logfmt
+
+logger = logging.getLogger("dspy_cli.server")
+
+BODY_JSON, BODY_OTHER, BODY_EMPTY = 0, 1, 2
+_PRIMITIVES = (str, int, float, bool, type(None))
+
+# The context every request copies: captured once after dspy.configure at start-up.
+root_context: contextvars.Context = contextvars.copy_context()
+
+
+class Rejected(Exception):
+    """A request refused before the module ran; carries its finished outcome."""
+
+    def __init__(self, outcome: tuple) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+def _json(value: Any) -> bytes:
+    return to_json(value, fallback=str)
+
+
+def _detail(status: int, detail: Any) -> tuple:
+    return (status, _json({"detail": detail}), None)
+
+
+def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    errors = exc.errors(include_url=False)
+    for error in errors:
+        error["loc"] = ("body", *error["loc"])
+    return errors
+
+
+def parse_request(route: Any, body: bytes, kind: int) -> Any:
+    """Validate a body exactly as FastAPI would, with a fast path for valid JSON."""
+    adapter = route.request_adapter
+    if kind == BODY_EMPTY:
+        raise Rejected(_detail(422, [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]))
+    if kind == BODY_JSON:
+        try:
+            return adapter.validate_json(body)
+        except ValidationError:
+            pass  # recompute below so error bodies match FastAPI's exactly
+        try:
+            data: Any = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            pos = getattr(exc, "pos", getattr(exc, "start", 0))
+            message = getattr(exc, "msg", str(exc))
+            error = {"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error", "input": {}}
+            error["ctx"] = {"error": message}
+            raise Rejected(_detail(422, [error])) from None
+    else:
+        data = body
+    try:
+        return adapter.validate_python(data, from_attributes=True)
+    except ValidationError as exc:
+        raise Rejected(_detail(422, _validation_errors(exc))) from None
+
+
+def _convert_dspy_inputs(route: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    for name, dspy_type in route.dspy_inputs.items():
+        value = inputs.get(name)
+        if isinstance(value, (str, dict)):
+            try:
+                inputs[name] = dspy_type(value)
+            except Exception as exc:
+                logger.warning("Failed to convert %s to %s: %s", name, dspy_type.__name__, exc)
+    return inputs
+
+
+def normalize_output(result: Any, route: Any) -> dict[str, Any]:
+    """Prediction -> its fields; object -> vars; dict as is; scalar -> {single_output: value}."""
+    if isinstance(result, dspy.Prediction):
+        return result.toDict()
+    if isinstance(result, dict):
+        return result
+    if hasattr(result, "__dict__") and not isinstance(result, type):
+        return dict(vars(result))
+    return {route.scalar_key: result}
+
+
+def _status_of(exc: BaseException) -> int:
+    """Keep the status of an HTTPException-style error (FastAPI's or Starlette's)."""
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) and 400 <= status <= 599 else 500
+
+
+def _error_detail(exc: BaseException) -> Any:
+    detail = getattr(exc, "detail", None)
+    return detail if detail is not None and _status_of(exc) != 500 else str(exc)
+
+
+def _usage(tracker: Any) -> bytes | None:
+    data = tracker.usage_data if tracker is not None else None
+    return _json(dict(data)) if data else None
+
+
+def _loggable_inputs(route: Any, inputs: dict[str, Any]) -> bytes:
+    if route.dspy_inputs:
+        inputs = logfmt.loggable(inputs, route.name, route.logs_dir)
+    return _json(inputs)
+
+
+def _loggable_outputs(route: Any, output: dict[str, Any]) -> bytes:
+    if any(not isinstance(v, _PRIMITIVES) for v in output.values()):
+        output = logfmt.loggable(output, route.name, route.logs_dir)
+    return _json(output)
+
+
+def _failure(route: Any, inputs: dict[str, Any], exc: BaseException, tracker: Any) -> tuple:
+    logger.error("Error executing %s: %s: %s", route.name, type(exc).__name__, exc)
+    log = (_loggable_inputs(route, inputs), b"{}", str(exc), _usage(tracker), None)
+    return (_status_of(exc), _json({"detail": _error_detail(exc)}), log)
+
+
+def _finish(route: Any, inputs: dict[str, Any], result: Any, tracker: Any) -> tuple:
+    output = normalize_output(result, route)
+    log_inputs = _loggable_inputs(route, inputs)
+    log_outputs = _loggable_outputs(route, output)
+    usage = _usage(tracker)
+    try:
+        response = route.gateway.from_pipeline_output(output)
+    except Exception as exc:
+        return (_status_of(exc), _json({"detail": _error_detail(exc)}), (log_inputs, b"{}", str(exc), usage, None))
+    adapter = route.response_adapter
+    if adapter is None:
+        return (200, _json(response), (log_inputs, log_outputs, None, usage, None))
+    try:
+        body = adapter.dump_json(adapter.validate_python(response, from_attributes=True))
+    except ValidationError as exc:
+        error = f"Output of {route.name} does not match its declared return type: {exc}"
+        logger.error("%s", error)
+        return (500, _json({"detail": error}), (log_inputs, log_outputs, error, usage, None))
+    return (200, body, (log_inputs, log_outputs, None, usage, None))
+
+
+def _prepare(route: Any, request: Any) -> dict[str, Any]:
+    inputs = route.gateway.to_pipeline_inputs(request)
+    return _convert_dspy_inputs(route, inputs) if route.dspy_inputs else inputs
+
+
+def _execute_sync(route: Any, request: Any) -> tuple:
+    try:
+        inputs = _prepare(route, request)
+        instance = route.instance or route.cls()
+    except Exception as exc:
+        return _detail(_status_of(exc), _error_detail(exc))
+    tracker = None
+    try:
+        with dspy.context(lm=route.lm.copy(), track_usage=True), track_usage() as tracker:
+            result = instance(**inputs)
+    except Exception as exc:
+        return _failure(route, inputs, exc, tracker)
+    return _finish(route, inputs, result, tracker)
+
+
+def run_sync(route: Any, body: bytes, kind: int) -> tuple:
+    """Entry point for a sync-pool thread: the whole request, in a fresh copy of the root context."""
+    try:
+        request = parse_request(route, body, kind)
+    except Rejected as rejected:
+        return rejected.outcome
+    return root_context.copy().run(_execute_sync, route, request)
+
+
+CANCELLED = (499, b'{"detail":"Client disconnected"}', None)
+
+
+async def _execute_async(route: Any, request: Any) -> tuple:
+    try:
+        inputs = _prepare(route, request)
+        instance = route.instance or route.cls()
+    except Exception as exc:
+        return _detail(_status_of(exc), _error_detail(exc))
+    tracker = None
+    try:
+        with dspy.context(lm=route.lm.copy(), track_usage=True), track_usage() as tracker:
+            result = await instance.acall(**inputs)
+    except asyncio.CancelledError:
+        error = "Request cancelled before the program finished (client disconnected or timed out)"
+        return (499, b'{"detail":"Client disconnected"}', (_loggable_inputs(route, inputs), b"{}", error, _usage(tracker), None))
+    except Exception as exc:
+        return _failure(route, inputs, exc, tracker)
+    return _finish(route, inputs, result, tracker)
+
+
+def start_async(route: Any, body: bytes, kind: int, done: Any) -> Any:
+    """Entry point on the loop thread: validate, then run ``acall`` as a task in its own context.
+
+    ``done`` receives the outcome. Returns the task (so the engine can cancel it) or None.
+    """
+    try:
+        request = parse_request(route, body, kind)
+    except Rejected as rejected:
+        done(rejected.outcome)
+        return None
+    task = route.loop.create_task(_execute_async(route, request), context=root_context.copy())
+    task.add_done_callback(lambda t: done(CANCELLED if t.cancelled() else t.result()))
+    return task

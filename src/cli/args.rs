@@ -1,0 +1,193 @@
+//! Arguments and flags. `///` comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// dspy-cli: A CLI tool for creating and serving DSPy projects.
+///
+/// dspy-cli provides convention-based scaffolding and serving for  DSPy applications.
+#[derive(Debug, Parser)]
+#[command(name = "dspy-cli", version = env!("CARGO_PKG_VERSION"), disable_version_flag = true)]
+pub(crate) struct Args {
+    /// Show the version and exit.
+    #[arg(long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Start an HTTP API server that exposes your DSPy programs.
+    #[command(alias = "s")]
+    Serve(ServeArgs),
+    /// Run an OpenAI-compatible mock LM server (for tests, demos and benchmarks).
+    MockLm(MockLmArgs),
+}
+
+fn port_in_range(value: &str) -> Result<u16, String> {
+    let port: i64 = value
+        .parse()
+        .map_err(|_| format!("'{value}' is not a valid integer."))?;
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| format!("{port} is not in the range 1<=x<=65535."))
+}
+
+fn sync_workers_in_range(value: &str) -> Result<usize, String> {
+    let workers: i64 = value
+        .parse()
+        .map_err(|_| format!("'{value}' is not a valid integer."))?;
+    usize::try_from(workers)
+        .ok()
+        .filter(|w| (1..=200).contains(w))
+        .ok_or_else(|| format!("{workers} is not in the range 1<=x<=200."))
+}
+
+fn openapi_format(value: &str) -> Result<String, String> {
+    let lower = value.to_ascii_lowercase();
+    if lower == "json" || lower == "yaml" {
+        Ok(lower)
+    } else {
+        Err(format!("'{value}' is not one of 'json', 'yaml'."))
+    }
+}
+
+fn existing_file(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_dir() {
+        Err(format!("File '{value}' is a directory."))
+    } else if !path.exists() {
+        Err(format!("File '{value}' does not exist."))
+    } else {
+        Ok(path)
+    }
+}
+
+/// Start an HTTP API server that exposes your DSPy programs.
+///
+/// Every `dspy.Module` in src/<package>/modules/ is served as POST /<ClassName>. Each flag can
+/// also be set through the environment variable named beside it.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Port to run the server on (default: 8000)
+    #[arg(long, default_value = "8000", value_parser = port_in_range, env = "DSPY_CLI_PORT")]
+    pub(crate) port: u16,
+    /// Host to bind to (default: 0.0.0.0)
+    #[arg(long, default_value = "0.0.0.0", env = "DSPY_CLI_HOST")]
+    pub(crate) host: String,
+    /// Directory for logs (default: ./logs)
+    #[arg(long, env = "DSPY_CLI_LOGS_DIR")]
+    pub(crate) logs_dir: Option<PathBuf>,
+    /// Enable auto-reload on file changes (not yet supported by dspy-cli-rs)
+    #[arg(long, overrides_with = "no_reload")]
+    pub(crate) reload: bool,
+    /// Disable auto-reload (the dspy-cli-rs default)
+    #[arg(long)]
+    pub(crate) no_reload: bool,
+    /// Save OpenAPI spec to file on server start (default: enabled)
+    #[arg(long, overrides_with = "no_save_openapi")]
+    pub(crate) save_openapi: bool,
+    /// Do not save the OpenAPI spec file
+    #[arg(long, env = "DSPY_CLI_NO_SAVE_OPENAPI")]
+    pub(crate) no_save_openapi: bool,
+    /// Format for OpenAPI spec file (default: json)
+    #[arg(long, default_value = "json", value_parser = openapi_format, env = "DSPY_CLI_OPENAPI_FORMAT")]
+    pub(crate) openapi_format: String,
+    /// Path to Python interpreter to use (default: auto-detect)
+    #[arg(long, value_name = "FILE", value_parser = existing_file)]
+    pub(crate) python: Option<PathBuf>,
+    /// Use system Python environment instead of project venv
+    #[arg(long, env = "DSPY_CLI_SYSTEM")]
+    pub(crate) system: bool,
+    /// Enable Model Context Protocol server at /mcp (not yet supported by dspy-cli-rs)
+    #[arg(long)]
+    pub(crate) mcp: bool,
+    /// Enable API authentication via DSPY_API_KEY (not yet supported by dspy-cli-rs)
+    #[arg(long, overrides_with = "no_auth")]
+    pub(crate) auth: bool,
+    /// Disable API authentication (default)
+    #[arg(long)]
+    pub(crate) no_auth: bool,
+    /// Maximum threads for sync module execution (default: server.sync_worker_threads, else 128)
+    #[arg(long, value_parser = sync_workers_in_range, env = "DSPY_CLI_SYNC_WORKERS")]
+    pub(crate) sync_workers: Option<usize>,
+    /// Point every program's LM at a built-in mock LM (fake answers; for demos and tests)
+    #[arg(long, env = "DSPY_CLI_MOCK_LM")]
+    pub(crate) mock_lm: bool,
+    /// Seconds to let in-flight requests finish after SIGTERM/Ctrl+C (default: 30)
+    #[arg(long, default_value = "30", env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
+    pub(crate) shutdown_timeout: f64,
+}
+
+/// Run an OpenAI-compatible mock LM server.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MockLmArgs {
+    /// Port to listen on
+    #[arg(long, default_value = "9999", value_parser = port_in_range)]
+    pub(crate) port: u16,
+    /// Host to bind to
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: String,
+    /// Delay before each answer, in milliseconds (simulates LM latency)
+    #[arg(long, default_value = "50")]
+    pub(crate) delay_ms: u64,
+    /// Fraction of requests (0.0-1.0) answered with HTTP 500
+    #[arg(long, default_value = "0.0", value_parser = error_rate)]
+    pub(crate) error_rate: f64,
+}
+
+fn error_rate(value: &str) -> Result<f64, String> {
+    let rate: f64 = value
+        .parse()
+        .map_err(|_| format!("'{value}' is not a valid float."))?;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("{rate} is not in the range 0.0<=x<=1.0."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validators_use_click_messages() {
+        assert_eq!(
+            port_in_range("0").unwrap_err(),
+            "0 is not in the range 1<=x<=65535."
+        );
+        assert_eq!(
+            port_in_range("99999").unwrap_err(),
+            "99999 is not in the range 1<=x<=65535."
+        );
+        assert_eq!(
+            sync_workers_in_range("0").unwrap_err(),
+            "0 is not in the range 1<=x<=200."
+        );
+        assert_eq!(
+            openapi_format("XML").unwrap_err(),
+            "'XML' is not one of 'json', 'yaml'."
+        );
+        assert_eq!(openapi_format("YAML").unwrap(), "yaml");
+        assert!(
+            existing_file("/tmp")
+                .unwrap_err()
+                .contains("is a directory")
+        );
+    }
+
+    #[test]
+    fn serve_alias_parses() {
+        let args =
+            Args::try_parse_from(["dspy-cli", "s", "--port", "9000", "--no-save-openapi"]).unwrap();
+        let Some(Command::Serve(serve)) = args.command else {
+            panic!("expected serve")
+        };
+        assert_eq!(serve.port, 9000);
+        assert!(serve.no_save_openapi);
+    }
+}

@@ -1,0 +1,42 @@
+//! What `serve` prints on stdout at start-up (upstream's wording).
+
+use serde_json::Value;
+
+pub(super) fn print_programs(programs: &Value, routes: &[crate::engine::RouteInfo], package: &str) {
+    println!("\nDiscovered Programs:\n");
+    let names: Vec<&str> = programs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    if names.is_empty() {
+        println!(
+            "  No programs discovered\n\nMake sure your DSPy modules:\n  1. Are in src/{package}/modules/\n  2. Subclass dspy.Module\n  3. Are not named with a leading underscore\n  4. If you are using external dependencies:\n     - Ensure your venv is activated (source .venv/bin/activate)\n     - Make sure you have dspy-cli-rs as a local dependency\n     - Install them using pip install -e .\n"
+        );
+        return;
+    }
+    for name in names {
+        println!("  • {name}");
+        for route in routes.iter().filter(|r| &*r.program == name) {
+            let kind = if route.is_async {
+                "aforward"
+            } else {
+                "forward"
+            };
+            println!("    {} {}  ({kind})", route.method, route.path);
+        }
+        println!();
+    }
+    println!("Additional Endpoints:\n");
+    println!("  GET /programs - List all programs and their schemas");
+    println!("  GET /openapi.json - OpenAPI specification");
+    println!("  GET /health/live, /health/ready - Liveness and readiness probes\n");
+}
+
+pub(super) fn print_banner(host: &str, port: u16) {
+    let shown = if host == "0.0.0.0" { "localhost" } else { host };
+    let rule = "=".repeat(60);
+    println!("{rule}\nServer starting on http://{shown}:{port}\n{rule}\n");
+    println!("Press Ctrl+C to stop the server\n");
+}

@@ -1,0 +1,39 @@
+//! The command line: clap definitions, click-compatible error output, and dispatch.
+
+mod args;
+mod banner;
+mod interpreter;
+mod mock_lm;
+mod serve;
+mod usage_error;
+
+use pyo3::Python;
+
+pub(crate) use args::{Args, Command};
+
+/// Process exit codes, as click uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitStatus {
+    Success = 0,
+    /// A user-facing failure (bad config, project error, aborted prompt).
+    Failure = 1,
+    /// A usage error (bad flag or argument).
+    Usage = 2,
+}
+
+/// Parse `argv` (including the program name) and run the command.
+pub(crate) fn run(py: Python<'_>, argv: Vec<String>) -> ExitStatus {
+    let args = match <Args as clap::Parser>::try_parse_from(&argv) {
+        Ok(args) => args,
+        Err(err) => return usage_error::report(&err),
+    };
+    match args.command {
+        None => {
+            let mut command = <Args as clap::CommandFactory>::command();
+            println!("{}", command.render_help());
+            ExitStatus::Usage
+        }
+        Some(Command::Serve(serve_args)) => serve::serve(py, &serve_args, &argv),
+        Some(Command::MockLm(mock_args)) => mock_lm::mock_lm(py, &mock_args),
+    }
+}

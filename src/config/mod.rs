@@ -1,0 +1,319 @@
+//! Project detection and `dspy.config.yaml` loading.
+//!
+//! Owns everything the server reads from disk before it starts: the project layout, the YAML
+//! config, `.env`, and `${{ env.NAME }}` interpolation. It never touches Python.
+
+mod dotenv;
+mod interpolate;
+mod project;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub(crate) use project::{Project, ProjectError};
+
+/// Errors in `dspy.config.yaml`. Messages match dspy-cli 0.1.13 so scripts keep working.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error(
+        "Configuration file not found: {0}\nMake sure you're running this command from a DSPy project directory.\nCreate a new project with: dspy-cli new <project-name>"
+    )]
+    NotFound(PathBuf),
+    #[error("Failed to parse configuration file: {0}")]
+    Parse(String),
+    #[error("Configuration file is empty")]
+    Empty,
+    #[error("Configuration must contain 'models' section")]
+    NoModels,
+    #[error("Configuration must specify 'models.default'")]
+    NoDefault,
+    #[error("Configuration must contain 'models.registry'")]
+    NoRegistry,
+    #[error("Model alias '{alias}' not found in registry.\nAvailable models: {available}")]
+    UnknownAlias { alias: String, available: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Interpolation(#[from] interpolate::InterpolationError),
+}
+
+/// One entry of `models.registry`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct ModelEntry {
+    pub(crate) alias: String,
+    /// Everything the entry holds (`model`, `model_type`, `api_key`, ...), after `env:` lookup.
+    pub(crate) settings: serde_json::Map<String, Value>,
+}
+
+impl ModelEntry {
+    pub(crate) fn model(&self) -> &str {
+        self.settings
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or(&self.alias)
+    }
+}
+
+/// The validated contents of `dspy.config.yaml`.
+#[derive(Debug, Clone)]
+pub(crate) struct ProjectConfig {
+    /// The whole document as JSON (unknown keys kept), handed to Python and OpenAPI.
+    pub(crate) raw: Value,
+    pub(crate) default_alias: String,
+    pub(crate) registry: BTreeMap<String, ModelEntry>,
+    pub(crate) program_models: BTreeMap<String, String>,
+}
+
+impl ProjectConfig {
+    /// Load `dspy.config.yaml` from `path`, reading `.env` beside it first.
+    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::NotFound(path.to_path_buf()));
+        }
+        if let Some(dir) = path.parent() {
+            dotenv::load_into_process(&dir.join(".env"));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        Self::from_yaml(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parse and validate a config document; `env` resolves environment variables.
+    pub(crate) fn from_yaml(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let yaml: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let mut raw = serde_json::to_value(&yaml).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        if is_falsy(&raw) {
+            return Err(ConfigError::Empty);
+        }
+        interpolate::interpolate_env(&mut raw, env)?;
+        let models = raw.get("models").ok_or(ConfigError::NoModels)?;
+        let default_alias = match models.get("default") {
+            None => return Err(ConfigError::NoDefault),
+            Some(v) => scalar_string(v)
+                .ok_or_else(|| invalid("'models.default' must be a model alias (a string)"))?,
+        };
+        let registry_value = models.get("registry").ok_or(ConfigError::NoRegistry)?;
+        let registry = parse_registry(registry_value, env)?;
+        let program_models = parse_program_models(raw.get("program_models"))?;
+        let config = Self {
+            raw,
+            default_alias,
+            registry,
+            program_models,
+        };
+        config.entry(&config.default_alias)?;
+        for alias in config.program_models.values() {
+            config.entry(alias)?;
+        }
+        Ok(config)
+    }
+
+    /// Look up a registry entry by alias, with upstream's error when it is missing.
+    pub(crate) fn entry(&self, alias: &str) -> Result<&ModelEntry, ConfigError> {
+        self.registry
+            .get(alias)
+            .ok_or_else(|| ConfigError::UnknownAlias {
+                alias: alias.to_owned(),
+                available: self.registry.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// The alias serving `program`: its `program_models` override, else the default.
+    pub(crate) fn alias_for(&self, program: &str) -> &str {
+        self.program_models
+            .get(program)
+            .map_or(&self.default_alias, String::as_str)
+    }
+
+    /// A value under `server.<key>` (a bare `server:` is treated as empty, unlike upstream).
+    pub(crate) fn server_setting(&self, key: &str) -> Option<&Value> {
+        self.raw
+            .get("server")
+            .and_then(|s| s.get(key))
+            .filter(|v| !v.is_null())
+    }
+
+    pub(crate) fn server_uint(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.server_setting(key) {
+            None => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                invalid(&format!(
+                    "'server.{key}' must be a whole number >= 0, got {v}"
+                ))
+            }),
+        }
+    }
+
+    pub(crate) fn server_bool(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.server_setting(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| invalid(&format!("'server.{key}' must be true or false, got {v}"))),
+        }
+    }
+
+    pub(crate) fn str_key(&self, key: &str) -> Option<&str> {
+        self.raw.get(key).and_then(Value::as_str)
+    }
+}
+
+fn invalid(msg: &str) -> ConfigError {
+    ConfigError::Invalid(format!("Invalid configuration: {msg}"))
+}
+
+fn is_falsy(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::String(s) => s.is_empty(),
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+    }
+}
+
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_registry(
+    value: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, ModelEntry>, ConfigError> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| invalid("'models.registry' must map model aliases to settings"))?;
+    let mut registry = BTreeMap::new();
+    for (alias, entry) in map {
+        let mut settings = entry.as_object().cloned().ok_or_else(|| {
+            invalid(&format!(
+                "'models.registry.{alias}' must be a mapping with at least 'model'"
+            ))
+        })?;
+        if !settings.get("model").is_some_and(Value::is_string) {
+            return Err(invalid(&format!(
+                "'models.registry.{alias}.model' must be a LiteLLM model string"
+            )));
+        }
+        // `env: NAME` wins over a literal api_key when NAME is set (upstream behaviour).
+        if let Some(var) = settings.get("env").and_then(Value::as_str)
+            && let Some(key) = env(var).filter(|k| !k.is_empty())
+        {
+            settings.insert("api_key".into(), Value::String(key));
+        }
+        registry.insert(
+            alias.clone(),
+            ModelEntry {
+                alias: alias.clone(),
+                settings,
+            },
+        );
+    }
+    Ok(registry)
+}
+
+fn parse_program_models(value: Option<&Value>) -> Result<BTreeMap<String, String>, ConfigError> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(BTreeMap::new());
+    };
+    let map = value
+        .as_object()
+        .ok_or_else(|| invalid("'program_models' must map program names to model aliases"))?;
+    map.iter()
+        .map(|(program, alias)| {
+            scalar_string(alias)
+                .map(|a| (program.clone(), a))
+                .ok_or_else(|| {
+                    invalid(&format!(
+                        "'program_models.{program}' must be a model alias (a string)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<ProjectConfig, ConfigError> {
+        ProjectConfig::from_yaml(text, &|name| (name == "KEY").then(|| "secret".to_owned()))
+    }
+
+    const VALID: &str = "models:\n  default: a\n  registry:\n    a:\n      model: openai/x\n      env: KEY\n      api_key: literal\n    b:\n      model: openai/y\nprogram_models:\n  P: b\n";
+
+    #[test]
+    fn upstream_error_messages() {
+        let cases = [
+            ("", "Configuration file is empty"),
+            ("{}", "Configuration file is empty"),
+            (
+                "other: value",
+                "Configuration must contain 'models' section",
+            ),
+            (
+                "models:\n  registry: {}",
+                "Configuration must specify 'models.default'",
+            ),
+            (
+                "models:\n  default: a",
+                "Configuration must contain 'models.registry'",
+            ),
+            (
+                "models:\n  default: nope\n  registry:\n    a: {model: openai/x}",
+                "Model alias 'nope' not found in registry.\nAvailable models: a",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                load(text).unwrap_err().to_string(),
+                expected,
+                "for {text:?}"
+            );
+        }
+        assert!(
+            load("models: [")
+                .unwrap_err()
+                .to_string()
+                .starts_with("Failed to parse configuration file: ")
+        );
+    }
+
+    #[test]
+    fn env_key_overrides_literal_api_key_and_program_models_route() {
+        let config = load(VALID).unwrap();
+        assert_eq!(config.registry["a"].settings["api_key"], "secret");
+        assert!(!config.registry["b"].settings.contains_key("api_key"));
+        assert_eq!(config.alias_for("P"), "b");
+        assert_eq!(config.alias_for("Other"), "a");
+    }
+
+    #[test]
+    fn unknown_program_model_alias_is_rejected() {
+        let text = VALID.replace("P: b", "P: zzz");
+        assert_eq!(
+            load(&text).unwrap_err().to_string(),
+            "Model alias 'zzz' not found in registry.\nAvailable models: a, b"
+        );
+    }
+
+    #[test]
+    fn bare_server_key_is_empty() {
+        let config = load(&format!("{VALID}server:\n")).unwrap();
+        assert_eq!(
+            config.server_uint("max_concurrent_per_program").unwrap(),
+            None
+        );
+    }
+}

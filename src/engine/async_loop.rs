@@ -1,0 +1,245 @@
+//! The asyncio loop thread that runs `aforward` programs.
+//!
+//! Submitting from a tokio worker never touches the interpreter: the job goes into a channel
+//! and, if the loop is not already due to look, one byte goes into a socket pair whose read end
+//! the loop watches (`loop.add_reader`). The loop then drains every queued job in one callback,
+//! creating one task per request with its own copy of the root context.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::outcome::{deliver, describe_error, internal_error};
+use super::{BodyKind, JobContext};
+
+enum LoopJob {
+    Run {
+        id: u64,
+        job: JobContext,
+        body: Bytes,
+        kind: BodyKind,
+    },
+    Cancel(u64),
+    Stop,
+}
+
+/// Tasks in flight on the loop, by request id, so a disconnect can cancel them.
+type TaskMap = Arc<Mutex<HashMap<u64, Py<PyAny>>>>;
+
+pub(crate) struct AsyncLoop {
+    jobs: crossbeam_channel::Sender<LoopJob>,
+    waker: UnixStream,
+    wake_pending: Arc<AtomicBool>,
+    next_id: AtomicU64,
+    in_flight: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AsyncLoop {
+    /// Register the drain callback on `event_loop` and start the thread running it.
+    pub(crate) fn start(
+        py: Python<'_>,
+        event_loop: &Bound<'_, PyAny>,
+        run_loop: Py<PyAny>,
+        start_async: Py<PyAny>,
+        routes: Arc<Vec<Py<PyAny>>>,
+    ) -> PyResult<Self> {
+        let (reader, waker) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        waker.set_nonblocking(true)?;
+        let (jobs, rx) = crossbeam_channel::unbounded();
+        let wake_pending = Arc::new(AtomicBool::new(false));
+        let in_flight = Arc::new(AtomicU64::new(0));
+        let drainer = Drainer {
+            rx,
+            reader,
+            wake_pending: wake_pending.clone(),
+            in_flight: in_flight.clone(),
+            tasks: TaskMap::default(),
+            routes,
+            start_async,
+            event_loop: event_loop.clone().unbind(),
+        };
+        let fd = drainer.reader.as_raw_fd();
+        event_loop.call_method1("add_reader", (fd, Py::new(py, drainer)?))?;
+        let loop_obj = event_loop.clone().unbind();
+        let thread = std::thread::Builder::new()
+            .name("dspy-asyncio".into())
+            .spawn(move || {
+                Python::attach(|py| {
+                    if let Err(err) = run_loop.call1(py, (loop_obj,)) {
+                        tracing::error!(
+                            "asyncio loop thread stopped: {}",
+                            describe_error(py, &err)
+                        );
+                    }
+                });
+            })?;
+        Ok(Self {
+            jobs,
+            waker,
+            wake_pending,
+            next_id: AtomicU64::new(1),
+            in_flight,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, job: LoopJob) {
+        self.jobs.send(job).ok();
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            // A full socket buffer means a wake-up is already pending: nothing is lost.
+            (&self.waker).write(&[1]).ok();
+        }
+    }
+
+    /// Queue a request; returns its id for [`AsyncLoop::cancel`].
+    pub(crate) fn submit(&self, job: JobContext, body: Bytes, kind: BodyKind) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.send(LoopJob::Run {
+            id,
+            job,
+            body,
+            kind,
+        });
+        id
+    }
+
+    pub(crate) fn cancel(&self, id: u64) {
+        self.send(LoopJob::Cancel(id));
+    }
+
+    pub(crate) fn tasks(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Stop the loop; its thread cancels what is left (logging each) and closes the loop.
+    pub(crate) fn stop_and_join(mut self) {
+        self.send(LoopJob::Stop);
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
+}
+
+/// The `add_reader` callback: runs on the loop thread, attached.
+#[pyclass(frozen, module = "dspy_cli._native")]
+struct Drainer {
+    rx: crossbeam_channel::Receiver<LoopJob>,
+    reader: UnixStream,
+    wake_pending: Arc<AtomicBool>,
+    in_flight: Arc<AtomicU64>,
+    tasks: TaskMap,
+    routes: Arc<Vec<Py<PyAny>>>,
+    start_async: Py<PyAny>,
+    event_loop: Py<PyAny>,
+}
+
+#[pymethods]
+impl Drainer {
+    fn __call__(&self, py: Python<'_>) {
+        // Clear the flag before draining, so a job queued after this point wakes us again.
+        self.wake_pending.store(false, Ordering::Release);
+        let mut buf = [0u8; 256];
+        while matches!((&self.reader).read(&mut buf), Ok(n) if n > 0) {}
+        while let Ok(job) = self.rx.try_recv() {
+            match job {
+                LoopJob::Run {
+                    id,
+                    job,
+                    body,
+                    kind,
+                } => self.start(py, id, job, &body, kind),
+                LoopJob::Cancel(id) => self.cancel(py, id),
+                LoopJob::Stop => {
+                    self.event_loop.call_method0(py, "stop").ok();
+                }
+            }
+        }
+    }
+}
+
+impl Drainer {
+    fn start(&self, py: Python<'_>, id: u64, job: JobContext, body: &[u8], kind: BodyKind) {
+        let route = self.routes[job.route].clone_ref(py);
+        let completion = Completion {
+            job: Mutex::new(Some(job)),
+            id,
+            tasks: self.tasks.clone(),
+            in_flight: self.in_flight.clone(),
+        };
+        let completion = match Py::new(py, completion) {
+            Ok(c) => c,
+            Err(err) => {
+                return tracing::error!("creating a completion: {}", describe_error(py, &err));
+            }
+        };
+        let args = (
+            route,
+            PyBytes::new(py, body),
+            kind as u8,
+            completion.clone_ref(py),
+        );
+        match self.start_async.call1(py, args) {
+            Ok(task) if !task.is_none(py) => {
+                self.tasks.lock().expect("task map lock").insert(id, task);
+            }
+            Ok(_) => {}
+            Err(err) => completion.get().fail(&format!(
+                "starting the program failed: {}",
+                describe_error(py, &err)
+            )),
+        }
+    }
+
+    fn cancel(&self, py: Python<'_>, id: u64) {
+        let task = self.tasks.lock().expect("task map lock").remove(&id);
+        if let Some(task) = task {
+            task.call_method0(py, "cancel").ok();
+        }
+    }
+}
+
+/// Called once with the outcome of one request (by the task's done-callback, or directly).
+#[pyclass(frozen, module = "dspy_cli._native")]
+pub(crate) struct Completion {
+    job: Mutex<Option<JobContext>>,
+    id: u64,
+    tasks: TaskMap,
+    in_flight: Arc<AtomicU64>,
+}
+
+impl Completion {
+    fn take(&self) -> Option<JobContext> {
+        let job = self.job.lock().expect("completion lock").take();
+        if job.is_some() {
+            self.tasks.lock().expect("task map lock").remove(&self.id);
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        job
+    }
+
+    fn fail(&self, message: &str) {
+        if let Some(job) = self.take() {
+            job.reply.send(internal_error(message)).ok();
+        }
+    }
+}
+
+#[pymethods]
+impl Completion {
+    fn __call__(&self, outcome: &Bound<'_, PyAny>) {
+        if let Some(job) = self.take() {
+            deliver(job, outcome);
+        }
+    }
+}

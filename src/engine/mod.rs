@@ -1,0 +1,126 @@
+//! The Python side of the server: the only place that touches the interpreter.
+//!
+//! Threads (design.md §3): the main thread loads the project and then detaches; one loop thread
+//! runs asyncio for `aforward` programs; the sync pool runs `forward` programs. Tokio workers
+//! never attach: they hand jobs over channels and await a oneshot [`Reply`].
+
+mod async_loop;
+mod outcome;
+mod startup;
+mod sync_pool;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+pub(crate) use outcome::Reply;
+pub(crate) use startup::{EngineSettings, load_project};
+
+use crate::telemetry::InferenceLog;
+use async_loop::AsyncLoop;
+pub(crate) use sync_pool::PoolStats;
+use sync_pool::SyncPool;
+
+/// How FastAPI would read the body: JSON, some other content type (raw bytes), or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    Json = 0,
+    Other = 1,
+    Empty = 2,
+}
+
+/// What a route is, as the HTTP layer sees it (no Python objects).
+#[derive(Debug, Clone)]
+pub(crate) struct RouteInfo {
+    pub(crate) program: Arc<str>,
+    pub(crate) path: String,
+    pub(crate) method: String,
+    pub(crate) model: Arc<str>,
+    pub(crate) is_async: bool,
+}
+
+/// Everything a job needs to finish on a Python thread without the HTTP handler.
+pub(crate) struct JobContext {
+    pub(crate) route: usize,
+    pub(crate) program: Arc<str>,
+    pub(crate) model: Arc<str>,
+    pub(crate) started: Instant,
+    pub(crate) reply: oneshot::Sender<Reply>,
+    pub(crate) log: InferenceLog,
+}
+
+/// The running engine: routes plus the two execution paths.
+pub(crate) struct Engine {
+    pub(crate) routes: Vec<RouteInfo>,
+    async_loop: Option<AsyncLoop>,
+    sync_pool: SyncPool,
+    log: InferenceLog,
+}
+
+/// Cancels the asyncio task of an `aforward` request if dropped before the reply arrived
+/// (client disconnected, or a timeout dropped the handler future).
+pub(crate) struct CancelOnDrop<'a> {
+    target: Option<(&'a AsyncLoop, u64)>,
+}
+
+impl CancelOnDrop<'_> {
+    pub(crate) fn disarm(&mut self) {
+        self.target = None;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some((async_loop, id)) = self.target.take() {
+            async_loop.cancel(id);
+        }
+    }
+}
+
+impl Engine {
+    /// Hand a request to the right Python thread; the reply arrives on the returned receiver.
+    pub(crate) fn submit(
+        &self,
+        route: usize,
+        body: Bytes,
+        kind: BodyKind,
+    ) -> (oneshot::Receiver<Reply>, CancelOnDrop<'_>) {
+        let info = &self.routes[route];
+        let (tx, rx) = oneshot::channel();
+        let job = JobContext {
+            route,
+            program: info.program.clone(),
+            model: info.model.clone(),
+            started: Instant::now(),
+            reply: tx,
+            log: self.log.clone(),
+        };
+        let target = match (&self.async_loop, info.is_async) {
+            (Some(async_loop), true) => Some((async_loop, async_loop.submit(job, body, kind))),
+            _ => {
+                self.sync_pool.submit(job, body, kind);
+                None
+            }
+        };
+        (rx, CancelOnDrop { target })
+    }
+
+    pub(crate) fn pool_stats(&self) -> PoolStats {
+        self.sync_pool.stats()
+    }
+
+    pub(crate) fn loop_tasks(&self) -> u64 {
+        self.async_loop.as_ref().map_or(0, AsyncLoop::tasks)
+    }
+
+    /// Stop the loop (cancelling its tasks) and the pool, then wait for their threads.
+    /// Must be called detached from the interpreter.
+    pub(crate) fn shutdown(self) {
+        if let Some(async_loop) = self.async_loop {
+            async_loop.stop_and_join();
+        }
+        self.sync_pool.stop_and_join();
+    }
+}

@@ -1,0 +1,212 @@
+//! The GIL-aware thread pool that runs `forward` programs.
+//!
+//! Threads attach to the interpreter once and detach only while waiting for a job, so a job
+//! costs no thread-state creation. A thread that finishes a job and finds another queued keeps
+//! the interpreter. The pool grows on demand up to its maximum (a DSPy `forward` mostly waits on
+//! the LM with the GIL released, so it is sized for I/O concurrency) and idle threads exit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::outcome::{deliver, describe_error, internal_error};
+use super::{BodyKind, JobContext};
+
+struct SyncJob {
+    job: JobContext,
+    body: Bytes,
+    kind: BodyKind,
+}
+
+/// Numbers for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PoolStats {
+    pub(crate) threads: usize,
+    pub(crate) busy: usize,
+    pub(crate) queued: usize,
+    pub(crate) max_threads: usize,
+    pub(crate) gil_wait_seconds: f64,
+}
+
+struct Shared {
+    rx: Receiver<SyncJob>,
+    run_sync: Py<PyAny>,
+    routes: Arc<Vec<Py<PyAny>>>,
+    max_threads: usize,
+    idle_timeout: Duration,
+    threads: AtomicUsize,
+    idle: AtomicUsize,
+    queued: AtomicUsize,
+    gil_wait_nanos: AtomicU64,
+    handles: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+pub(crate) struct SyncPool {
+    tx: Option<Sender<SyncJob>>,
+    shared: Arc<Shared>,
+}
+
+impl SyncPool {
+    pub(crate) fn new(
+        run_sync: Py<PyAny>,
+        routes: Arc<Vec<Py<PyAny>>>,
+        max_threads: usize,
+    ) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared {
+            rx,
+            run_sync,
+            routes,
+            max_threads: max_threads.max(1),
+            idle_timeout: Duration::from_secs(60),
+            threads: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            gil_wait_nanos: AtomicU64::new(0),
+            handles: std::sync::Mutex::default(),
+        });
+        Self {
+            tx: Some(tx),
+            shared,
+        }
+    }
+
+    pub(crate) fn submit(&self, job: JobContext, body: Bytes, kind: BodyKind) {
+        let Some(tx) = &self.tx else { return };
+        let queued = self.shared.queued.fetch_add(1, Ordering::AcqRel) + 1;
+        tx.send(SyncJob { job, body, kind }).ok();
+        // Grow when more jobs wait than threads are idle (granian #873: compare with idle ones).
+        if queued > self.shared.idle.load(Ordering::Acquire) {
+            self.grow();
+        }
+    }
+
+    fn grow(&self) {
+        let shared = &self.shared;
+        let mut current = shared.threads.load(Ordering::Acquire);
+        loop {
+            if current >= shared.max_threads {
+                return;
+            }
+            match shared.threads.compare_exchange(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        let worker = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("dspy-sync".into())
+            .spawn(move || worker.run());
+        match spawned {
+            Ok(handle) => shared
+                .handles
+                .lock()
+                .expect("pool handles lock")
+                .push(handle),
+            Err(err) => {
+                shared.threads.fetch_sub(1, Ordering::AcqRel);
+                tracing::error!("could not start a sync worker thread: {err}");
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let s = &self.shared;
+        let threads = s.threads.load(Ordering::Relaxed);
+        PoolStats {
+            threads,
+            busy: threads.saturating_sub(s.idle.load(Ordering::Relaxed)),
+            queued: s.queued.load(Ordering::Relaxed),
+            max_threads: s.max_threads,
+            gil_wait_seconds: Duration::from_nanos(s.gil_wait_nanos.load(Ordering::Relaxed))
+                .as_secs_f64(),
+        }
+    }
+
+    /// Let queued jobs finish, then join every thread. Call detached.
+    pub(crate) fn stop_and_join(mut self) {
+        drop(self.tx.take());
+        let handles = std::mem::take(&mut *self.shared.handles.lock().expect("pool handles lock"));
+        for handle in handles {
+            handle.join().ok();
+        }
+    }
+}
+
+impl Shared {
+    fn run(&self) {
+        Python::attach(|py| {
+            loop {
+                self.idle.fetch_add(1, Ordering::AcqRel);
+                let waited = py.detach(|| {
+                    self.rx
+                        .recv_timeout(self.idle_timeout)
+                        .map(|job| (job, Instant::now()))
+                });
+                self.idle.fetch_sub(1, Ordering::AcqRel);
+                match waited {
+                    Ok((job, received)) => {
+                        self.record_gil_wait(received);
+                        self.run_job(py, job);
+                        // Keep the interpreter while more work is queued.
+                        while let Ok(job) = self.rx.try_recv() {
+                            self.run_job(py, job);
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Reap an idle thread, but only if it is not the last one.
+                        let threads = self.threads.load(Ordering::Acquire);
+                        if threads > 1
+                            && self
+                                .threads
+                                .compare_exchange(
+                                    threads,
+                                    threads - 1,
+                                    Ordering::AcqRel,
+                                    Ordering::Acquire,
+                                )
+                                .is_ok()
+                        {
+                            return;
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.threads.fetch_sub(1, Ordering::AcqRel);
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    fn record_gil_wait(&self, since: Instant) {
+        let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.gil_wait_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn run_job(&self, py: Python<'_>, SyncJob { job, body, kind }: SyncJob) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        let route = self.routes[job.route].bind(py);
+        match self
+            .run_sync
+            .call1(py, (route, PyBytes::new(py, &body), kind as u8))
+        {
+            Ok(outcome) => deliver(job, outcome.bind(py)),
+            Err(err) => {
+                let message = format!("running the program failed: {}", describe_error(py, &err));
+                job.reply.send(internal_error(&message)).ok();
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The axum application: built-in routes, program dispatch, JSON errors.
+//!
+//! Never touches Python: program requests go to the engine as bytes and come back as bytes.
+
+mod health;
+mod programs;
+mod response;
+mod state;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+pub(crate) use state::{AppState, Served};
+
+/// Request bodies may carry images as data URIs; FastAPI had no limit at all.
+const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/programs", get(programs::list))
+        .route("/openapi.json", get(programs::openapi))
+        .method_not_allowed_fallback(response::method_not_allowed)
+        .fallback(programs::dispatch)
+        .layer(axum::middleware::from_fn(response::access_log))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves, then let in-flight requests finish.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,134 @@
+//! Program routes (`POST /<Program>` and gateway paths), `/programs` and `/openapi.json`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::response::{detail, json, json_bytes};
+use super::state::RouteMatch;
+use super::{AppState, Served};
+use crate::engine::BodyKind;
+
+const LOADING: &str =
+    "The server is still loading programs. Retry when GET /health/ready answers 200.";
+
+pub(crate) async fn list(State(state): State<AppState>) -> Response {
+    match state.served() {
+        Some(served) => json(200, &json!({"programs": served.programs})),
+        None => detail(503, LOADING),
+    }
+}
+
+pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
+    match state.served() {
+        Some(served) => json_bytes(200, served.openapi.clone()),
+        None => detail(503, LOADING),
+    }
+}
+
+/// FastAPI's rule: JSON when there is no content type or an `application/json`/`+json` one.
+fn body_kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
+    if body.is_empty() {
+        return BodyKind::Empty;
+    }
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return BodyKind::Json;
+    };
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.split_once('/') {
+        Some(("application", sub)) if sub == "json" || sub.ends_with("+json") => BodyKind::Json,
+        _ => BodyKind::Other,
+    }
+}
+
+/// Everything that is not a built-in route: program routes, then 307/404/405 as FastAPI does.
+pub(crate) async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(served) = state.served() else {
+        return detail(503, LOADING);
+    };
+    let path = uri.path();
+    match served.find(&method, path) {
+        RouteMatch::Found(index) => run_program(served, index, &headers, body).await,
+        RouteMatch::WrongMethod => detail(405, "Method Not Allowed"),
+        RouteMatch::NotFound => {
+            let trimmed = path.trim_end_matches('/');
+            if path.len() > 1
+                && !trimmed.is_empty()
+                && !matches!(served.find(&method, trimmed), RouteMatch::NotFound)
+            {
+                let location = uri
+                    .query()
+                    .map_or_else(|| trimmed.to_owned(), |q| format!("{trimmed}?{q}"));
+                return (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, location)],
+                )
+                    .into_response();
+            }
+            detail(404, "Not Found")
+        }
+    }
+}
+
+async fn run_program(served: &Served, index: usize, headers: &HeaderMap, body: Bytes) -> Response {
+    let kind = body_kind(headers, &body);
+    let (reply, mut cancel_guard) = served.engine.submit(index, body, kind);
+    // If this future is dropped here (client gone), the guard cancels an aforward task.
+    let reply = reply.await;
+    cancel_guard.disarm();
+    let Ok(reply) = reply else {
+        return detail(
+            503,
+            "The server is shutting down; the request was not completed.",
+        );
+    };
+    if let Some(logged) = reply.logged {
+        // Durability: respond only once the inference log line reached the kernel.
+        logged.await.ok();
+    }
+    json_bytes(reply.status, reply.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(content_type: Option<&str>, body: &[u8]) -> BodyKind {
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = content_type {
+            headers.insert(header::CONTENT_TYPE, ct.parse().unwrap());
+        }
+        body_kind(&headers, body)
+    }
+
+    #[test]
+    fn body_kind_follows_fastapi() {
+        assert_eq!(kind(None, b"{}"), BodyKind::Json);
+        assert_eq!(
+            kind(Some("application/json; charset=utf-8"), b"{}"),
+            BodyKind::Json
+        );
+        assert_eq!(
+            kind(Some("application/vnd.api+json"), b"{}"),
+            BodyKind::Json
+        );
+        assert_eq!(kind(Some("text/plain"), b"{}"), BodyKind::Other);
+        assert_eq!(kind(Some("application/json"), b""), BodyKind::Empty);
+    }
+}
