@@ -73,7 +73,7 @@ fn existing_file(value: &str) -> Result<PathBuf, String> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// Port to run the server on (default: 8000)
-    #[arg(long, default_value = "8000", value_parser = port_in_range, env = "DSPY_CLI_PORT")]
+    #[arg(long, default_value = "8000", value_parser = port_in_range, env = "DSPY_CLI_PORT", allow_negative_numbers = true)]
     pub(crate) port: u16,
     /// Host to bind to (default: 0.0.0.0)
     #[arg(long, default_value = "0.0.0.0", env = "DSPY_CLI_HOST")]

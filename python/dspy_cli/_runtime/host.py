@@ -117,7 +117,11 @@ def _route_path(module: DiscoveredModule, gateway: APIGateway) -> str:
 def _load_optimized_state(module: DiscoveredModule, package_dir: Path, root: Path) -> None:
     for path in (package_dir / "optimized" / f"{module.name}.json", root / "optimized" / f"{module.name}.json"):
         if path.exists():
-            module.instance.load(str(path))
+            try:
+                module.instance.load(str(path))
+            except Exception as exc:
+                message = f"Could not load optimized state for {module.name} from {path}: {type(exc).__name__}: {exc}"
+                raise DiscoveryError(f"{message}. Re-save it with the installed dspy version, or remove the file.") from exc
             logger.info("Loaded optimized state for %s from %s", module.name, path)
             return
 

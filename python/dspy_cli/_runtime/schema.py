@@ -72,7 +72,7 @@ def extract_forward_schema(cls: type, output_names: list[str]) -> ForwardSchema:
         return ForwardSchema()
     returns = hints["return"]
     inputs = {name: hint for name, hint in hints.items() if name not in ("return", "self")}
-    if not inputs or _is_dict_type(returns):
+    if not inputs:
         return ForwardSchema()
     schema = ForwardSchema(typed=True, inputs=inputs)
     for name in inputs:
@@ -81,7 +81,8 @@ def extract_forward_schema(cls: type, output_names: list[str]) -> ForwardSchema:
             schema.defaults[name] = param.default
         if is_dspy_type(inputs[name]):
             schema.dspy_inputs[name] = inputs[name]
-    if isinstance(returns, type) and issubclass(returns, dspy.Prediction):
+    # Free-form outputs; upstream also dropped input validation for `-> dict` (a bug we fix).
+    if _is_dict_type(returns) or (isinstance(returns, type) and issubclass(returns, dspy.Prediction)):
         return schema
     if isinstance(returns, type) and issubclass(returns, pydantic.BaseModel):
         schema.outputs = {n: f.annotation for n, f in returns.model_fields.items()}

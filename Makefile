@@ -1,0 +1,47 @@
+# One command file for everyone: the README, .ci/run and contributors call these targets.
+# Everything installs into ./.venv, so a fresh machine needs only python3, cargo and this file.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: setup build build-release demo test test-rust test-python lint bench bench-quick clean-logs
+
+$(VENV)/.deps: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "maturin>=1.9.4,<2" "dspy==3.4.1" "pyyaml>=6" pytest pytest-timeout httpx pexpect prometheus-client "schemathesis>=3.30,<5"
+	touch $@
+
+setup: $(VENV)/.deps
+
+build: setup
+	$(VENV)/bin/maturin develop -q
+
+build-release: setup
+	$(VENV)/bin/maturin develop -q --release
+
+## Serve the example project offline, against the built-in mock LM.
+demo: build-release
+	cd examples/qa-service && ../../$(VENV)/bin/dspy-cli serve --system --mock-lm --port $(PORT)
+
+test-rust:
+	cargo test -q
+
+test-python: build
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+## Everything CI runs.
+test: setup test-rust test-python
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -q -- -D warnings
+
+bench: build-release
+	$(PY) bench/run.py
+
+bench-quick: build-release
+	$(PY) bench/run.py --quick

@@ -1,0 +1,118 @@
+"""Per-program LM routing, per-request context and concurrency, through both execution paths."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import DEFAULT_CONFIG
+
+MODULES = {
+    "qa.py": '''
+        import dspy
+
+        class QASig(dspy.Signature):
+            """Answer."""
+            question: str = dspy.InputField()
+            answer: str = dspy.OutputField()
+
+        class SyncQA(dspy.Module):
+            def __init__(self):
+                super().__init__()
+                self.predict = dspy.Predict(QASig)
+
+            def forward(self, question: str) -> dspy.Prediction:
+                return self.predict(question=question)
+
+        class AsyncQA(dspy.Module):
+            def __init__(self):
+                super().__init__()
+                self.predict = dspy.Predict(QASig)
+
+            async def aforward(self, question: str) -> dspy.Prediction:
+                return await self.predict.acall(question=question)
+    ''',
+    "context_probe.py": '''
+        import dspy
+
+        def describe(seen):
+            # Keep every LM seen alive, so distinct objects have distinct ids.
+            seen.append(dspy.settings.lm)
+            return {"model": seen[-1].model, "distinct_lms": len({id(lm) for lm in seen}),
+                    "track_usage": bool(dspy.settings.track_usage)}
+
+        class SyncProbe(dspy.Module):
+            def __init__(self):
+                super().__init__()
+                self.seen = []
+
+            def forward(self, tag: str) -> dict:
+                return describe(self.seen)
+
+        class AsyncProbe(dspy.Module):
+            def __init__(self):
+                super().__init__()
+                self.seen = []
+
+            async def aforward(self, tag: str) -> dict:
+                return describe(self.seen)
+    ''',
+}
+
+CONFIG = DEFAULT_CONFIG + """
+program_models:
+  AsyncQA: beta
+  AsyncProbe: beta
+"""
+
+
+def test_twenty_concurrent_requests_per_program_each_answered_by_its_model(serve):
+    server = serve(MODULES, CONFIG)
+    jobs = [("SyncQA", "gpt-4o-mini"), ("AsyncQA", "gpt-4.1-mini")] * 20
+    with ThreadPoolExecutor(40) as pool:
+        responses = list(pool.map(lambda job: (job, server.post(f"/{job[0]}", {"question": "q"})), jobs))
+    for (program, model), response in responses:
+        assert response.status_code == 200, response.text
+        assert response.json() == {"answer": f"model={model}"}, program
+    assert len(server.log_lines("SyncQA")) == 20
+    assert len(server.log_lines("AsyncQA")) == 20
+
+
+def test_modules_see_a_per_request_copy_of_their_program_lm(serve):
+    server = serve(MODULES, CONFIG)
+    for program, model in (("SyncProbe", "openai/gpt-4o-mini"), ("AsyncProbe", "openai/gpt-4.1-mini")):
+        first = server.post(f"/{program}", {"tag": "a"}).json()
+        second = server.post(f"/{program}", {"tag": "b"}).json()
+        assert first["model"] == second["model"] == model
+        assert first["track_usage"] is True
+        # lm.copy() per request: the two requests saw different LM objects.
+        assert (first["distinct_lms"], second["distinct_lms"]) == (1, 2)
+
+
+def test_programs_lists_every_module_with_its_alias_in_file_then_class_order(serve):
+    server = serve(MODULES, CONFIG)
+    programs = server.client.get("/programs").json()["programs"]
+    assert programs == [
+        {"name": "AsyncProbe", "model": "beta", "endpoint": "/AsyncProbe"},
+        {"name": "SyncProbe", "model": "alpha", "endpoint": "/SyncProbe"},
+        {"name": "AsyncQA", "model": "beta", "endpoint": "/AsyncQA"},
+        {"name": "SyncQA", "model": "alpha", "endpoint": "/SyncQA"},
+    ]
+    assert server.client.get("/health/ready").json() == {"status": "ready", "programs": 4}
+
+
+def test_log_lines_carry_tokens_and_reach_disk_before_the_response(serve):
+    server = serve(MODULES, CONFIG)
+    for count in range(1, 6):
+        for program in ("SyncQA", "AsyncQA"):
+            assert server.post(f"/{program}", {"question": f"q{count}"}).status_code == 200
+            # Read right after the response: the line must already be there.
+            lines = server.log_lines(program)
+            assert len(lines) == count
+    import json
+
+    entry = json.loads(server.log_lines("SyncQA")[-1])
+    assert list(entry)[:7] == ["timestamp", "program", "model", "duration_ms", "inputs", "outputs", "success"]
+    assert entry["program"] == "SyncQA" and entry["model"] == "openai/gpt-4o-mini"
+    assert entry["inputs"] == {"question": "q5"} and entry["outputs"] == {"answer": "model=gpt-4o-mini"}
+    assert entry["tokens"]["total_tokens"] == entry["tokens"]["prompt_tokens"] + entry["tokens"]["completion_tokens"] > 0
+    assert entry["lm_calls"][0]["model"] == "openai/gpt-4o-mini"

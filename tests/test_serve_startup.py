@@ -1,0 +1,222 @@
+"""Start-up: config and project errors, discovery, readiness, optimized state."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import dspy
+
+import httpx
+import pytest
+
+from conftest import DEFAULT_CONFIG, make_project, run_cli, start_server, wait_until
+
+ECHO = {
+    "echo.py": '''
+        import dspy
+
+        class Echo(dspy.Module):
+            def forward(self, text: str) -> dict:
+                return {"echo": text}
+    '''
+}
+
+
+def serve_once(root, *args, env=None):
+    return run_cli("serve", "--system", "--port", "1", "--no-save-openapi", *args, cwd=root, env=env)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("", "Configuration error: Configuration file is empty"),
+        ("other: value\n", "Configuration error: Configuration must contain 'models' section"),
+        ("models:\n  registry: {}\n", "Configuration error: Configuration must specify 'models.default'"),
+        ("models:\n  default: a\n", "Configuration error: Configuration must contain 'models.registry'"),
+        (
+            "models:\n  default: nope\n  registry:\n    a: {model: openai/x}\n",
+            "Configuration error: Model alias 'nope' not found in registry.\nAvailable models: a",
+        ),
+        ("models: [\n", "Configuration error: Failed to parse configuration file: "),
+        (
+            "models:\n  default: a\n  registry:\n    a: {model: openai/x, api_key: '${{ env.DSPY_TEST_UNSET_VAR }}'}\n",
+            "Configuration error: Environment variable 'DSPY_TEST_UNSET_VAR' is not set",
+        ),
+    ],
+)
+def test_config_errors_exit_1_with_upstream_messages(tmp_path, config, message):
+    make_project(tmp_path, ECHO, config)
+    result = serve_once(tmp_path)
+    assert result.returncode == 1
+    assert message in result.stdout
+    assert result.stderr.strip().endswith("Aborted!")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_env_interpolation_and_dotenv(tmp_path, mock_lm):
+    config = DEFAULT_CONFIG.replace("api_base: {api_base}", "api_base: ${{{{ env.MOCK_BASE }}}}")
+    make_project(tmp_path, ECHO, config.format(), extra_files={".env": f"MOCK_BASE={mock_lm.api_base}\n"})
+    server = start_server(tmp_path)
+    try:
+        spec = server.client.get("/openapi.json").json()
+        assert spec["info"]["title"] == "test-project"
+        assert server.post("/Echo", {"text": "x"}).json() == {"echo": "x"}
+    finally:
+        server.stop()
+
+
+def test_project_errors(tmp_path):
+    result = serve_once(tmp_path)
+    assert result.returncode == 1
+    assert "Error: Not a valid DSPy project directory" in result.stdout
+    assert "Required files: dspy.config.yaml, src/" in result.stdout
+
+    make_project(tmp_path / "two", ECHO, DEFAULT_CONFIG)
+    (tmp_path / "two" / "src" / "other").mkdir()
+    (tmp_path / "two" / "src" / "other" / "__init__.py").write_text("")
+    result = serve_once(tmp_path / "two")
+    assert result.returncode == 1 and "Error: Could not find package in src/" in result.stdout
+
+    root = make_project(tmp_path / "nomodules", {}, DEFAULT_CONFIG)
+    for child in (root / "src" / "testpkg" / "modules").iterdir():
+        child.unlink()
+    (root / "src" / "testpkg" / "modules").rmdir()
+    result = serve_once(root)
+    assert result.returncode == 1 and "Error: modules directory not found: " in result.stdout
+
+
+def test_duplicate_class_names_abort(tmp_path):
+    modules = {"a.py": ECHO["echo.py"], "b.py": ECHO["echo.py"]}
+    make_project(tmp_path, modules, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1"))
+    result = serve_once(tmp_path)
+    assert result.returncode == 1
+    assert "Error creating application: Error: Duplicate module names found: Echo" in result.stdout
+
+
+def test_port_in_use_is_a_clear_error(serve):
+    server = serve(ECHO)
+    result = run_cli("serve", "--system", "--host", "127.0.0.1", "--port", str(server.port), cwd=server.root)
+    assert result.returncode == 1
+    assert f"could not listen on 127.0.0.1:{server.port}" in result.stdout
+    assert "--port" in result.stdout
+
+
+def test_broken_module_files_are_reported_and_the_rest_is_served(serve):
+    modules = {
+        **ECHO,
+        "broken.py": "import dspy\nraise RuntimeError('broken on purpose')\n",
+        "needs_dep.py": "import surely_not_installed_pkg\n",
+        "_private.py": "raise SystemExit('must not be imported')\n",
+        "reexport.py": "from testpkg.modules.echo import Echo as Again\n",
+    }
+    server = serve(modules)
+    assert [p["name"] for p in server.client.get("/programs").json()["programs"]] == ["Echo"]
+    stderr = server.stderr()
+    assert "broken.py: RuntimeError: broken on purpose" in stderr
+    assert "Missing dependency detected while importing needs_dep.py" in stderr
+    assert "surely_not_installed_pkg" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_live_answers_while_modules_import_and_ready_flips_after(tmp_path, mock_lm):
+    slow = {"slow.py": "import time\ntime.sleep(4)\n" + ECHO["echo.py"].replace("\n        ", "\n")}
+    make_project(tmp_path, slow, DEFAULT_CONFIG.format(api_base=mock_lm.api_base))
+    started = time.monotonic()
+    server = start_server(tmp_path, wait_ready=False)
+    try:
+        assert time.monotonic() - started < 3.5, "live should answer before the 4 s import finishes"
+        ready = server.client.get("/health/ready")
+        assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
+        assert server.client.post("/Echo", json={"text": "x"}).status_code == 503
+        assert wait_until(lambda: server.client.get("/health/ready").status_code == 200, 30)
+        assert server.post("/Echo", {"text": "x"}).json() == {"echo": "x"}
+    finally:
+        server.stop()
+
+
+def test_optimized_state_is_loaded_at_startup(serve, tmp_path):
+    module = '''
+        import dspy
+
+        class Sig(dspy.Signature):
+            """Answer."""
+            question: str = dspy.InputField()
+            answer: str = dspy.OutputField()
+
+        class Tuned(dspy.Module):
+            def __init__(self):
+                super().__init__()
+                self.predict = dspy.Predict(Sig)
+
+            def forward(self, question: str) -> dict:
+                return {"demos": len(self.predict.demos), "instructions": self.predict.signature.instructions}
+    '''
+    saved = tuned_state(module)
+    server = serve({"tuned.py": module}, extra_files={"src/testpkg/optimized/Tuned.json": saved})
+    assert server.post("/Tuned", {"question": "q"}).json() == {"demos": 1, "instructions": "Tuned instructions"}
+
+
+def tuned_state(module_source: str) -> str:
+    """What `program.save()` writes for the module after 'optimizing' it by hand."""
+    namespace: dict = {}
+    exec(textwrap.dedent(module_source), namespace)  # noqa: S102 - test fixture source
+    program = namespace["Tuned"]()
+    program.predict.demos = [dspy.Example(question="q", answer="a")]
+    program.predict.signature = program.predict.signature.with_instructions("Tuned instructions")
+    path = Path(tempfile.mkdtemp()) / "Tuned.json"
+    program.save(str(path))
+    return path.read_text()
+
+
+def test_broken_optimized_state_names_the_file(serve, tmp_path):
+    module = ECHO["echo.py"]
+    make_project(tmp_path, {"echo.py": module}, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1"),
+                 extra_files={"src/testpkg/optimized/Echo.json": "{not json"})
+    result = serve_once(tmp_path)
+    assert result.returncode == 1
+    assert "Could not load optimized state for Echo from " in result.stdout
+
+
+def test_openapi_document_describes_programs(serve):
+    modules = {"typed.py": '''
+        from typing import Optional
+        import dspy
+
+        class Typed(dspy.Module):
+            def forward(self, question: str, n: Optional[int] = None) -> dspy.Prediction:
+                return dspy.Prediction(answer=question)
+    '''}
+    server = serve(modules)
+    spec = server.client.get("/openapi.json").json()
+    assert spec["openapi"] == "3.1.0"
+    operation = spec["paths"]["/Typed"]["post"]
+    assert operation["operationId"] == "run_program_Typed_post"
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TypedRequest"}
+    assert set(operation["responses"]) >= {"200", "422", "429", "500", "503"}
+    assert spec["components"]["schemas"]["TypedRequest"]["required"] == ["question"]
+    assert spec["info"]["x-dspy-config"] == {"default_model": "alpha", "programs_count": 1}
+    assert spec["info"]["x-dspy-program-models"] == {"Typed": "alpha"}
+
+
+def test_openapi_file_saved_unless_disabled(tmp_path, mock_lm):
+    make_project(tmp_path, ECHO, DEFAULT_CONFIG.format(api_base=mock_lm.api_base))
+    server = start_server(tmp_path, "--save-openapi", "--openapi-format", "YAML")
+    try:
+        assert "✓ OpenAPI spec saved: openapi.yaml" in server.stdout()
+        assert "/Echo:" in (tmp_path / "openapi.yaml").read_text()
+    finally:
+        server.stop()
+    assert not (tmp_path / "openapi.json").exists()
+
+
+def test_sigterm_stops_cleanly(serve):
+    server = serve(ECHO)
+    assert server.post("/Echo", {"text": "x"}).status_code == 200
+    assert server.stop() == 0
+    assert "Server stopped" in server.stdout()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.url + "/health/live", timeout=1)
