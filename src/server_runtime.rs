@@ -12,15 +12,14 @@ pub(crate) fn build_runtime() -> std::io::Result<Runtime> {
 /// Resolves on the first SIGINT (Ctrl+C) or SIGTERM.
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(err) => {
-                tracing::error!("cannot listen for SIGTERM: {err}");
-                ctrl_c.await.ok();
-                return;
-            }
-        };
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(err) => {
+            tracing::error!("cannot listen for SIGTERM: {err}");
+            ctrl_c.await.ok();
+            return;
+        }
+    };
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate.recv() => {},

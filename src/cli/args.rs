@@ -140,9 +140,7 @@ pub(crate) struct MockLmArgs {
 }
 
 fn error_rate(value: &str) -> Result<f64, String> {
-    let rate: f64 = value
-        .parse()
-        .map_err(|_| format!("'{value}' is not a valid float."))?;
+    let rate: f64 = value.parse().map_err(|_| format!("'{value}' is not a valid float."))?;
     if (0.0..=1.0).contains(&rate) {
         Ok(rate)
     } else {
@@ -156,10 +154,7 @@ mod tests {
 
     #[test]
     fn validators_use_click_messages() {
-        assert_eq!(
-            port_in_range("0").unwrap_err(),
-            "0 is not in the range 1<=x<=65535."
-        );
+        assert_eq!(port_in_range("0").unwrap_err(), "0 is not in the range 1<=x<=65535.");
         assert_eq!(
             port_in_range("99999").unwrap_err(),
             "99999 is not in the range 1<=x<=65535."
@@ -173,17 +168,12 @@ mod tests {
             "'XML' is not one of 'json', 'yaml'."
         );
         assert_eq!(openapi_format("YAML").unwrap(), "yaml");
-        assert!(
-            existing_file("/tmp")
-                .unwrap_err()
-                .contains("is a directory")
-        );
+        assert!(existing_file("/tmp").unwrap_err().contains("is a directory"));
     }
 
     #[test]
     fn serve_alias_parses() {
-        let args =
-            Args::try_parse_from(["dspy-cli", "s", "--port", "9000", "--no-save-openapi"]).unwrap();
+        let args = Args::try_parse_from(["dspy-cli", "s", "--port", "9000", "--no-save-openapi"]).unwrap();
         let Some(Command::Serve(serve)) = args.command else {
             panic!("expected serve")
         };

@@ -19,11 +19,7 @@ pub(super) fn print_programs(programs: &Value, routes: &[crate::engine::RouteInf
     for name in names {
         println!("  • {name}");
         for route in routes.iter().filter(|r| &*r.program == name) {
-            let kind = if route.is_async {
-                "aforward"
-            } else {
-                "forward"
-            };
+            let kind = if route.is_async { "aforward" } else { "forward" };
             println!("    {} {}  ({kind})", route.method, route.path);
         }
         println!();

@@ -44,9 +44,8 @@ pub(super) fn choose(
         .parent()
         .and_then(Path::parent)
         .and_then(|p| p.canonicalize().ok());
-    let running_in_it = prefix != base_prefix
-        && venv_root.is_some()
-        && Path::new(&prefix).canonicalize().ok() == venv_root;
+    let running_in_it =
+        prefix != base_prefix && venv_root.is_some() && Path::new(&prefix).canonicalize().ok() == venv_root;
     if running_in_it {
         return Ok(Interpreter::InProcess);
     }
@@ -55,9 +54,7 @@ pub(super) fn choose(
 }
 
 fn prefixes(py: Python<'_>) -> (String, String) {
-    let read = |name: &str| -> Option<String> {
-        py.import("sys").ok()?.getattr(name).ok()?.extract().ok()
-    };
+    let read = |name: &str| -> Option<String> { py.import("sys").ok()?.getattr(name).ok()?.extract().ok() };
     (
         read("prefix").unwrap_or_default(),
         read("base_prefix").unwrap_or_default(),
@@ -77,14 +74,9 @@ fn check_python(python: &Path) -> Result<(), ExitStatus> {
         Err(ExitStatus::Failure)
     };
     if !python.is_file() {
-        return fail(format!(
-            "Error: Not a valid Python executable: {}",
-            python.display()
-        ));
+        return fail(format!("Error: Not a valid Python executable: {}", python.display()));
     }
-    let executable = python
-        .metadata()
-        .is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+    let executable = python.metadata().is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
     if !executable {
         return fail(format!(
             "Error: Python interpreter is not executable: {}",
@@ -92,11 +84,8 @@ fn check_python(python: &Path) -> Result<(), ExitStatus> {
         ));
     }
     let script = "import sys; print('.'.join(map(str, sys.version_info[:3])))";
-    let version = run_with_timeout(
-        Command::new(python).args(["-S", "-c", script]),
-        Duration::from_secs(5),
-    )
-    .and_then(|out| parse_version(out.trim()));
+    let version = run_with_timeout(Command::new(python).args(["-S", "-c", script]), Duration::from_secs(5))
+        .and_then(|out| parse_version(out.trim()));
     match version {
         None => fail(format!(
             "Error: Could not determine Python version for: {}",
@@ -112,11 +101,7 @@ fn check_python(python: &Path) -> Result<(), ExitStatus> {
 
 fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     let mut parts = text.split('.').map(|p| p.parse::<u32>().ok());
-    Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
-    ))
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
 }
 
 /// Run a command, returning its stdout if it exits 0 within `timeout`.
@@ -145,14 +130,8 @@ fn run_with_timeout(command: &mut Command, timeout: Duration) -> Option<String> 
 }
 
 fn require_dspy_cli(python: &Path) -> Result<(), ExitStatus> {
-    let script =
-        "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('dspy_cli') else 1)";
-    if run_with_timeout(
-        Command::new(python).args(["-c", script]),
-        Duration::from_secs(10),
-    )
-    .is_some()
-    {
+    let script = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('dspy_cli') else 1)";
+    if run_with_timeout(Command::new(python).args(["-c", script]), Duration::from_secs(10)).is_some() {
         return Ok(());
     }
     println!(

@@ -20,9 +20,9 @@ use super::interpreter::{Interpreter, choose, exec_serve};
 use crate::config::{Project, ProjectConfig};
 use crate::engine::{EngineSettings, load_project};
 use crate::mock_lm::{self, MockOptions};
-use crate::server::{self, AppState, Served};
+use crate::server::{self, AppState, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
-use crate::telemetry::{InferenceLog, init_logging};
+use crate::telemetry::{InferenceLog, MetricsStore, init_logging};
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
@@ -35,9 +35,7 @@ fn abort(message: &str) -> ExitStatus {
 
 fn unsupported_flags(args: &ServeArgs) -> Option<&'static str> {
     if args.reload {
-        Some(
-            "--reload is not supported yet by dspy-cli-rs. Restart the server after changes, or run with --no-reload.",
-        )
+        Some("--reload is not supported yet by dspy-cli-rs. Restart the server after changes, or run with --no-reload.")
     } else if args.auth {
         Some(
             "--auth is not supported yet by dspy-cli-rs. Put the server behind an authenticating proxy, or run without --auth.",
@@ -75,10 +73,7 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         Err(err) => return abort(&format!("Configuration error: {err}")),
     };
     println!("✓ Configuration loaded");
-    let logs_dir = args
-        .logs_dir
-        .as_ref()
-        .map_or_else(|| cwd.join("logs"), |d| cwd.join(d));
+    let logs_dir = args.logs_dir.as_ref().map_or_else(|| cwd.join("logs"), |d| cwd.join(d));
     if let Err(err) = std::fs::create_dir_all(&logs_dir) {
         return abort(&format!(
             "Error: cannot create the logs directory {}: {err}. Choose another with --logs-dir.",
@@ -89,8 +84,25 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         Ok(s) => s,
         Err(message) => return abort(&format!("Configuration error: {message}")),
     };
+    let limits = match limits(&config) {
+        Ok(l) => l,
+        Err(err) => return abort(&format!("Configuration error: {err}")),
+    };
     init_logging();
-    run(py, args, &project, settings)
+    run(py, args, &project, settings, limits)
+}
+
+fn limits(config: &ProjectConfig) -> Result<Limits, crate::config::ConfigError> {
+    let max = config
+        .server_uint("max_concurrent_per_program")?
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    Ok(Limits {
+        max_concurrent_per_program: max.unwrap_or(Limits::DEFAULT_MAX_CONCURRENT),
+        queue_timeout: config
+            .server_seconds("queue_timeout_seconds")?
+            .unwrap_or(Limits::DEFAULT_QUEUE_TIMEOUT),
+        request_timeout: config.server_seconds("request_timeout_seconds")?,
+    })
 }
 
 fn engine_settings(
@@ -109,9 +121,7 @@ fn engine_settings(
         .iter()
         .map(|(p, a)| (p.clone(), Value::from(a.as_str())))
         .collect();
-    let configured_workers = config
-        .server_uint("sync_worker_threads")
-        .map_err(|e| e.to_string())?;
+    let configured_workers = config.server_uint("sync_worker_threads").map_err(|e| e.to_string())?;
     let sync_workers = args
         .sync_workers
         .or(configured_workers
@@ -140,14 +150,8 @@ fn engine_settings(
 /// never land in DSPy's disk cache, whose key ignores `api_base`).
 fn point_registry_at_mock(registry: &mut Map<String, Value>, mock: SocketAddr) {
     for entry in registry.values_mut().filter_map(Value::as_object_mut) {
-        let model = entry
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or("mock")
-            .to_owned();
-        let name = model
-            .split_once('/')
-            .map_or(model.as_str(), |(_, rest)| rest);
+        let model = entry.get("model").and_then(Value::as_str).unwrap_or("mock").to_owned();
+        let name = model.split_once('/').map_or(model.as_str(), |(_, rest)| rest);
         entry.insert("model".into(), Value::from(format!("openai/{name}")));
         entry.insert("model_type".into(), Value::from("chat"));
         entry.insert("api_base".into(), Value::from(format!("http://{mock}/v1")));
@@ -162,6 +166,7 @@ fn run(
     args: &ServeArgs,
     project: &Project,
     mut settings: EngineSettings,
+    limits: Limits,
 ) -> ExitStatus {
     let runtime = match build_runtime() {
         Ok(rt) => rt,
@@ -176,9 +181,7 @@ fn run(
             } else {
                 "Check --host and --port."
             };
-            return abort(&format!(
-                "Error: could not listen on {address}: {err}. {hint}"
-            ));
+            return abort(&format!("Error: could not listen on {address}: {err}. {hint}"));
         }
     };
     if args.mock_lm {
@@ -193,22 +196,23 @@ fn run(
                 );
             }
             Err(err) => {
-                return abort(&format!(
-                    "Error: could not start the built-in mock LM: {err}"
-                ));
+                return abort(&format!("Error: could not start the built-in mock LM: {err}"));
             }
         }
     }
-    let state = AppState::default();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (expired_tx, expired_rx) = watch::channel(false);
+    let state = AppState::new(expired_rx);
     let server = runtime.spawn(server::serve(
         listener,
         server::router(state.clone()),
         wait_for(stop_rx.clone()),
     ));
-    let signals = runtime.spawn(watch_signals(stop_tx.clone()));
+    let shutdown_timeout = Duration::from_secs_f64(args.shutdown_timeout.max(0.0));
+    let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
 
-    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone());
+    let metrics = Arc::new(MetricsStore::default());
+    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), metrics.clone());
     let loaded = match load_project(py, &settings, log.clone()) {
         Ok(loaded) => loaded,
         Err(err) => {
@@ -217,40 +221,44 @@ fn run(
             return abort(&format!("Error creating application: {err}"));
         }
     };
-    print_programs(
-        &loaded.programs,
-        &loaded.engine.routes,
-        &project.package_name,
-    );
+    print_programs(&loaded.programs, &loaded.engine.routes, &project.package_name);
     if !args.no_save_openapi {
         let file = format!("openapi.{}", args.openapi_format);
-        match loaded.save_openapi(
-            py,
-            &project.root.join(&file).to_string_lossy(),
-            &args.openapi_format,
-        ) {
+        match loaded.save_openapi(py, &project.root.join(&file).to_string_lossy(), &args.openapi_format) {
             Ok(()) => println!("✓ OpenAPI spec saved: {file}\n"),
             Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
         }
     }
-    print_effective_settings(args, &settings);
+    print_effective_settings(args, &settings, &limits);
     print_banner(&args.host, args.port);
     std::io::stdout().flush().ok();
 
     let (engine, rest) = loaded.split();
+    let program_names: Vec<String> = rest
+        .programs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect();
+    metrics.seed_from_logs(&settings.logs_dir, &program_names);
     let engine = Arc::new(engine);
-    state.set_served(Served::new(
-        engine.clone(),
-        rest.programs.clone(),
-        rest.openapi.clone(),
-    ));
+    let parts = ServedParts {
+        programs: rest.programs.clone(),
+        openapi: rest.openapi.clone(),
+        limits,
+        metrics,
+        log: log.clone(),
+        logs_dir: settings.logs_dir.clone(),
+    };
+    state.set_served(Served::new(engine.clone(), parts));
     let served_ok = py.detach(|| runtime.block_on(server));
     signals.abort();
     // Drop the HTTP side's references (handlers are finished) before stopping the engine.
     drop(state);
     py.detach(|| {
         match Arc::try_unwrap(engine) {
-            Ok(engine) => engine.shutdown(),
+            Ok(engine) => engine.shutdown(Duration::from_secs(5)),
             Err(_) => {
                 tracing::warn!("requests still hold the engine at shutdown; not waiting for them")
             }
@@ -278,26 +286,39 @@ async fn wait_for(mut stop: watch::Receiver<bool>) {
 }
 
 /// First signal: stop accepting and drain. Second signal: exit at once.
-async fn watch_signals(stop: watch::Sender<bool>) {
+/// First signal: stop accepting and let in-flight requests finish; after `timeout` they get a
+/// 503. Second signal: exit at once.
+async fn watch_signals(stop: watch::Sender<bool>, expired: watch::Sender<bool>, timeout: Duration) {
     shutdown_signal().await;
     tracing::info!(
-        "Shutting down: finishing in-flight requests (press Ctrl+C again to exit immediately)"
+        "Shutting down: finishing in-flight requests for up to {}s (press Ctrl+C again to exit immediately)",
+        timeout.as_secs_f64()
     );
     stop.send(true).ok();
+    tokio::spawn(async move {
+        tokio::time::sleep(timeout).await;
+        expired.send(true).ok();
+    });
     shutdown_signal().await;
     eprintln!("Second signal received: exiting without waiting for in-flight requests.");
     #[expect(clippy::exit, reason = "a second Ctrl+C must stop the process at once")]
     std::process::exit(130);
 }
 
-fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings) {
+fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits: &Limits) {
     println!("Settings:");
+    println!(
+        "  max concurrent requests per program: {}",
+        limits.max_concurrent_per_program
+    );
+    println!("  queue timeout: {}s", limits.queue_timeout.as_secs_f64());
+    match limits.request_timeout {
+        Some(t) => println!("  request timeout: {}s", t.as_secs_f64()),
+        None => println!("  request timeout: off"),
+    }
     println!("  logs: {}", settings.logs_dir.display());
     println!("  sync worker threads (max): {}", settings.sync_workers);
-    println!(
-        "  fresh instance per request: {}",
-        settings.fresh_instance_per_request
-    );
+    println!("  fresh instance per request: {}", settings.fresh_instance_per_request);
     println!("  shutdown timeout: {}s", args.shutdown_timeout);
     println!("  hot reload: disabled\n");
 }

@@ -53,10 +53,7 @@ fn message(err: &clap::Error) -> String {
                 format!("Invalid value for '{arg}': {value}")
             }
         }
-        _ => err
-            .kind()
-            .as_str()
-            .map_or_else(|| err.to_string(), ToOwned::to_owned),
+        _ => err.kind().as_str().map_or_else(|| err.to_string(), ToOwned::to_owned),
     }
 }
 
@@ -90,9 +87,6 @@ pub(super) fn report(err: &clap::Error) -> ExitStatus {
         .split(" <")
         .next()
         .unwrap_or("dspy-cli");
-    eprintln!(
-        "{usage}\nTry '{command} --help' for help.\n\nError: {}",
-        message(err)
-    );
+    eprintln!("{usage}\nTry '{command} --help' for help.\n\nError: {}", message(err));
     ExitStatus::Usage
 }

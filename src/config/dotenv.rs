@@ -11,10 +11,7 @@ pub(super) fn load_into_process(path: &Path) {
         if std::env::var_os(&key).is_none() {
             // SAFETY: called once at start-up from the main thread, before any other thread
             // (tokio, Python pools) is started.
-            #[expect(
-                unsafe_code,
-                reason = "set_var is unsafe in edition 2024; single-threaded start-up"
-            )]
+            #[expect(unsafe_code, reason = "set_var is unsafe in edition 2024; single-threaded start-up")]
             unsafe {
                 std::env::set_var(&key, &value);
             }
@@ -38,11 +35,7 @@ fn parse_line(line: &str) -> Option<(String, String)> {
         return None;
     }
     let value = value.trim();
-    let value = if let Some(inner) = value
-        .strip_prefix('"')
-        .and_then(|v| v.rsplit_once('"'))
-        .map(|(v, _)| v)
-    {
+    let value = if let Some(inner) = value.strip_prefix('"').and_then(|v| v.rsplit_once('"')).map(|(v, _)| v) {
         inner.replace("\\n", "\n").replace("\\\"", "\"")
     } else if let Some(inner) = value
         .strip_prefix('\'')

@@ -19,11 +19,7 @@ pub(super) fn interpolate_env(
     walk(value, "", env)
 }
 
-fn walk(
-    value: &mut Value,
-    path: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), InterpolationError> {
+fn walk(value: &mut Value, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), InterpolationError> {
     match value {
         Value::String(s) if s.contains("${{") => *s = expand(s, path, env)?,
         Value::Array(items) => {
@@ -46,11 +42,7 @@ fn walk(
     Ok(())
 }
 
-fn expand(
-    text: &str,
-    path: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, InterpolationError> {
+fn expand(text: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, InterpolationError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${{") {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub(crate) use project::{Project, ProjectError};
+pub(crate) use project::Project;
 
 /// Errors in `dspy.config.yaml`. Messages match dspy-cli 0.1.13 so scripts keep working.
 #[derive(Debug, thiserror::Error)]
@@ -47,15 +47,6 @@ pub(crate) struct ModelEntry {
     pub(crate) settings: serde_json::Map<String, Value>,
 }
 
-impl ModelEntry {
-    pub(crate) fn model(&self) -> &str {
-        self.settings
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or(&self.alias)
-    }
-}
-
 /// The validated contents of `dspy.config.yaml`.
 #[derive(Debug, Clone)]
 pub(crate) struct ProjectConfig {
@@ -80,10 +71,7 @@ impl ProjectConfig {
     }
 
     /// Parse and validate a config document; `env` resolves environment variables.
-    pub(crate) fn from_yaml(
-        text: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub(crate) fn from_yaml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let yaml: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         let mut raw = serde_json::to_value(&yaml).map_err(|e| ConfigError::Parse(e.to_string()))?;
@@ -94,8 +82,7 @@ impl ProjectConfig {
         let models = raw.get("models").ok_or(ConfigError::NoModels)?;
         let default_alias = match models.get("default") {
             None => return Err(ConfigError::NoDefault),
-            Some(v) => scalar_string(v)
-                .ok_or_else(|| invalid("'models.default' must be a model alias (a string)"))?,
+            Some(v) => scalar_string(v).ok_or_else(|| invalid("'models.default' must be a model alias (a string)"))?,
         };
         let registry_value = models.get("registry").ok_or(ConfigError::NoRegistry)?;
         let registry = parse_registry(registry_value, env)?;
@@ -115,37 +102,36 @@ impl ProjectConfig {
 
     /// Look up a registry entry by alias, with upstream's error when it is missing.
     pub(crate) fn entry(&self, alias: &str) -> Result<&ModelEntry, ConfigError> {
-        self.registry
-            .get(alias)
-            .ok_or_else(|| ConfigError::UnknownAlias {
-                alias: alias.to_owned(),
-                available: self.registry.keys().cloned().collect::<Vec<_>>().join(", "),
-            })
-    }
-
-    /// The alias serving `program`: its `program_models` override, else the default.
-    pub(crate) fn alias_for(&self, program: &str) -> &str {
-        self.program_models
-            .get(program)
-            .map_or(&self.default_alias, String::as_str)
+        self.registry.get(alias).ok_or_else(|| ConfigError::UnknownAlias {
+            alias: alias.to_owned(),
+            available: self.registry.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
     }
 
     /// A value under `server.<key>` (a bare `server:` is treated as empty, unlike upstream).
     pub(crate) fn server_setting(&self, key: &str) -> Option<&Value> {
-        self.raw
-            .get("server")
-            .and_then(|s| s.get(key))
-            .filter(|v| !v.is_null())
+        self.raw.get("server").and_then(|s| s.get(key)).filter(|v| !v.is_null())
     }
 
     pub(crate) fn server_uint(&self, key: &str) -> Result<Option<u64>, ConfigError> {
         match self.server_setting(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                invalid(&format!(
-                    "'server.{key}' must be a whole number >= 0, got {v}"
-                ))
-            }),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| invalid(&format!("'server.{key}' must be a whole number >= 0, got {v}"))),
+        }
+    }
+
+    /// A positive number of seconds under `server.<key>`, if set.
+    pub(crate) fn server_seconds(&self, key: &str) -> Result<Option<std::time::Duration>, ConfigError> {
+        match self.server_setting(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|s| *s > 0.0 && s.is_finite())
+                .map(|s| Some(std::time::Duration::from_secs_f64(s)))
+                .ok_or_else(|| invalid(&format!("'server.{key}' must be a number of seconds > 0, got {v}"))),
         }
     }
 
@@ -157,10 +143,6 @@ impl ProjectConfig {
                 .map(Some)
                 .ok_or_else(|| invalid(&format!("'server.{key}' must be true or false, got {v}"))),
         }
-    }
-
-    pub(crate) fn str_key(&self, key: &str) -> Option<&str> {
-        self.raw.get(key).and_then(Value::as_str)
     }
 }
 
@@ -234,11 +216,7 @@ fn parse_program_models(value: Option<&Value>) -> Result<BTreeMap<String, String
         .map(|(program, alias)| {
             scalar_string(alias)
                 .map(|a| (program.clone(), a))
-                .ok_or_else(|| {
-                    invalid(&format!(
-                        "'program_models.{program}' must be a model alias (a string)"
-                    ))
-                })
+                .ok_or_else(|| invalid(&format!("'program_models.{program}' must be a model alias (a string)")))
         })
         .collect()
 }
@@ -258,29 +236,16 @@ mod tests {
         let cases = [
             ("", "Configuration file is empty"),
             ("{}", "Configuration file is empty"),
-            (
-                "other: value",
-                "Configuration must contain 'models' section",
-            ),
-            (
-                "models:\n  registry: {}",
-                "Configuration must specify 'models.default'",
-            ),
-            (
-                "models:\n  default: a",
-                "Configuration must contain 'models.registry'",
-            ),
+            ("other: value", "Configuration must contain 'models' section"),
+            ("models:\n  registry: {}", "Configuration must specify 'models.default'"),
+            ("models:\n  default: a", "Configuration must contain 'models.registry'"),
             (
                 "models:\n  default: nope\n  registry:\n    a: {model: openai/x}",
                 "Model alias 'nope' not found in registry.\nAvailable models: a",
             ),
         ];
         for (text, expected) in cases {
-            assert_eq!(
-                load(text).unwrap_err().to_string(),
-                expected,
-                "for {text:?}"
-            );
+            assert_eq!(load(text).unwrap_err().to_string(), expected, "for {text:?}");
         }
         assert!(
             load("models: [")
@@ -295,8 +260,8 @@ mod tests {
         let config = load(VALID).unwrap();
         assert_eq!(config.registry["a"].settings["api_key"], "secret");
         assert!(!config.registry["b"].settings.contains_key("api_key"));
-        assert_eq!(config.alias_for("P"), "b");
-        assert_eq!(config.alias_for("Other"), "a");
+        assert_eq!(config.program_models["P"], "b");
+        assert_eq!(config.default_alias, "a");
     }
 
     #[test]
@@ -311,9 +276,6 @@ mod tests {
     #[test]
     fn bare_server_key_is_empty() {
         let config = load(&format!("{VALID}server:\n")).unwrap();
-        assert_eq!(
-            config.server_uint("max_concurrent_per_program").unwrap(),
-            None
-        );
+        assert_eq!(config.server_uint("max_concurrent_per_program").unwrap(), None);
     }
 }

@@ -71,18 +71,13 @@ impl AsyncLoop {
         let fd = drainer.reader.as_raw_fd();
         event_loop.call_method1("add_reader", (fd, Py::new(py, drainer)?))?;
         let loop_obj = event_loop.clone().unbind();
-        let thread = std::thread::Builder::new()
-            .name("dspy-asyncio".into())
-            .spawn(move || {
-                Python::attach(|py| {
-                    if let Err(err) = run_loop.call1(py, (loop_obj,)) {
-                        tracing::error!(
-                            "asyncio loop thread stopped: {}",
-                            describe_error(py, &err)
-                        );
-                    }
-                });
-            })?;
+        let thread = std::thread::Builder::new().name("dspy-asyncio".into()).spawn(move || {
+            Python::attach(|py| {
+                if let Err(err) = run_loop.call1(py, (loop_obj,)) {
+                    tracing::error!("asyncio loop thread stopped: {}", describe_error(py, &err));
+                }
+            });
+        })?;
         Ok(Self {
             jobs,
             waker,
@@ -105,12 +100,7 @@ impl AsyncLoop {
     pub(crate) fn submit(&self, job: JobContext, body: Bytes, kind: BodyKind) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.send(LoopJob::Run {
-            id,
-            job,
-            body,
-            kind,
-        });
+        self.send(LoopJob::Run { id, job, body, kind });
         id
     }
 
@@ -153,12 +143,7 @@ impl Drainer {
         while matches!((&self.reader).read(&mut buf), Ok(n) if n > 0) {}
         while let Ok(job) = self.rx.try_recv() {
             match job {
-                LoopJob::Run {
-                    id,
-                    job,
-                    body,
-                    kind,
-                } => self.start(py, id, job, &body, kind),
+                LoopJob::Run { id, job, body, kind } => self.start(py, id, job, &body, kind),
                 LoopJob::Cancel(id) => self.cancel(py, id),
                 LoopJob::Stop => {
                     self.event_loop.call_method0(py, "stop").ok();
@@ -183,21 +168,15 @@ impl Drainer {
                 return tracing::error!("creating a completion: {}", describe_error(py, &err));
             }
         };
-        let args = (
-            route,
-            PyBytes::new(py, body),
-            kind as u8,
-            completion.clone_ref(py),
-        );
+        let args = (route, PyBytes::new(py, body), kind as u8, completion.clone_ref(py));
         match self.start_async.call1(py, args) {
             Ok(task) if !task.is_none(py) => {
                 self.tasks.lock().expect("task map lock").insert(id, task);
             }
             Ok(_) => {}
-            Err(err) => completion.get().fail(&format!(
-                "starting the program failed: {}",
-                describe_error(py, &err)
-            )),
+            Err(err) => completion
+                .get()
+                .fail(&format!("starting the program failed: {}", describe_error(py, &err))),
         }
     }
 

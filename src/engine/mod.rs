@@ -115,12 +115,12 @@ impl Engine {
         self.async_loop.as_ref().map_or(0, AsyncLoop::tasks)
     }
 
-    /// Stop the loop (cancelling its tasks) and the pool, then wait for their threads.
-    /// Must be called detached from the interpreter.
-    pub(crate) fn shutdown(self) {
+    /// Stop the loop (cancelling its tasks, each logged) and the pool (waiting up to
+    /// `sync_wait` for running jobs). Must be called detached from the interpreter.
+    pub(crate) fn shutdown(self, sync_wait: std::time::Duration) {
         if let Some(async_loop) = self.async_loop {
             async_loop.stop_and_join();
         }
-        self.sync_pool.stop_and_join();
+        self.sync_pool.stop_and_join(sync_wait);
     }
 }

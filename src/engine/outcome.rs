@@ -20,10 +20,7 @@ fn bytes_of(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(value.cast::<PyBytes>()?.as_bytes().to_vec())
 }
 
-fn parse_outcome(
-    job: &JobContext,
-    outcome: &Bound<'_, PyAny>,
-) -> PyResult<(u16, Vec<u8>, Option<LogRecord>)> {
+fn parse_outcome(job: &JobContext, outcome: &Bound<'_, PyAny>) -> PyResult<(u16, Vec<u8>, Option<LogRecord>)> {
     let tuple = outcome.cast::<PyTuple>()?;
     let status: u16 = tuple.get_item(0)?.extract()?;
     let body = bytes_of(&tuple.get_item(1)?)?;
@@ -40,11 +37,7 @@ fn parse_outcome(
         inputs_json: bytes_of(&log.get_item(0)?)?,
         outputs_json: bytes_of(&log.get_item(1)?)?,
         error: log.get_item(2)?.extract()?,
-        usage_json: if usage.is_none() {
-            None
-        } else {
-            Some(bytes_of(&usage)?)
-        },
+        usage_json: if usage.is_none() { None } else { Some(bytes_of(&usage)?) },
         cost_usd: log.get_item(4)?.extract()?,
     };
     Ok((status, body, Some(record)))
@@ -67,9 +60,7 @@ pub(crate) fn deliver(job: JobContext, outcome: &Bound<'_, PyAny>) {
 /// A 500 for failures of the engine itself (never the module's own errors).
 pub(crate) fn internal_error(message: &str) -> Reply {
     tracing::error!("{message}");
-    let body = serde_json::json!({ "detail": message })
-        .to_string()
-        .into_bytes();
+    let body = serde_json::json!({ "detail": message }).to_string().into_bytes();
     Reply {
         status: 500,
         body,

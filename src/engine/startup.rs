@@ -54,10 +54,7 @@ pub(crate) struct ProjectHandles {
 impl ProjectHandles {
     /// Run the gateways' `shutdown()` hooks (after the engine has stopped).
     pub(crate) fn shutdown_gateways(self, py: Python<'_>) {
-        if let Err(err) = self
-            .host
-            .call_method1(py, "shutdown_gateways", (self.gateways,))
-        {
+        if let Err(err) = self.host.call_method1(py, "shutdown_gateways", (self.gateways,)) {
             tracing::error!("Gateway shutdown error: {}", describe_error(py, &err));
         }
     }
@@ -84,12 +81,7 @@ impl LoadedProject {
     }
 
     /// Save the OpenAPI document as upstream does (`json` indent 2 or `yaml`).
-    pub(crate) fn save_openapi(
-        &self,
-        py: Python<'_>,
-        path: &str,
-        format: &str,
-    ) -> Result<(), String> {
+    pub(crate) fn save_openapi(&self, py: Python<'_>, path: &str, format: &str) -> Result<(), String> {
         self.host
             .call_method1(py, "save_openapi", (&self.openapi, path, format))
             .map(|_| ())
@@ -99,10 +91,7 @@ impl LoadedProject {
 
 fn python_error(py: Python<'_>, err: &PyErr) -> LoadError {
     // DiscoveryError messages are already user-facing; others get their type name.
-    let is_discovery = err
-        .get_type(py)
-        .name()
-        .is_ok_and(|n| n.to_string() == "DiscoveryError");
+    let is_discovery = err.get_type(py).name().is_ok_and(|n| n.to_string() == "DiscoveryError");
     if is_discovery {
         LoadError(err.value(py).to_string())
     } else {
@@ -132,9 +121,7 @@ pub(crate) fn load_project(
     let invoke = PyModule::import(py, "dspy_cli._runtime.invoke").map_err(wrap)?;
     let json = serde_json::to_string(settings).map_err(|e| LoadError(e.to_string()))?;
     let loaded = host.call_method1("load", (json,)).map_err(wrap)?;
-    let loaded = loaded
-        .cast::<PyDict>()
-        .map_err(|e| LoadError(e.to_string()))?;
+    let loaded = loaded.cast::<PyDict>().map_err(|e| LoadError(e.to_string()))?;
     let get = |key: &str| {
         loaded
             .get_item(key)
@@ -158,10 +145,7 @@ pub(crate) fn load_project(
     let async_loop = if infos.iter().any(|r| r.is_async) {
         let run_loop = host.getattr("run_loop").map_err(wrap)?.unbind();
         let start_async = invoke.getattr("start_async").map_err(wrap)?.unbind();
-        Some(
-            AsyncLoop::start(py, &get("loop")?, run_loop, start_async, routes.clone())
-                .map_err(wrap)?,
-        )
+        Some(AsyncLoop::start(py, &get("loop")?, run_loop, start_async, routes.clone()).map_err(wrap)?)
     } else {
         None
     };

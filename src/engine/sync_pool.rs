@@ -53,11 +53,7 @@ pub(crate) struct SyncPool {
 }
 
 impl SyncPool {
-    pub(crate) fn new(
-        run_sync: Py<PyAny>,
-        routes: Arc<Vec<Py<PyAny>>>,
-        max_threads: usize,
-    ) -> Self {
+    pub(crate) fn new(run_sync: Py<PyAny>, routes: Arc<Vec<Py<PyAny>>>, max_threads: usize) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             rx,
@@ -71,10 +67,7 @@ impl SyncPool {
             gil_wait_nanos: AtomicU64::new(0),
             handles: std::sync::Mutex::default(),
         });
-        Self {
-            tx: Some(tx),
-            shared,
-        }
+        Self { tx: Some(tx), shared }
     }
 
     pub(crate) fn submit(&self, job: JobContext, body: Bytes, kind: BodyKind) {
@@ -94,12 +87,10 @@ impl SyncPool {
             if current >= shared.max_threads {
                 return;
             }
-            match shared.threads.compare_exchange(
-                current,
-                current + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match shared
+                .threads
+                .compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => break,
                 Err(actual) => current = actual,
             }
@@ -109,11 +100,7 @@ impl SyncPool {
             .name("dspy-sync".into())
             .spawn(move || worker.run());
         match spawned {
-            Ok(handle) => shared
-                .handles
-                .lock()
-                .expect("pool handles lock")
-                .push(handle),
+            Ok(handle) => shared.handles.lock().expect("pool handles lock").push(handle),
             Err(err) => {
                 shared.threads.fetch_sub(1, Ordering::AcqRel);
                 tracing::error!("could not start a sync worker thread: {err}");
@@ -129,14 +116,24 @@ impl SyncPool {
             busy: threads.saturating_sub(s.idle.load(Ordering::Relaxed)),
             queued: s.queued.load(Ordering::Relaxed),
             max_threads: s.max_threads,
-            gil_wait_seconds: Duration::from_nanos(s.gil_wait_nanos.load(Ordering::Relaxed))
-                .as_secs_f64(),
+            gil_wait_seconds: Duration::from_nanos(s.gil_wait_nanos.load(Ordering::Relaxed)).as_secs_f64(),
         }
     }
 
-    /// Let queued jobs finish, then join every thread. Call detached.
-    pub(crate) fn stop_and_join(mut self) {
+    /// Let queued jobs finish for up to `wait`, then join the threads. A `forward` cannot be
+    /// interrupted, so threads still busy after `wait` are left to end with the process.
+    /// Call detached.
+    pub(crate) fn stop_and_join(mut self, wait: Duration) {
         drop(self.tx.take());
+        let deadline = Instant::now() + wait;
+        while self.shared.threads.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let still_running = self.shared.threads.load(Ordering::Acquire);
+        if still_running > 0 {
+            tracing::warn!("{still_running} sync job(s) still running at shutdown; not waiting for them");
+            return;
+        }
         let handles = std::mem::take(&mut *self.shared.handles.lock().expect("pool handles lock"));
         for handle in handles {
             handle.join().ok();
@@ -149,11 +146,7 @@ impl Shared {
         Python::attach(|py| {
             loop {
                 self.idle.fetch_add(1, Ordering::AcqRel);
-                let waited = py.detach(|| {
-                    self.rx
-                        .recv_timeout(self.idle_timeout)
-                        .map(|job| (job, Instant::now()))
-                });
+                let waited = py.detach(|| self.rx.recv_timeout(self.idle_timeout).map(|job| (job, Instant::now())));
                 self.idle.fetch_sub(1, Ordering::AcqRel);
                 match waited {
                     Ok((job, received)) => {
@@ -170,12 +163,7 @@ impl Shared {
                         if threads > 1
                             && self
                                 .threads
-                                .compare_exchange(
-                                    threads,
-                                    threads - 1,
-                                    Ordering::AcqRel,
-                                    Ordering::Acquire,
-                                )
+                                .compare_exchange(threads, threads - 1, Ordering::AcqRel, Ordering::Acquire)
                                 .is_ok()
                         {
                             return;
@@ -198,10 +186,7 @@ impl Shared {
     fn run_job(&self, py: Python<'_>, SyncJob { job, body, kind }: SyncJob) {
         self.queued.fetch_sub(1, Ordering::AcqRel);
         let route = self.routes[job.route].bind(py);
-        match self
-            .run_sync
-            .call1(py, (route, PyBytes::new(py, &body), kind as u8))
-        {
+        match self.run_sync.call1(py, (route, PyBytes::new(py, &body), kind as u8)) {
             Ok(outcome) => deliver(job, outcome.bind(py)),
             Err(err) => {
                 let message = format!("running the program failed: {}", describe_error(py, &err));

@@ -60,11 +60,7 @@ pub(super) fn value_for(type_text: &str, model: &str) -> Value {
         return value_for(first.unwrap_or("str"), model);
     }
     if let Some(inner) = t.strip_prefix("Literal[").and_then(|s| s.strip_suffix(']')) {
-        let first = split_top_level(inner)
-            .into_iter()
-            .next()
-            .unwrap_or("''")
-            .trim();
+        let first = split_top_level(inner).into_iter().next().unwrap_or("''").trim();
         return serde_json::from_str(first)
             .unwrap_or_else(|_| Value::String(first.trim_matches(['\'', '"']).to_owned()));
     }
@@ -142,10 +138,7 @@ fn answer_text(messages: &[Value], model: &str) -> String {
 
 /// The whole `chat.completion` response for an OpenAI-style request.
 pub(super) fn completion(request: &Value) -> Value {
-    let model = request
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("mock");
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock");
     let messages = request
         .get("messages")
         .and_then(Value::as_array)
@@ -196,13 +189,8 @@ mod tests {
     fn chat_adapter_answer_has_every_field_and_usage() {
         let request = json!({"model": "gpt-x", "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "q"}]});
         let response = completion(&request);
-        let content = response["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap();
-        assert!(
-            content.starts_with("[[ ## answer ## ]]\nmodel=gpt-x\n"),
-            "{content}"
-        );
+        let content = response["choices"][0]["message"]["content"].as_str().unwrap();
+        assert!(content.starts_with("[[ ## answer ## ]]\nmodel=gpt-x\n"), "{content}");
         assert!(content.contains("[[ ## label ## ]]\npos\n"));
         assert!(content.ends_with("[[ ## completed ## ]]"));
         assert!(response["usage"]["total_tokens"].as_u64().unwrap() > 0);

@@ -68,18 +68,14 @@ pub(crate) async fn spawn_local(options: MockOptions) -> std::io::Result<SocketA
 }
 
 async fn models() -> Response {
-    axum::Json(json!({"object": "list", "data": [{"id": "mock", "object": "model"}]}))
-        .into_response()
+    axum::Json(json!({"object": "list", "data": [{"id": "mock", "object": "model"}]})).into_response()
 }
 
 async fn stats(State(state): State<Arc<MockState>>) -> Response {
     axum::Json(json!({"requests": state.requests.load(Ordering::Relaxed)})).into_response()
 }
 
-async fn chat_completions(
-    State(state): State<Arc<MockState>>,
-    body: axum::body::Bytes,
-) -> Response {
+async fn chat_completions(State(state): State<Arc<MockState>>, body: axum::body::Bytes) -> Response {
     state.requests.fetch_add(1, Ordering::Relaxed);
     if !state.options.delay.is_zero() {
         tokio::time::sleep(state.options.delay).await;

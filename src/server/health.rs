@@ -17,14 +17,10 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
             503,
             &json!({"status": "not_ready", "reason": "programs are still loading"}),
         ),
-        Some(served) if served.engine.routes.is_empty() && programs_count(served) == 0 => json(
-            503,
-            &json!({"status": "not_ready", "reason": "no modules discovered"}),
-        ),
-        Some(served) => json(
-            200,
-            &json!({"status": "ready", "programs": programs_count(served)}),
-        ),
+        Some(served) if served.engine.routes.is_empty() && programs_count(served) == 0 => {
+            json(503, &json!({"status": "not_ready", "reason": "no modules discovered"}))
+        }
+        Some(served) => json(200, &json!({"status": "ready", "programs": programs_count(served)})),
     }
 }
 

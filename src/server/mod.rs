@@ -2,7 +2,9 @@
 //!
 //! Never touches Python: program requests go to the engine as bytes and come back as bytes.
 
+mod backpressure;
 mod health;
+mod metrics_routes;
 mod programs;
 mod response;
 mod state;
@@ -13,7 +15,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
-pub(crate) use state::{AppState, Served};
+pub(crate) use backpressure::Limits;
+pub(crate) use state::{AppState, Served, ServedParts};
 
 /// Request bodies may carry images as data URIs; FastAPI had no limit at all.
 const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
@@ -24,6 +27,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/programs", get(programs::list))
         .route("/openapi.json", get(programs::openapi))
+        .route("/api/metrics", get(metrics_routes::all))
+        .route("/api/metrics/{program}", get(metrics_routes::one))
+        .route("/api/logs/{program}", get(metrics_routes::logs))
+        .route("/metrics", get(metrics_routes::prometheus))
         .method_not_allowed_fallback(response::method_not_allowed)
         .fallback(programs::dispatch)
         .layer(axum::middleware::from_fn(response::access_log))
@@ -37,10 +44,7 @@ pub(crate) async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

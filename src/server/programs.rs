@@ -6,13 +6,15 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use std::time::{Duration, Instant};
+
 use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
 use crate::engine::BodyKind;
+use crate::telemetry::HttpMetrics;
 
-const LOADING: &str =
-    "The server is still loading programs. Retry when GET /health/ready answers 200.";
+const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
 
 pub(crate) async fn list(State(state): State<AppState>) -> Response {
     match state.served() {
@@ -33,18 +35,10 @@ fn body_kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
     if body.is_empty() {
         return BodyKind::Empty;
     }
-    let Some(content_type) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return BodyKind::Json;
     };
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.split_once('/') {
         Some(("application", sub)) if sub == "json" || sub.ends_with("+json") => BodyKind::Json,
         _ => BodyKind::Other,
@@ -64,45 +58,104 @@ pub(crate) async fn dispatch(
     };
     let path = uri.path();
     match served.find(&method, path) {
-        RouteMatch::Found(index) => run_program(served, index, &headers, body).await,
+        RouteMatch::Found(index) => run_program(&state, served, index, &headers, body).await,
         RouteMatch::WrongMethod => detail(405, "Method Not Allowed"),
         RouteMatch::NotFound => {
             let trimmed = path.trim_end_matches('/');
-            if path.len() > 1
-                && !trimmed.is_empty()
-                && !matches!(served.find(&method, trimmed), RouteMatch::NotFound)
-            {
+            if path.len() > 1 && !trimmed.is_empty() && !matches!(served.find(&method, trimmed), RouteMatch::NotFound) {
                 let location = uri
                     .query()
                     .map_or_else(|| trimmed.to_owned(), |q| format!("{trimmed}?{q}"));
-                return (
-                    StatusCode::TEMPORARY_REDIRECT,
-                    [(header::LOCATION, location)],
-                )
-                    .into_response();
+                return (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response();
             }
             detail(404, "Not Found")
         }
     }
 }
 
-async fn run_program(served: &Served, index: usize, headers: &HeaderMap, body: Bytes) -> Response {
+/// Keeps a gauge raised for as long as it lives, even if the request future is dropped.
+struct GaugeGuard<'a> {
+    served: &'a Served,
+    program: &'a str,
+    gauge: fn(&crate::telemetry::HttpMetrics, &str, i64),
+}
+
+impl<'a> GaugeGuard<'a> {
+    fn raise(served: &'a Served, program: &'a str, gauge: fn(&crate::telemetry::HttpMetrics, &str, i64)) -> Self {
+        gauge(&served.http_metrics, program, 1);
+        Self { served, program, gauge }
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        (self.gauge)(&self.served.http_metrics, self.program, -1);
+    }
+}
+
+async fn run_program(state: &AppState, served: &Served, index: usize, headers: &HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let program = &*served.engine.routes[index].program;
+    let queued = GaugeGuard::raise(served, program, HttpMetrics::queued);
+    let permit = served.slots.acquire(program).await;
+    drop(queued);
+    let response = match permit {
+        None => {
+            served.http_metrics.rejected(program);
+            too_many_requests(program, served.slots.limits().retry_after_seconds())
+        }
+        Some(_permit) => {
+            let _in_flight = GaugeGuard::raise(served, program, HttpMetrics::in_flight);
+            execute(state, served, index, headers, body).await
+        }
+    };
+    served
+        .http_metrics
+        .observe_response(program, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+fn too_many_requests(program: &str, retry_after: u64) -> Response {
+    let mut response = detail(
+        429,
+        &format!("Too many concurrent requests for '{program}'. Try again later."),
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
+    response
+}
+
+async fn execute(state: &AppState, served: &Served, index: usize, headers: &HeaderMap, body: Bytes) -> Response {
     let kind = body_kind(headers, &body);
     let (reply, mut cancel_guard) = served.engine.submit(index, body, kind);
-    // If this future is dropped here (client gone), the guard cancels an aforward task.
-    let reply = reply.await;
+    // If this future is dropped or gives up below, the guard cancels an aforward task.
+    let request_timeout = served.slots.limits().request_timeout;
+    let reply = tokio::select! {
+        reply = reply => reply,
+        () = sleep_or_forever(request_timeout) => {
+            let program = &served.engine.routes[index].program;
+            let seconds = request_timeout.map_or(0.0, |t| t.as_secs_f64());
+            return detail(504, &format!("Program '{program}' did not finish within {seconds} seconds (server.request_timeout_seconds)."));
+        }
+        () = state.shutdown_expired() => {
+            return detail(503, "The server is shutting down and the shutdown timeout passed before this request finished.");
+        }
+    };
     cancel_guard.disarm();
     let Ok(reply) = reply else {
-        return detail(
-            503,
-            "The server is shutting down; the request was not completed.",
-        );
+        return detail(503, "The server is shutting down; the request was not completed.");
     };
     if let Some(logged) = reply.logged {
         // Durability: respond only once the inference log line reached the kernel.
         logged.await.ok();
     }
     json_bytes(reply.status, reply.body)
+}
+
+async fn sleep_or_forever(duration: Option<Duration>) {
+    match duration {
+        Some(duration) => tokio::time::sleep(duration).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]
@@ -120,14 +173,8 @@ mod tests {
     #[test]
     fn body_kind_follows_fastapi() {
         assert_eq!(kind(None, b"{}"), BodyKind::Json);
-        assert_eq!(
-            kind(Some("application/json; charset=utf-8"), b"{}"),
-            BodyKind::Json
-        );
-        assert_eq!(
-            kind(Some("application/vnd.api+json"), b"{}"),
-            BodyKind::Json
-        );
+        assert_eq!(kind(Some("application/json; charset=utf-8"), b"{}"), BodyKind::Json);
+        assert_eq!(kind(Some("application/vnd.api+json"), b"{}"), BodyKind::Json);
         assert_eq!(kind(Some("text/plain"), b"{}"), BodyKind::Other);
         assert_eq!(kind(Some("application/json"), b""), BodyKind::Empty);
     }

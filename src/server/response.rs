@@ -11,12 +11,7 @@ use axum::response::{IntoResponse, Response};
 /// A response whose body is already JSON text.
 pub(crate) fn json_bytes(status: u16, body: impl Into<Body>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.into(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body.into()).into_response()
 }
 
 pub(crate) fn json(status: u16, value: &serde_json::Value) -> Response {
@@ -33,10 +28,7 @@ pub(crate) async fn method_not_allowed() -> Response {
 
 /// One line per request, like uvicorn's access log.
 pub(crate) async fn access_log(request: Request, next: Next) -> Response {
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let line = format!(
         "{} {}",
         request.method(),

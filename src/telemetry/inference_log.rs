@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
+use super::metrics::MetricsStore;
 use super::pyjson::write_python_json;
 
 /// Everything one log line holds; JSON parts arrive as bytes produced by Python.
@@ -41,18 +42,19 @@ struct Pending {
 #[derive(Clone)]
 pub(crate) struct InferenceLog {
     tx: crossbeam_channel::Sender<Pending>,
-    pub(crate) write_errors: Arc<AtomicU64>,
-    pub(crate) lines_written: Arc<AtomicU64>,
+    write_errors: Arc<AtomicU64>,
+    lines_written: Arc<AtomicU64>,
 }
 
 impl InferenceLog {
     /// Start the writer thread appending to `<logs_dir>/<Program>.log`.
-    pub(crate) fn start(logs_dir: PathBuf) -> (Self, std::thread::JoinHandle<()>) {
+    pub(crate) fn start(logs_dir: PathBuf, metrics: Arc<MetricsStore>) -> (Self, std::thread::JoinHandle<()>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         let write_errors = Arc::new(AtomicU64::new(0));
         let lines_written = Arc::new(AtomicU64::new(0));
         let mut writer = Writer {
             logs_dir,
+            metrics,
             files: HashMap::new(),
             write_errors: write_errors.clone(),
             lines_written: lines_written.clone(),
@@ -72,6 +74,15 @@ impl InferenceLog {
         )
     }
 
+    pub(crate) fn lines_written(&self) -> u64 {
+        self.lines_written.load(Ordering::Relaxed)
+    }
+
+    /// Lines lost to write errors (full disk, unwritable directory) since start.
+    pub(crate) fn write_errors(&self) -> u64 {
+        self.write_errors.load(Ordering::Relaxed)
+    }
+
     /// Queue a record; the returned receiver resolves once its line is written (or failed).
     pub(crate) fn append(&self, record: LogRecord) -> oneshot::Receiver<()> {
         let (ack, done) = oneshot::channel();
@@ -89,14 +100,7 @@ impl InferenceLog {
     pub(crate) fn flush(&self, timeout: Duration) {
         let (ack, done) = std::sync::mpsc::channel::<()>();
         let (tx, rx) = oneshot::channel();
-        if self
-            .tx
-            .send(Pending {
-                record: None,
-                ack: tx,
-            })
-            .is_err()
-        {
+        if self.tx.send(Pending { record: None, ack: tx }).is_err() {
             return;
         }
         std::thread::spawn(move || {
@@ -109,6 +113,7 @@ impl InferenceLog {
 
 struct Writer {
     logs_dir: PathBuf,
+    metrics: Arc<MetricsStore>,
     files: HashMap<Arc<str>, File>,
     write_errors: Arc<AtomicU64>,
     lines_written: Arc<AtomicU64>,
@@ -138,7 +143,8 @@ impl Writer {
         for Pending { record, ack } in batch {
             if let Some(record) = record {
                 let (buf, count) = by_program.entry(record.program.clone()).or_default();
-                format_line(buf, &record, &utc_timestamp());
+                let line = format_line(buf, &record, &utc_timestamp());
+                self.metrics.record(&line);
                 *count += 1;
             }
             acks.push(ack);
@@ -172,9 +178,7 @@ impl Writer {
 
     fn report(&mut self, program: &str, lines: u64, err: &std::io::Error) {
         self.write_errors.fetch_add(lines, Ordering::Relaxed);
-        let due = self
-            .last_report
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        let due = self.last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
         if due {
             self.last_report = Some(Instant::now());
             tracing::error!(
@@ -193,19 +197,21 @@ fn open_append(dir: &Path, program: &str) -> std::io::Result<File> {
         .open(dir.join(format!("{program}.log")))
 }
 
-/// Python's `datetime.now(timezone.utc).isoformat()`: microseconds dropped when zero.
-pub(crate) fn utc_timestamp() -> String {
-    let now = chrono::Utc::now();
-    if now.timestamp_subsec_micros() == 0 {
-        now.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+/// Python's `datetime.isoformat()` of a UTC time: microseconds dropped when zero.
+pub(crate) fn isoformat_utc(time: chrono::DateTime<chrono::Utc>) -> String {
+    if time.timestamp_subsec_micros() == 0 {
+        time.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
     } else {
-        now.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+        time.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
     }
 }
 
+fn utc_timestamp() -> String {
+    isoformat_utc(chrono::Utc::now())
+}
+
 fn parse_or_str(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 fn round_to(x: f64, places: i32) -> f64 {
@@ -215,7 +221,7 @@ fn round_to(x: f64, places: i32) -> f64 {
 
 /// Write one line with upstream's key order: timestamp, program, model, duration_ms, inputs,
 /// outputs, [error], success, then tokens, cost_usd, lm_calls when present.
-fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) {
+fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) -> Map<String, Value> {
     let mut line = Map::new();
     line.insert("timestamp".into(), Value::from(timestamp));
     line.insert("program".into(), Value::from(&*record.program));
@@ -244,8 +250,9 @@ fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) {
     if let Some(calls) = lm_calls {
         line.insert("lm_calls".into(), calls);
     }
-    write_python_json(out, &Value::Object(line));
+    write_python_json(out, &line);
     out.push(b'\n');
+    line
 }
 
 /// `tokens` totals and one `lm_calls` entry per LM call recorded by DSPy's usage tracker.
@@ -257,14 +264,8 @@ fn usage_fields(usage: &Value, timestamp: &str) -> (Option<Value>, Option<Value>
     let mut calls = Vec::new();
     for (model, entries) in per_model {
         for entry in entries.as_array().into_iter().flatten() {
-            let p = entry
-                .get("prompt_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let c = entry
-                .get("completion_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
+            let p = entry.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
+            let c = entry.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0);
             prompt += p;
             completion += c;
             let mut call = Map::new();
@@ -272,10 +273,7 @@ fn usage_fields(usage: &Value, timestamp: &str) -> (Option<Value>, Option<Value>
             call.insert("timestamp".into(), Value::from(timestamp));
             call.insert("prompt_tokens".into(), Value::from(p));
             call.insert("completion_tokens".into(), Value::from(c));
-            call.insert(
-                "cost_usd".into(),
-                entry.get("cost").cloned().unwrap_or(Value::Null),
-            );
+            call.insert("cost_usd".into(), entry.get("cost").cloned().unwrap_or(Value::Null));
             calls.push(Value::Object(call));
         }
     }
@@ -332,7 +330,8 @@ mod tests {
     #[test]
     fn writer_appends_and_acks() {
         let dir = std::env::temp_dir().join(format!("dspy-cli-rs-log-{}", std::process::id()));
-        let (log, handle) = InferenceLog::start(dir.clone());
+        let metrics = Arc::new(MetricsStore::default());
+        let (log, handle) = InferenceLog::start(dir.clone(), metrics.clone());
         let acks: Vec<_> = (0..5).map(|_| log.append(record(None, None))).collect();
         for ack in acks {
             ack.blocking_recv().unwrap();
@@ -341,6 +340,7 @@ mod tests {
         handle.join().unwrap();
         let text = std::fs::read_to_string(dir.join("P.log")).unwrap();
         assert_eq!(text.lines().count(), 5);
+        assert_eq!(metrics.program_json("P")["call_count"], 5);
         std::fs::remove_dir_all(dir).ok();
     }
 }

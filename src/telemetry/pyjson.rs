@@ -21,11 +21,7 @@ impl Formatter for PythonFormatter {
         w.write_all(b": ")
     }
 
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
         let mut start = 0;
         for (i, ch) in fragment.char_indices() {
             if ch.is_ascii() && ch != '\x7f' {
@@ -55,8 +51,7 @@ mod tests {
 
     #[test]
     fn matches_python_json_dumps() {
-        let v =
-            serde_json::json!({"a": [1, 2.5, "é😀\u{7f}"], "b": {"c": null, "d": true}, "e": 16.0});
+        let v = serde_json::json!({"a": [1, 2.5, "é😀\u{7f}"], "b": {"c": null, "d": true}, "e": 16.0});
         let mut out = Vec::new();
         write_python_json(&mut out, &v);
         // json.dumps({"a": [1, 2.5, "é😀\x7f"], "b": {"c": None, "d": True}, "e": 16.0})

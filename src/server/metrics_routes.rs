@@ -1,0 +1,107 @@
+//! `/api/metrics`, `/api/metrics/{program}`, `/api/logs/{program}` (upstream's JSON shapes)
+//! and `/metrics` (Prometheus). None of them rescans a log file.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::response::{detail, json};
+use super::{AppState, Served};
+use crate::telemetry::{EngineGauges, newest_entries, sort_programs};
+
+const NOT_READY: &str = "The server is still loading programs.";
+
+fn not_found(program: &str) -> Response {
+    detail(404, &format!("Program '{program}' not found"))
+}
+
+pub(crate) async fn all(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let Some(served) = state.served() else {
+        return detail(503, NOT_READY);
+    };
+    let mut programs: Vec<Value> = served.program_names().map(|p| served.metrics.program_json(p)).collect();
+    let sort_by = query.get("sort_by").map_or("calls", String::as_str);
+    let order = query.get("order").map_or("desc", String::as_str);
+    sort_programs(&mut programs, sort_by, order);
+    json(200, &json!({"programs": programs}))
+}
+
+pub(crate) async fn one(State(state): State<AppState>, Path(program): Path<String>) -> Response {
+    let Some(served) = state.served() else {
+        return detail(503, NOT_READY);
+    };
+    if !served.has_program(&program) {
+        return not_found(&program);
+    }
+    json(200, &json!({"metrics": served.metrics.program_json(&program)}))
+}
+
+/// FastAPI's error for a query parameter that is not an integer.
+fn int_parsing_error(value: &str) -> Response {
+    let error = json!({"type": "int_parsing", "loc": ["query", "limit"],
+        "msg": "Input should be a valid integer, unable to parse string as an integer", "input": value});
+    json(422, &json!({"detail": [error]}))
+}
+
+pub(crate) async fn logs(
+    State(state): State<AppState>,
+    Path(program): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(served) = state.served() else {
+        return detail(503, NOT_READY);
+    };
+    if !served.has_program(&program) {
+        return not_found(&program);
+    }
+    let limit = match query.get("limit").map(|l| l.trim().parse::<i64>()) {
+        None => 50,
+        Some(Ok(n)) => usize::try_from(n).unwrap_or(0),
+        Some(Err(_)) => return int_parsing_error(&query["limit"]),
+    };
+    let path = served.logs_dir.join(format!("{program}.log"));
+    let entries = tokio::task::spawn_blocking(move || newest_entries(&path, limit))
+        .await
+        .unwrap_or_default();
+    let count = entries.len();
+    json(200, &json!({"logs": entries, "count": count}))
+}
+
+pub(crate) async fn prometheus(State(state): State<AppState>) -> Response {
+    let Some(served) = state.served() else {
+        return detail(503, NOT_READY);
+    };
+    let text = served.http_metrics.render(&usage(served), &engine_gauges(served));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+fn usage(served: &Served) -> Vec<(String, crate::telemetry::UsageTotals)> {
+    served
+        .program_names()
+        .map(|p| (p.to_owned(), served.metrics.usage(p)))
+        .collect()
+}
+
+fn engine_gauges(served: &Served) -> EngineGauges {
+    let pool = served.engine.pool_stats();
+    EngineGauges {
+        pool_threads: pool.threads,
+        pool_busy: pool.busy,
+        pool_queue_depth: pool.queued,
+        pool_max_threads: pool.max_threads,
+        gil_wait_seconds: pool.gil_wait_seconds,
+        loop_tasks: served.engine.loop_tasks(),
+        log_lines_written: served.log.lines_written(),
+        log_write_errors: served.log.write_errors(),
+    }
+}

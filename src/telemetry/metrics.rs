@@ -1,0 +1,287 @@
+//! Per-program inference metrics for `/api/metrics`, kept in memory.
+//!
+//! Fed by the log writer with the exact JSON of every line it writes, and seeded at start-up by
+//! reading the same lines back from `logs/<Program>.log`: both paths go through
+//! [`MetricsStore::record`], so the numbers always agree with the log files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::{Map, Value, json};
+
+use super::inference_log::isoformat_utc;
+
+#[derive(Debug, Default, Clone)]
+struct ModelBreakdown {
+    calls: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cost_usd: f64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ProgramMetrics {
+    calls: u64,
+    successes: u64,
+    errors: u64,
+    last_call: Option<(DateTime<FixedOffset>, String)>,
+    durations_ms: Vec<f64>,
+    durations_sorted: bool,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    cost_usd: Option<f64>,
+    breakdown: BTreeMap<String, ModelBreakdown>,
+}
+
+fn uint(value: Option<&Value>) -> u64 {
+    value.and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn round_to(x: f64, places: i32) -> f64 {
+    let factor = 10f64.powi(places);
+    (x * factor).round() / factor
+}
+
+impl ProgramMetrics {
+    fn record(&mut self, entry: &Map<String, Value>) {
+        self.calls += 1;
+        if entry.get("success").and_then(Value::as_bool).unwrap_or(true) {
+            self.successes += 1;
+        } else {
+            self.errors += 1;
+        }
+        if let Some(text) = entry.get("timestamp").and_then(Value::as_str)
+            && let Ok(parsed) = parse_timestamp(text)
+            && self.last_call.as_ref().is_none_or(|(t, _)| parsed > *t)
+        {
+            self.last_call = Some((parsed, isoformat_utc(parsed.with_timezone(&chrono::Utc))));
+        }
+        if let Some(duration) = entry.get("duration_ms").and_then(Value::as_f64) {
+            self.durations_ms.push(duration);
+            self.durations_sorted = false;
+        }
+        if let Some(tokens) = entry.get("tokens").and_then(Value::as_object) {
+            self.prompt_tokens += uint(tokens.get("prompt_tokens"));
+            self.completion_tokens += uint(tokens.get("completion_tokens"));
+            self.total_tokens += uint(tokens.get("total_tokens"));
+        }
+        if let Some(cost) = entry.get("cost_usd").and_then(Value::as_f64) {
+            *self.cost_usd.get_or_insert(0.0) += cost;
+        }
+        for call in entry.get("lm_calls").and_then(Value::as_array).into_iter().flatten() {
+            let model = call
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned();
+            let breakdown = self.breakdown.entry(model).or_default();
+            breakdown.calls += 1;
+            breakdown.prompt_tokens += uint(call.get("prompt_tokens"));
+            breakdown.completion_tokens += uint(call.get("completion_tokens"));
+            breakdown.cost_usd += call.get("cost_usd").and_then(Value::as_f64).unwrap_or(0.0);
+        }
+    }
+
+    /// Nearest-rank 95th percentile (upstream used a floor index, which under-reports).
+    fn p95(&mut self) -> Option<f64> {
+        if self.durations_ms.is_empty() {
+            return None;
+        }
+        if !self.durations_sorted {
+            self.durations_ms.sort_by(f64::total_cmp);
+            self.durations_sorted = true;
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "rank of a vector index"
+        )]
+        let rank = (0.95 * self.durations_ms.len() as f64).ceil() as usize;
+        Some(self.durations_ms[rank.saturating_sub(1)])
+    }
+
+    fn to_json(&mut self, program: &str) -> Value {
+        #[expect(clippy::cast_precision_loss, reason = "call counts far below 2^52")]
+        let avg = (!self.durations_ms.is_empty()).then(|| {
+            round_to(
+                self.durations_ms.iter().sum::<f64>() / self.durations_ms.len() as f64,
+                2,
+            )
+        });
+        let p95 = self.p95().map(|p| round_to(p, 2));
+        let breakdown: Map<String, Value> = self
+            .breakdown
+            .iter()
+            .map(|(model, b)| {
+                let value = json!({"call_count": b.calls, "total_prompt_tokens": b.prompt_tokens,
+                    "total_completion_tokens": b.completion_tokens, "total_cost_usd": b.cost_usd});
+                (model.clone(), value)
+            })
+            .collect();
+        json!({
+            "program": program,
+            "call_count": self.calls,
+            "success_count": self.successes,
+            "error_count": self.errors,
+            "last_call_ts": self.last_call.as_ref().map(|(_, text)| text.clone()),
+            "avg_latency_ms": avg,
+            "p95_latency_ms": p95,
+            "total_tokens": self.total_tokens,
+            "total_prompt_tokens": self.prompt_tokens,
+            "total_completion_tokens": self.completion_tokens,
+            "total_cost_usd": self.cost_usd.map(|c| round_to(c, 6)),
+            "lm_call_breakdown": breakdown,
+        })
+    }
+}
+
+/// Python's `datetime.fromisoformat` for our timestamps; a naive one is taken as UTC.
+fn parse_timestamp(text: &str) -> Result<DateTime<FixedOffset>, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(text).or_else(|_| {
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|naive| naive.and_utc().fixed_offset())
+    })
+}
+
+/// Token and cost totals of one program, for Prometheus.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct UsageTotals {
+    pub(crate) prompt_tokens: u64,
+    pub(crate) completion_tokens: u64,
+    pub(crate) cost_usd: f64,
+}
+
+#[derive(Default)]
+pub(crate) struct MetricsStore {
+    programs: Mutex<HashMap<String, ProgramMetrics>>,
+}
+
+impl MetricsStore {
+    /// Count one log line (as written, or as read back from a log file).
+    pub(crate) fn record(&self, entry: &Map<String, Value>) {
+        let Some(program) = entry.get("program").and_then(Value::as_str) else {
+            return;
+        };
+        let mut programs = self.programs.lock().expect("metrics lock");
+        programs.entry(program.to_owned()).or_default().record(entry);
+    }
+
+    /// Read existing `<logs_dir>/<program>.log` files; unparsable lines are skipped as upstream does.
+    pub(crate) fn seed_from_logs(&self, logs_dir: &Path, programs: &[String]) {
+        for program in programs {
+            let path = logs_dir.join(format!("{program}.log"));
+            // Only regular files: a log path pointing at a device must not be read.
+            if !path.metadata().is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            let Ok(file) = std::fs::File::open(&path) else { continue };
+            for line in BufReader::new(file).lines().map_while(Result::ok) {
+                if let Ok(Value::Object(mut entry)) = serde_json::from_str::<Value>(&line) {
+                    // The file name decides the program, as in upstream's metrics.
+                    entry.insert("program".into(), Value::from(program.as_str()));
+                    self.record(&entry);
+                }
+            }
+        }
+    }
+
+    /// Upstream's `ProgramMetrics.to_dict()` shape for `program` (zeros when it has no calls).
+    pub(crate) fn program_json(&self, program: &str) -> Value {
+        let mut programs = self.programs.lock().expect("metrics lock");
+        match programs.get_mut(program) {
+            Some(metrics) => metrics.to_json(program),
+            None => ProgramMetrics::default().to_json(program),
+        }
+    }
+
+    pub(crate) fn usage(&self, program: &str) -> UsageTotals {
+        let programs = self.programs.lock().expect("metrics lock");
+        programs
+            .get(program)
+            .map_or_else(UsageTotals::default, |m| UsageTotals {
+                prompt_tokens: m.prompt_tokens,
+                completion_tokens: m.completion_tokens,
+                cost_usd: m.cost_usd.unwrap_or(0.0),
+            })
+    }
+}
+
+/// Sort as upstream's `/api/metrics?sort_by=&order=` (stable; `desc` exactly means descending).
+pub(crate) fn sort_programs(programs: &mut [Value], sort_by: &str, order: &str) {
+    let number = |v: &Value, key: &str| v.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+    let key = |v: &Value| -> (f64, String) {
+        match sort_by {
+            "calls" => (number(v, "call_count"), String::new()),
+            "latency" => (number(v, "avg_latency_ms"), String::new()),
+            "cost" => (number(v, "total_cost_usd"), String::new()),
+            "tokens" => (number(v, "total_tokens"), String::new()),
+            // Our timestamps are all UTC ISO strings of the same shape: they sort as text.
+            "last_call" => (0.0, v["last_call_ts"].as_str().unwrap_or("").to_owned()),
+            _ => (0.0, v["program"].as_str().unwrap_or("").to_owned()),
+        }
+    };
+    let descending = order == "desc";
+    // sort_by is stable, and reversing the comparison keeps ties in order, like Python's
+    // `sorted(..., reverse=True)`.
+    programs.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        let ordering = ka.0.total_cmp(&kb.0).then_with(|| ka.1.cmp(&kb.1));
+        if descending { ordering.reverse() } else { ordering }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(duration: f64, success: bool, ts: &str) -> Map<String, Value> {
+        let value = json!({"timestamp": ts, "program": "P", "duration_ms": duration, "success": success,
+            "tokens": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            "lm_calls": [{"model": "m", "prompt_tokens": 10, "completion_tokens": 5, "cost_usd": null}]});
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn computes_upstream_shape_with_zero_not_null_and_nearest_rank_p95() {
+        let store = MetricsStore::default();
+        store.record(&entry(10.0, true, "2026-01-01T00:00:01+00:00"));
+        store.record(&entry(20.0, false, "2026-01-01T00:00:03.5+00:00"));
+        let m = store.program_json("P");
+        assert_eq!(m["call_count"], 2);
+        assert_eq!(
+            (m["success_count"].clone(), m["error_count"].clone()),
+            (json!(1), json!(1))
+        );
+        assert_eq!(m["avg_latency_ms"], 15.0);
+        assert_eq!(m["p95_latency_ms"], 20.0, "nearest rank of 2 values is the larger");
+        assert_eq!(m["last_call_ts"], "2026-01-01T00:00:03.500000+00:00");
+        assert_eq!(m["total_tokens"], 30);
+        assert_eq!(m["total_cost_usd"], Value::Null);
+        assert_eq!(m["lm_call_breakdown"]["m"]["call_count"], 2);
+        assert_eq!(m["lm_call_breakdown"]["m"]["total_cost_usd"], 0.0);
+        let empty = store.program_json("Q");
+        assert_eq!(
+            (empty["call_count"].clone(), empty["avg_latency_ms"].clone()),
+            (json!(0), Value::Null)
+        );
+    }
+
+    #[test]
+    fn sorts_stably_with_upstream_keys() {
+        let mut programs = vec![
+            json!({"program": "b", "call_count": 1}),
+            json!({"program": "a", "call_count": 3}),
+            json!({"program": "c", "call_count": 1}),
+        ];
+        sort_programs(&mut programs, "calls", "desc");
+        let names: Vec<_> = programs.iter().map(|p| p["program"].as_str().unwrap()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        sort_programs(&mut programs, "whatever", "asc");
+        let names: Vec<_> = programs.iter().map(|p| p["program"].as_str().unwrap()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+}

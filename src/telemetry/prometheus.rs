@@ -1,0 +1,186 @@
+//! `GET /metrics`: request, latency, backpressure and engine metrics in the OpenMetrics text
+//! format, encoded by the `prometheus-client` crate.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::metrics::UsageTotals;
+
+type Labels = Vec<(&'static str, String)>;
+
+fn program(name: &str) -> Labels {
+    vec![("program", name.to_owned())]
+}
+
+/// Seconds; from a fast no-LM call to a slow chain of LM calls.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Values read from the engine when `/metrics` is scraped.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct EngineGauges {
+    pub(crate) pool_threads: usize,
+    pub(crate) pool_busy: usize,
+    pub(crate) pool_queue_depth: usize,
+    pub(crate) pool_max_threads: usize,
+    pub(crate) gil_wait_seconds: f64,
+    pub(crate) loop_tasks: u64,
+    pub(crate) log_lines_written: u64,
+    pub(crate) log_write_errors: u64,
+}
+
+pub(crate) struct HttpMetrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram>,
+    in_flight: Family<Labels, Gauge>,
+    queued: Family<Labels, Gauge>,
+    rejected: Family<Labels, Counter>,
+    tokens: Family<Labels, Gauge>,
+    cost: Family<Labels, Gauge<f64, AtomicU64>>,
+    engine: Vec<(&'static str, Gauge<f64, AtomicU64>)>,
+}
+
+/// Engine gauges: name and help text.
+const ENGINE_GAUGES: [(&str, &str); 8] = [
+    ("sync_pool_threads", "Threads in the sync (forward) pool"),
+    ("sync_pool_busy_threads", "Sync pool threads running a job"),
+    ("sync_pool_queue_depth", "Sync jobs waiting for a thread"),
+    ("sync_pool_max_threads", "Maximum size of the sync pool"),
+    (
+        "gil_wait_seconds",
+        "Total time sync jobs waited for the GIL after being picked up",
+    ),
+    ("asyncio_tasks", "aforward requests in flight on the asyncio loop"),
+    ("log_lines_written", "Inference log lines written since start"),
+    (
+        "log_write_errors",
+        "Inference log lines that could not be written since start",
+    ),
+];
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("dspy");
+        let requests = Family::<Labels, Counter>::default();
+        let latency = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
+        let in_flight = Family::<Labels, Gauge>::default();
+        let queued = Family::<Labels, Gauge>::default();
+        let rejected = Family::<Labels, Counter>::default();
+        let tokens = Family::<Labels, Gauge>::default();
+        let cost = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "requests",
+            "Program requests answered, by HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Program request latency, including queueing",
+            latency.clone(),
+        );
+        registry.register(
+            "in_flight_requests",
+            "Program requests being executed",
+            in_flight.clone(),
+        );
+        registry.register(
+            "queued_requests",
+            "Program requests waiting for a concurrency slot",
+            queued.clone(),
+        );
+        registry.register(
+            "rejected_requests",
+            "Program requests rejected with 429 after the queue timeout",
+            rejected.clone(),
+        );
+        registry.register(
+            "program_tokens",
+            "LM tokens used by a program, from its inference log",
+            tokens.clone(),
+        );
+        registry.register(
+            "program_cost_usd",
+            "LM cost of a program in USD, from its inference log",
+            cost.clone(),
+        );
+        let engine = ENGINE_GAUGES
+            .iter()
+            .map(|(name, help)| {
+                let gauge = Gauge::<f64, AtomicU64>::default();
+                registry.register(*name, *help, gauge.clone());
+                (*name, gauge)
+            })
+            .collect();
+        Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            queued,
+            rejected,
+            tokens,
+            cost,
+            engine,
+        }
+    }
+}
+
+impl HttpMetrics {
+    pub(crate) fn observe_response(&self, name: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&vec![("program", name.to_owned()), ("status", status.to_string())])
+            .inc();
+        self.latency.get_or_create(&program(name)).observe(seconds);
+    }
+
+    pub(crate) fn in_flight(&self, name: &str, delta: i64) {
+        self.in_flight.get_or_create(&program(name)).inc_by(delta);
+    }
+
+    pub(crate) fn queued(&self, name: &str, delta: i64) {
+        self.queued.get_or_create(&program(name)).inc_by(delta);
+    }
+
+    pub(crate) fn rejected(&self, name: &str) {
+        self.rejected.get_or_create(&program(name)).inc();
+    }
+
+    /// Encode everything, after refreshing the values read at scrape time.
+    pub(crate) fn render(&self, usage: &[(String, UsageTotals)], engine: &EngineGauges) -> String {
+        for (name, totals) in usage {
+            let labels = |kind: &str| vec![("program", name.clone()), ("kind", kind.to_owned())];
+            self.tokens
+                .get_or_create(&labels("prompt"))
+                .set(i64::try_from(totals.prompt_tokens).unwrap_or(i64::MAX));
+            self.tokens
+                .get_or_create(&labels("completion"))
+                .set(i64::try_from(totals.completion_tokens).unwrap_or(i64::MAX));
+            self.cost.get_or_create(&program(name)).set(totals.cost_usd);
+        }
+        #[expect(clippy::cast_precision_loss, reason = "gauge values far below 2^52")]
+        let values = [
+            ("sync_pool_threads", engine.pool_threads as f64),
+            ("sync_pool_busy_threads", engine.pool_busy as f64),
+            ("sync_pool_queue_depth", engine.pool_queue_depth as f64),
+            ("sync_pool_max_threads", engine.pool_max_threads as f64),
+            ("gil_wait_seconds", engine.gil_wait_seconds),
+            ("asyncio_tasks", engine.loop_tasks as f64),
+            ("log_lines_written", engine.log_lines_written as f64),
+            ("log_write_errors", engine.log_write_errors as f64),
+        ];
+        for ((_, gauge), (_, value)) in self.engine.iter().zip(values) {
+            gauge.set(value);
+        }
+        let mut text = String::new();
+        encode(&mut text, &self.registry).ok();
+        text
+    }
+}
