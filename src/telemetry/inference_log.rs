@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,7 +115,8 @@ impl InferenceLog {
 struct Writer {
     logs_dir: PathBuf,
     metrics: Arc<MetricsStore>,
-    files: HashMap<Arc<str>, File>,
+    /// Open files with the (device, inode) they were opened as.
+    files: HashMap<Arc<str>, (File, (u64, u64))>,
     write_errors: Arc<AtomicU64>,
     lines_written: Arc<AtomicU64>,
     last_report: Option<Instant>,
@@ -163,14 +165,24 @@ impl Writer {
     }
 
     fn write_file(&mut self, program: &Arc<str>, buf: &[u8]) -> std::io::Result<()> {
-        if !self.files.contains_key(program) {
-            let file = open_append(&self.logs_dir, program)?;
-            self.files.insert(program.clone(), file);
+        let path = self.logs_dir.join(format!("{program}.log"));
+        // Reopen when the file was removed or replaced (log rotation, a deleted logs directory):
+        // writing on through the old handle would silently lose the lines. One stat per batch.
+        let current = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()));
+        let stale = self
+            .files
+            .get(program)
+            .is_none_or(|(_, identity)| Some(*identity) != current);
+        if stale {
+            self.files.remove(program);
+            let file = open_append(&self.logs_dir, &path)?;
+            let metadata = file.metadata()?;
+            self.files
+                .insert(program.clone(), (file, (metadata.dev(), metadata.ino())));
         }
-        let file = self.files.get_mut(program).expect("inserted above");
+        let (file, _) = self.files.get_mut(program).expect("inserted above");
         let result = file.write_all(buf);
         if result.is_err() {
-            // Reopen next time: the directory may have been recreated or the disk freed.
             self.files.remove(program);
         }
         result
@@ -189,12 +201,9 @@ impl Writer {
     }
 }
 
-fn open_append(dir: &Path, program: &str) -> std::io::Result<File> {
+fn open_append(dir: &Path, path: &Path) -> std::io::Result<File> {
     std::fs::create_dir_all(dir)?;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{program}.log")))
+    OpenOptions::new().create(true).append(true).open(path)
 }
 
 /// Python's `datetime.isoformat()` of a UTC time: microseconds dropped when zero.

@@ -1,0 +1,282 @@
+"""Under load and faults: logs lose nothing, errors stay JSON, backpressure, shutdown, crash."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+# /metrics speaks OpenMetrics (the format Prometheus negotiates first), so use its parser.
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from conftest import DEFAULT_CONFIG, make_project, start_mock_lm, start_server, wait_until
+
+QA = {
+    "qa.py": '''
+        import dspy
+
+        class QASig(dspy.Signature):
+            """Answer."""
+            question: str = dspy.InputField()
+            answer: str = dspy.OutputField()
+
+        class SimplePredict(dspy.Module):
+            def __init__(self):
+                super().__init__()
+                self.predict = dspy.Predict(QASig)
+
+            def forward(self, question: str) -> dspy.Prediction:
+                return self.predict(question=question)
+
+        class AsyncPredict(dspy.Module):
+            def __init__(self):
+                super().__init__()
+                self.predict = dspy.Predict(QASig)
+
+            async def aforward(self, question: str) -> dspy.Prediction:
+                return await self.predict.acall(question=question)
+    '''
+}
+REQUIRED = ["timestamp", "program", "model", "duration_ms", "inputs", "outputs", "success"]
+
+
+def fire(server, jobs, workers):
+    """POST every (program, body) job with `workers` threads; returns (program, status, json)."""
+    def one(job):
+        program, body = job
+        response = httpx.post(f"{server.url}/{program}", json=body, timeout=120)
+        return program, response.status_code, response.json(), response.headers
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, jobs))
+
+
+def read_log(server, program):
+    return [json.loads(line) for line in server.log_lines(program)]
+
+
+def test_log_integrity_at_concurrency_30(serve):
+    server = serve(QA)
+    jobs = [("SimplePredict" if i % 2 else "AsyncPredict", {"question": f"q{i}"}) for i in range(200)]
+    results = fire(server, jobs, 30)
+    per_program = Counter(program for program, *_ in results)
+    for program in ("SimplePredict", "AsyncPredict"):
+        entries = read_log(server, program)
+        assert len(entries) == per_program[program]
+        for entry in entries:
+            assert all(key in entry for key in REQUIRED)
+            assert entry["program"] == program
+    # /api/metrics agrees with the log files.
+    metrics = {m["program"]: m for m in server.client.get("/api/metrics").json()["programs"]}
+    for program in ("SimplePredict", "AsyncPredict"):
+        entries = read_log(server, program)
+        assert metrics[program]["call_count"] == len(entries)
+        assert metrics[program]["total_tokens"] == sum(e["tokens"]["total_tokens"] for e in entries)
+        durations = sorted(e["duration_ms"] for e in entries)
+        assert metrics[program]["p95_latency_ms"] == durations[-(-95 * len(durations) // 100) - 1]
+    # /metrics parses and its counters agree with what the client saw.
+    families = {f.name: f for f in text_string_to_metric_families(server.client.get("/metrics").text)}
+    counted = {(s.labels["program"], s.labels["status"]): s.value for s in families["dspy_requests"].samples if s.name.endswith("_total")}
+    for program in ("SimplePredict", "AsyncPredict"):
+        assert counted[(program, "200")] == per_program[program]
+    assert "dspy_sync_pool_threads" in families and "dspy_asyncio_tasks" in families
+
+
+def test_metrics_are_seeded_from_existing_logs_and_logs_endpoint_reads_the_tail(serve):
+    server = serve(QA)
+    for i in range(3):
+        server.post("/SimplePredict", {"question": f"q{i}"})
+    root = server.root
+    server.stop()
+    restarted = start_server(root)
+    try:
+        metrics = restarted.client.get("/api/metrics/SimplePredict").json()["metrics"]
+        assert metrics["call_count"] == 3 and metrics["error_count"] == 0
+        assert metrics["total_cost_usd"] is None or metrics["total_cost_usd"] >= 0
+        logs = restarted.client.get("/api/logs/SimplePredict?limit=2").json()
+        assert logs["count"] == 2 and [e["inputs"]["question"] for e in logs["logs"]] == ["q2", "q1"]
+        assert restarted.client.get("/api/logs/SimplePredict?limit=x").status_code == 422
+        assert restarted.client.get("/api/logs/Nope").json() == {"detail": "Program 'Nope' not found"}
+        assert restarted.client.get("/api/metrics/Nope").status_code == 404
+        empty = restarted.client.get("/api/metrics/AsyncPredict").json()["metrics"]
+        assert empty["call_count"] == 0 and empty["total_tokens"] == 0 and empty["avg_latency_ms"] is None
+    finally:
+        restarted.stop()
+
+
+def test_error_storm_every_response_is_json(tmp_path):
+    storm = start_mock_lm(delay_ms=5, error_rate=0.9)
+    try:
+        make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=storm.api_base))
+        server = start_server(tmp_path)
+        assert server.client.get("/programs").status_code == 200
+        started = time.monotonic()
+        jobs = [("SimplePredict" if i % 2 else "AsyncPredict", {"question": f"q{i}"}) for i in range(40)]
+        results = fire(server, jobs, 20)
+        assert time.monotonic() - started < 55
+        statuses = Counter(status for _, status, *_ in results)
+        assert set(statuses) <= {200, 500} and statuses[500] > 0
+        for _, status, body, _ in results:
+            assert ("answer" in body) if status == 200 else isinstance(body["detail"], str)
+        assert server.client.get("/programs").status_code == 200
+        failures = [e for e in read_log(server, "SimplePredict") + read_log(server, "AsyncPredict") if not e["success"]]
+        assert len(failures) == statuses[500]
+        server.stop()
+    finally:
+        storm.process.terminate()
+        storm.process.wait(10)
+
+
+BACKPRESSURE_CONFIG = DEFAULT_CONFIG + """
+server:
+  max_concurrent_per_program: 3
+  queue_timeout_seconds: 2
+"""
+
+
+def test_backpressure_burst_of_150(tmp_path):
+    slow = start_mock_lm(delay_ms=1000)
+    try:
+        make_project(tmp_path, QA, BACKPRESSURE_CONFIG.format(api_base=slow.api_base))
+        server = start_server(tmp_path)
+        def timed(i):
+            started = time.monotonic()
+            response = httpx.post(f"{server.url}/SimplePredict", json={"question": f"q{i}"}, timeout=120)
+            return response, time.monotonic() - started
+        with ThreadPoolExecutor(150) as pool:
+            results = list(pool.map(timed, range(150)))
+        statuses = Counter(r.status_code for r, _ in results)
+        assert set(statuses) <= {200, 429} and statuses[200] >= 1 and statuses[429] >= 1
+        for response, elapsed in results:
+            assert response.headers["content-type"] == "application/json"
+            if response.status_code == 429:
+                assert elapsed >= 2.0, "a 429 before the queue deadline"
+                assert int(response.headers["retry-after"]) >= 1
+                assert response.json() == {"detail": "Too many concurrent requests for 'SimplePredict'. Try again later."}
+        assert len(server.log_lines("SimplePredict")) == statuses[200], "429s are not logged"
+        assert server.client.get("/health/ready").status_code == 200
+        families = {f.name: f for f in text_string_to_metric_families(server.client.get("/metrics").text)}
+        rejected = sum(s.value for s in families["dspy_rejected_requests"].samples if s.name.endswith("_total"))
+        assert rejected == statuses[429]
+        server.stop()
+    finally:
+        slow.process.terminate()
+        slow.process.wait(10)
+
+
+def test_sigterm_with_50_in_flight_answers_all_and_exits_0(tmp_path):
+    slow = start_mock_lm(delay_ms=1500)
+    try:
+        make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=slow.api_base))
+        server = start_server(tmp_path)
+        with ThreadPoolExecutor(50) as pool:
+            futures = [pool.submit(httpx.post, f"{server.url}/{'SimplePredict' if i % 2 else 'AsyncPredict'}",
+                                   json={"question": f"q{i}"}, timeout=60) for i in range(50)]
+            assert wait_until(lambda: slow.request_count() >= 50, 20)
+            server.process.send_signal(signal.SIGTERM)
+            responses = [f.result() for f in futures]
+        assert server.process.wait(30) == 0
+        statuses = Counter(r.status_code for r in responses)
+        assert set(statuses) <= {200, 503}
+        assert statuses[200] == len(server.log_lines("SimplePredict")) + len(server.log_lines("AsyncPredict"))
+        assert "Server stopped" in server.stdout()
+    finally:
+        slow.process.terminate()
+        slow.process.wait(10)
+
+
+def test_shutdown_deadline_answers_503_json(tmp_path):
+    slow = start_mock_lm(delay_ms=8000)
+    try:
+        make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=slow.api_base))
+        server = start_server(tmp_path, "--shutdown-timeout", "1")
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(httpx.post, f"{server.url}/AsyncPredict", json={"question": "q"}, timeout=60) for _ in range(4)]
+            assert wait_until(lambda: slow.request_count() >= 4, 20)
+            started = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            responses = [f.result() for f in futures]
+        assert time.monotonic() - started < 6
+        assert [r.status_code for r in responses] == [503] * 4
+        assert "shutting down" in responses[0].json()["detail"]
+        assert server.process.wait(30) == 0
+    finally:
+        slow.process.terminate()
+        slow.process.wait(10)
+
+
+def test_sigkill_loses_no_acknowledged_line(serve):
+    server = serve(QA)
+    acknowledged = Counter()
+    def client(i):
+        program = "SimplePredict" if i % 2 else "AsyncPredict"
+        try:
+            while True:
+                if httpx.post(f"{server.url}/{program}", json={"question": "q"}, timeout=10).status_code == 200:
+                    acknowledged[program] += 1
+        except httpx.HTTPError:
+            return
+    with ThreadPoolExecutor(10) as pool:
+        for i in range(10):
+            pool.submit(client, i)
+        time.sleep(2)
+        server.process.send_signal(signal.SIGKILL)
+    server.process.wait(10)
+    for program in ("SimplePredict", "AsyncPredict"):
+        lines = server.log_lines(program)
+        assert acknowledged[program] > 0
+        assert len(lines) >= acknowledged[program]
+        for line in lines:
+            json.loads(line)
+
+
+HANG = {
+    "hang.py": '''
+        import asyncio
+        import time
+        import dspy
+
+        class Hang(dspy.Module):
+            async def aforward(self, seconds: float) -> dict:
+                await asyncio.sleep(seconds)
+                return {"slept": seconds}
+
+        class SyncHang(dspy.Module):
+            def forward(self, seconds: float) -> dict:
+                time.sleep(seconds)
+                return {"slept": seconds}
+    '''
+}
+
+
+def test_request_timeout_gives_504_and_the_server_stays_up(serve):
+    config = DEFAULT_CONFIG + "\nserver:\n  request_timeout_seconds: 0.5\n"
+    server = serve(HANG, config)
+    for program in ("Hang", "SyncHang"):
+        response = server.post(f"/{program}", {"seconds": 5})
+        assert response.status_code == 504
+        assert "did not finish within 0.5 seconds" in response.json()["detail"]
+        assert server.post(f"/{program}", {"seconds": 0.01}).json() == {"slept": 0.01}
+    assert server.client.get("/health/ready").status_code == 200
+
+
+def test_unwritable_log_directory_is_reported_and_requests_keep_working(serve):
+    server = serve(QA)
+    assert server.post("/SimplePredict", {"question": "q"}).status_code == 200
+    subprocess.run(["rm", "-rf", str(server.logs)], check=True)
+    server.logs.write_text("a file where the logs directory was")
+    for _ in range(3):
+        assert server.post("/SimplePredict", {"question": "q"}).status_code == 200
+    assert server.stderr().count("Failed to write inference log for SimplePredict") == 1
+    families = {f.name: f for f in text_string_to_metric_families(server.client.get("/metrics").text)}
+    assert families["dspy_log_write_errors"].samples[0].value == 3
+
+
+def test_full_disk_is_reported(serve, tmp_path):
+    server = serve(QA)
+    (server.logs / "AsyncPredict.log").symlink_to("/dev/full")
+    assert server.post("/AsyncPredict", {"question": "q"}).status_code == 200
+    assert "No space left on device" in server.stderr()
