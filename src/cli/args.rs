@@ -19,6 +19,31 @@ pub(crate) struct Args {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Create a new DSPy project with boilerplate structure.
+    ///
+    /// Creates a directory with PROJECT_NAME and sets up a complete
+    /// DSPy project structure with example code, configuration files,
+    /// and a git repository.
+    ///
+    /// Interactive mode (recommended):
+    ///     dspy-cli new
+    ///
+    /// Non-interactive mode:
+    ///     dspy-cli new my-project
+    ///     dspy-cli new my-project -p custom_program -m CoT
+    ///     dspy-cli new my-project -s "post -> tags: list[str]"
+    ///     dspy-cli new my-project -p analyzer -s "text -> summary" --model anthropic/claude-sonnet-4-5
+    #[command(verbatim_doc_comment)]
+    New(NewArgs),
+    /// Generate new components in an existing DSPy project.
+    ///
+    /// Use 'g' as a shorthand alias for 'generate'.
+    ///
+    /// Example:
+    ///     dspy-cli generate scaffold my_program
+    ///     dspy-cli g scaffold my_program -m CoT -s "question -> answer"
+    #[command(alias = "g", verbatim_doc_comment, arg_required_else_help = true)]
+    Generate(GenerateArgs),
     /// Start an HTTP API server that exposes your DSPy programs.
     #[command(alias = "s")]
     Serve(ServeArgs),
@@ -120,6 +145,169 @@ pub(crate) struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl+C (default: 30)
     #[arg(long, default_value = "30", env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
     pub(crate) shutdown_timeout: f64,
+}
+
+// Option values may start with '-' (`-s "-> answer"`), as click allows.
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct NewArgs {
+    #[arg(value_name = "PROJECT_NAME")]
+    pub(crate) project_name: Option<String>,
+    /// Name of the initial program (default: derived from project name)
+    #[arg(short = 'p', long, allow_hyphen_values = true)]
+    pub(crate) program_name: Option<String>,
+    /// Inline signature string (e.g., "question -> answer" or "post -> tags: list[str]")
+    #[arg(short = 's', long, allow_hyphen_values = true)]
+    pub(crate) signature: Option<String>,
+    /// DSPy module type (Predict, ChainOfThought, ReAct, etc.)
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
+    pub(crate) module_type: Option<String>,
+    /// LiteLLM model string (e.g., anthropic/claude-sonnet-4-5, openai/gpt-4o)
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) model: Option<String>,
+    /// API key for the LLM provider (will be stored in .env)
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) api_key: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GenerateArgs {
+    #[command(subcommand)]
+    pub(crate) command: GenerateCommand,
+}
+
+const MODULE_HELP: &str = "DSPy module type to use. Available: Predict, ChainOfThought, CoT, ProgramOfThought, PoT, ReAct, MultiChainComparison, Refine (default: Predict)";
+const SIGNATURE_HELP: &str = "Inline signature string (e.g., \"question -> answer\" or \"context: list[str], question -> answer\")";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GenerateCommand {
+    /// Generate a new DSPy program with signature and module files.
+    ///
+    /// Creates:
+    /// - A signature file in src/<package>/signatures/
+    /// - A module file in src/<package>/modules/
+    ///
+    /// Examples:
+    ///     # Basic scaffold with default Predict module
+    ///     dspy-cli g scaffold categorizer
+    ///
+    ///     # Scaffold with ChainOfThought
+    ///     dspy-cli g scaffold categorizer -m CoT
+    ///
+    ///     # Scaffold with custom signature
+    ///     dspy-cli g scaffold qa -m CoT -s "question -> answer"
+    ///
+    ///     # Complex signature with types
+    ///     dspy-cli g scaffold search -s "query, context: list[str] -> answer, confidence: float"
+    #[command(verbatim_doc_comment)]
+    Scaffold(ScaffoldArgs),
+    /// Generate a new DSPy signature file only.
+    ///
+    /// Creates a signature file in src/<package>/signatures/ without creating a module.
+    ///
+    /// Examples:
+    ///     # Create signature with default fields (question -> answer)
+    ///     dspy-cli g signature my_sig
+    ///
+    ///     # Create signature with custom fields
+    ///     dspy-cli g signature categorizer -s "post -> tags: list[str]"
+    ///
+    ///     # Complex signature with multiple inputs and outputs
+    ///     dspy-cli g signature qa -s "context: list[str], question -> answer, confidence: float"
+    #[command(verbatim_doc_comment)]
+    Signature(SignatureArgs),
+    /// Generate a new DSPy module file only.
+    ///
+    /// Creates a module file in src/<package>/modules/ with an inline signature.
+    /// The module uses a placeholder signature: "question: str -> answer: str"
+    ///
+    /// Examples:
+    ///     # Create basic Predict module
+    ///     dspy-cli g module my_module
+    ///
+    ///     # Create ChainOfThought module
+    ///     dspy-cli g module analyzer -m CoT
+    ///
+    ///     # Create ReAct module
+    ///     dspy-cli g module agent -m ReAct
+    #[command(verbatim_doc_comment)]
+    Module(ModuleArgs),
+    /// Generate a new gateway file.
+    ///
+    /// Creates a gateway file in src/<package>/gateways/ for transforming
+    /// HTTP requests/responses or scheduling background jobs.
+    ///
+    /// Examples:
+    ///     # Create API gateway with default settings
+    ///     dspy-cli g gateway webhook
+    ///
+    ///     # Create API gateway with custom path
+    ///     dspy-cli g gateway slack -p /webhooks/slack
+    ///
+    ///     # Create public API gateway (no auth required)
+    ///     dspy-cli g gateway health --public
+    ///
+    ///     # Create cron gateway for scheduled execution
+    ///     dspy-cli g gateway moderator -t cron -s "*/5 * * * *"
+    #[command(verbatim_doc_comment)]
+    Gateway(GatewayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ScaffoldArgs {
+    #[arg(value_name = "PROGRAM_NAME")]
+    pub(crate) program_name: String,
+    #[arg(short = 'm', long, default_value = "Predict", help = MODULE_HELP, allow_hyphen_values = true)]
+    pub(crate) module: String,
+    #[arg(short = 's', long, help = SIGNATURE_HELP, allow_hyphen_values = true)]
+    pub(crate) signature: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SignatureArgs {
+    #[arg(value_name = "PROGRAM_NAME")]
+    pub(crate) program_name: String,
+    #[arg(short = 's', long, help = SIGNATURE_HELP, allow_hyphen_values = true)]
+    pub(crate) signature: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ModuleArgs {
+    #[arg(value_name = "PROGRAM_NAME")]
+    pub(crate) program_name: String,
+    #[arg(short = 'm', long, default_value = "Predict", help = MODULE_HELP, allow_hyphen_values = true)]
+    pub(crate) module: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GatewayArgs {
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// Gateway type. Available: api, cron (default: api)
+    #[arg(
+        short = 't',
+        long = "type",
+        default_value = "api",
+        allow_hyphen_values = true
+    )]
+    pub(crate) gateway_type: String,
+    /// Custom HTTP path for API gateway (default: /{Name})
+    #[arg(short = 'p', long, allow_hyphen_values = true)]
+    pub(crate) path: Option<String>,
+    /// Cron schedule for cron gateway (default: hourly)
+    #[arg(
+        short = 's',
+        long,
+        default_value = "0 * * * *",
+        allow_hyphen_values = true
+    )]
+    pub(crate) schedule: String,
+    /// Whether the endpoint requires authentication (default: private/requires auth)
+    #[arg(long, overrides_with = "private")]
+    pub(crate) public: bool,
+    /// Require authentication (the default)
+    #[arg(long, overrides_with = "public")]
+    pub(crate) private: bool,
 }
 
 /// Run an OpenAI-compatible mock LM server.

@@ -1,7 +1,13 @@
 //! LiteLLM model strings and provider tables (cli.md §4.3): env-var names, display names,
 //! local providers, and the `dspy.config.yaml` registry entry `new` writes.
 
-const LOCAL_PROVIDERS: [&str; 5] = ["ollama", "vllm", "lmstudio", "text-generation-inference", "tgi"];
+const LOCAL_PROVIDERS: [&str; 5] = [
+    "ollama",
+    "vllm",
+    "lmstudio",
+    "text-generation-inference",
+    "tgi",
+];
 
 const ENV_VARS: [(&str, &str); 15] = [
     ("anthropic", "ANTHROPIC_API_KEY"),
@@ -71,12 +77,15 @@ impl ModelChoice {
 
     /// The variable holding the provider's key; unknown providers get `<PROVIDER>_API_KEY`.
     pub(crate) fn env_var(&self) -> String {
-        lookup(&ENV_VARS, &self.provider)
-            .map_or_else(|| format!("{}_API_KEY", self.provider.to_uppercase()), str::to_owned)
+        lookup(&ENV_VARS, &self.provider).map_or_else(
+            || format!("{}_API_KEY", self.provider.to_uppercase()),
+            str::to_owned,
+        )
     }
 
     pub(crate) fn provider_display(&self) -> String {
-        lookup(&DISPLAY_NAMES, &self.provider).map_or_else(|| capitalize(&self.provider), str::to_owned)
+        lookup(&DISPLAY_NAMES, &self.provider)
+            .map_or_else(|| capitalize(&self.provider), str::to_owned)
     }
 
     /// The registry alias: every `/` becomes `:`.
@@ -127,7 +136,10 @@ impl ModelChoice {
 fn capitalize(word: &str) -> String {
     let mut chars = word.chars();
     chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect()
+        first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect()
     })
 }
 
@@ -150,14 +162,32 @@ mod tests {
     #[test]
     fn provider_tables() {
         let m = ModelChoice::parse("anthropic/claude-sonnet-4-5");
-        assert_eq!((m.provider.as_str(), m.name.as_str()), ("anthropic", "claude-sonnet-4-5"));
+        assert_eq!(
+            (m.provider.as_str(), m.name.as_str()),
+            ("anthropic", "claude-sonnet-4-5")
+        );
         assert_eq!(m.env_var(), "ANTHROPIC_API_KEY");
         assert_eq!(m.provider_display(), "Anthropic");
-        assert_eq!(ModelChoice::parse("Together_AI/x").env_var(), "TOGETHER_API_KEY");
-        assert_eq!(ModelChoice::parse("bedrock/x").env_var(), "AWS_ACCESS_KEY_ID");
-        assert_eq!(ModelChoice::parse("deepseek/x").env_var(), "DEEPSEEK_API_KEY");
-        assert_eq!(ModelChoice::parse("deepSEEK/x").provider_display(), "Deepseek");
-        assert_eq!(ModelChoice::parse("ollama/llama2").provider_display(), "Ollama (local)");
+        assert_eq!(
+            ModelChoice::parse("Together_AI/x").env_var(),
+            "TOGETHER_API_KEY"
+        );
+        assert_eq!(
+            ModelChoice::parse("bedrock/x").env_var(),
+            "AWS_ACCESS_KEY_ID"
+        );
+        assert_eq!(
+            ModelChoice::parse("deepseek/x").env_var(),
+            "DEEPSEEK_API_KEY"
+        );
+        assert_eq!(
+            ModelChoice::parse("deepSEEK/x").provider_display(),
+            "Deepseek"
+        );
+        assert_eq!(
+            ModelChoice::parse("ollama/llama2").provider_display(),
+            "Ollama (local)"
+        );
         assert!(ModelChoice::parse("TGI/x").is_local());
         assert!(!ModelChoice::parse("openai/x").is_local());
     }
@@ -167,16 +197,36 @@ mod tests {
         let m = ModelChoice::parse("gpt-4o");
         assert_eq!(m.provider, "openai");
         assert_eq!(m.alias(), "gpt-4o");
-        assert_eq!(m.registry_entry().lines().next(), Some("      model: gpt-4o"));
+        assert_eq!(
+            m.registry_entry().lines().next(),
+            Some("      model: gpt-4o")
+        );
         assert_eq!(ModelChoice::parse("a/b/c").alias(), "a:b:c");
     }
 
     #[test]
     fn reasoning_models_get_16000_tokens() {
-        for model in ["o1-preview", "o1-mini", "o3-mini", "gpt-5", "gpt-5-mini", "gpt-5.1"] {
-            assert_eq!(ModelChoice::parse(&format!("openai/{model}")).max_tokens(), 16000, "{model}");
+        for model in [
+            "o1-preview",
+            "o1-mini",
+            "o3-mini",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5.1",
+        ] {
+            assert_eq!(
+                ModelChoice::parse(&format!("openai/{model}")).max_tokens(),
+                16000,
+                "{model}"
+            );
         }
-        for model in ["openai/gpt-4o", "openai/o1", "openai/o4-mini", "anthropic/gpt-5", "gpt-5"] {
+        for model in [
+            "openai/gpt-4o",
+            "openai/o1",
+            "openai/o4-mini",
+            "anthropic/gpt-5",
+            "gpt-5",
+        ] {
             let expected = if model == "gpt-5" { 16000 } else { 8192 };
             assert_eq!(ModelChoice::parse(model).max_tokens(), expected, "{model}");
         }
@@ -189,14 +239,20 @@ mod tests {
             m.registry_entry(),
             "      model: openai/gpt-4o-mini\n      model_type: chat\n      max_tokens: 8192\n      temperature: 1.0\n      env: OPENAI_API_KEY"
         );
-        assert_eq!(m.env_file_block(Some("sk-1")), "# OPENAI_API_KEY for your LLM provider\nOPENAI_API_KEY=sk-1");
+        assert_eq!(
+            m.env_file_block(Some("sk-1")),
+            "# OPENAI_API_KEY for your LLM provider\nOPENAI_API_KEY=sk-1"
+        );
         assert_eq!(
             m.env_file_block(Some("")),
             "# OPENAI_API_KEY for your LLM provider\n# Add your API key here\nOPENAI_API_KEY="
         );
         let local = ModelChoice::parse("ollama/llama2");
         assert!(!local.registry_entry().contains("env:"));
-        assert_eq!(local.env_file_block(Some("ignored")), "# No API key required for local models");
+        assert_eq!(
+            local.env_file_block(Some("ignored")),
+            "# No API key required for local models"
+        );
     }
 
     #[test]

@@ -47,12 +47,48 @@ const POT: &str = "Generates and executes code for reasoning";
 
 /// Upstream's key order: it is the order of every "Available: ..." list.
 pub(crate) const MODULE_KINDS: [ModuleKind; 8] = [
-    kind("Predict", Predictor::Predict, ("predict", "Predict"), "Predict", "Basic prediction module"),
-    kind("ChainOfThought", Predictor::ChainOfThought, ("cot", "CoT"), "ChainOfThought (CoT)", COT),
-    kind("CoT", Predictor::ChainOfThought, ("cot", "CoT"), "ChainOfThought (CoT)", COT),
-    kind("ProgramOfThought", Predictor::ProgramOfThought, ("pot", "PoT"), "ProgramOfThought (PoT)", POT),
-    kind("PoT", Predictor::ProgramOfThought, ("pot", "PoT"), "ProgramOfThought (PoT)", POT),
-    kind("ReAct", Predictor::ReAct, ("react", "ReAct"), "ReAct", "Reasoning and acting with tools"),
+    kind(
+        "Predict",
+        Predictor::Predict,
+        ("predict", "Predict"),
+        "Predict",
+        "Basic prediction module",
+    ),
+    kind(
+        "ChainOfThought",
+        Predictor::ChainOfThought,
+        ("cot", "CoT"),
+        "ChainOfThought (CoT)",
+        COT,
+    ),
+    kind(
+        "CoT",
+        Predictor::ChainOfThought,
+        ("cot", "CoT"),
+        "ChainOfThought (CoT)",
+        COT,
+    ),
+    kind(
+        "ProgramOfThought",
+        Predictor::ProgramOfThought,
+        ("pot", "PoT"),
+        "ProgramOfThought (PoT)",
+        POT,
+    ),
+    kind(
+        "PoT",
+        Predictor::ProgramOfThought,
+        ("pot", "PoT"),
+        "ProgramOfThought (PoT)",
+        POT,
+    ),
+    kind(
+        "ReAct",
+        Predictor::ReAct,
+        ("react", "ReAct"),
+        "ReAct",
+        "Reasoning and acting with tools",
+    ),
     kind(
         "MultiChainComparison",
         Predictor::MultiChainComparison,
@@ -60,8 +96,17 @@ pub(crate) const MODULE_KINDS: [ModuleKind; 8] = [
         "MultiChainComparison",
         "Compare multiple reasoning paths",
     ),
-    kind("Refine", Predictor::Refine, ("refine", "Refine"), "Refine", "Iterative refinement of outputs"),
+    kind(
+        "Refine",
+        Predictor::Refine,
+        ("refine", "Refine"),
+        "Refine",
+        "Iterative refinement of outputs",
+    ),
 ];
+
+/// The default module type.
+pub(crate) const PREDICT: &ModuleKind = &MODULE_KINDS[0];
 
 /// The interactive menu: canonical keys only, numbered from 1.
 pub(crate) const MENU_KEYS: [&str; 6] = [
@@ -91,7 +136,9 @@ pub(crate) fn menu_choice(answer: &str) -> Option<&'static ModuleKind> {
         return MENU_KEYS.get(index).and_then(|key| module_kind(key));
     }
     let lower = answer.to_lowercase();
-    let found = MODULE_KINDS.iter().find(|k| k.key.to_lowercase() == lower)?;
+    let found = MODULE_KINDS
+        .iter()
+        .find(|k| k.key.to_lowercase() == lower)?;
     MENU_KEYS
         .iter()
         .filter_map(|key| module_kind(key))
@@ -108,7 +155,10 @@ fn capitalize(word: &str) -> String {
     let mut chars = word.chars();
     match chars.next() {
         None => String::new(),
-        Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect(),
     }
 }
 
@@ -203,7 +253,10 @@ mod tests {
             "Predict, ChainOfThought, CoT, ProgramOfThought, PoT, ReAct, MultiChainComparison, Refine"
         );
         assert_eq!(module_kind("CoT").map(|k| k.class_suffix), Some("CoT"));
-        assert_eq!(module_kind("MultiChainComparison").map(|k| k.file_suffix), Some("mcc"));
+        assert_eq!(
+            module_kind("MultiChainComparison").map(|k| k.file_suffix),
+            Some("mcc")
+        );
         assert!(module_kind("cot").is_none());
         assert!(module_kind("Foo").is_none());
     }

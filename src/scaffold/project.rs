@@ -59,12 +59,32 @@ pub(crate) struct NewProject {
 impl NewProject {
     /// Write the project into `root` (which must not exist yet), calling `report` with each
     /// `Created: ...` label in upstream's order and wording.
-    pub(crate) fn write(&self, root: &Path, report: &mut dyn FnMut(&str)) -> Result<(), WriteError> {
+    pub(crate) fn write(
+        &self,
+        root: &Path,
+        report: &mut dyn FnMut(&str),
+    ) -> Result<(), WriteError> {
         let package = root.join("src").join(&self.package_name);
-        for sub in ["", "modules", "signatures", "optimizers", "metrics", "utils"] {
-            let dir = if sub.is_empty() { package.clone() } else { package.join(sub) };
+        for sub in [
+            "",
+            "modules",
+            "signatures",
+            "optimizers",
+            "metrics",
+            "utils",
+        ] {
+            let dir = if sub.is_empty() {
+                package.clone()
+            } else {
+                package.join(sub)
+            };
             create_dir(&dir)?;
-            report(&format!("{}/src/{}{}", self.project_name, self.package_name, slash(sub)));
+            report(&format!(
+                "{}/src/{}{}",
+                self.project_name,
+                self.package_name,
+                slash(sub)
+            ));
         }
         for dir in ["data", "logs", "tests"] {
             create_dir(&root.join(dir))?;
@@ -74,18 +94,33 @@ impl NewProject {
         self.write_code_files(root, &package, report)
     }
 
-    fn write_config_files(&self, root: &Path, report: &mut dyn FnMut(&str)) -> Result<(), WriteError> {
+    fn write_config_files(
+        &self,
+        root: &Path,
+        report: &mut dyn FnMut(&str),
+    ) -> Result<(), WriteError> {
         let module_class = module_class_name(&self.program_name, self.module);
         let inputs = self.fields().inputs;
         let files = [
             ("pyproject.toml", templates::pyproject(&self.project_name)),
-            ("dspy.config.yaml", templates::config_yaml(&self.project_name, &self.model)),
+            (
+                "dspy.config.yaml",
+                templates::config_yaml(&self.project_name, &self.model),
+            ),
             ("Dockerfile", templates::DOCKERFILE.to_owned()),
             (".dockerignore", templates::DOCKERIGNORE.to_owned()),
-            (".env", templates::env_file(&self.model, self.api_key.as_deref())),
+            (
+                ".env",
+                templates::env_file(&self.model, self.api_key.as_deref()),
+            ),
             (
                 "README.md",
-                templates::readme(&self.project_name, &self.package_name, &module_class, &inputs),
+                templates::readme(
+                    &self.project_name,
+                    &self.package_name,
+                    &module_class,
+                    &inputs,
+                ),
             ),
             (".gitignore", templates::GITIGNORE.to_owned()),
         ];
@@ -96,7 +131,12 @@ impl NewProject {
         Ok(())
     }
 
-    fn write_code_files(&self, root: &Path, package: &Path, report: &mut dyn FnMut(&str)) -> Result<(), WriteError> {
+    fn write_code_files(
+        &self,
+        root: &Path,
+        package: &Path,
+        report: &mut dyn FnMut(&str),
+    ) -> Result<(), WriteError> {
         let init = format!("\"\"\"DSPy project: {}.\"\"\"\n", self.package_name);
         write_file(&package.join("__init__.py"), &init)?;
         for sub in ["modules", "signatures", "optimizers", "metrics", "utils"] {
@@ -105,7 +145,10 @@ impl NewProject {
         let stem = self.program_name.to_lowercase();
         let signature_class = format!("{}Signature", to_class_name(&self.program_name));
         let signature = templates::signature_file(&stem, &signature_class, self.signature.as_ref());
-        write_file(&package.join("signatures").join(format!("{stem}.py")), &signature)?;
+        write_file(
+            &package.join("signatures").join(format!("{stem}.py")),
+            &signature,
+        )?;
 
         let module_class = module_class_name(&self.program_name, self.module);
         let module_stem = module_file_stem(&self.program_name, self.module);
@@ -114,8 +157,12 @@ impl NewProject {
             module: &stem,
             class_name: &signature_class,
         };
-        let module = templates::module_file(self.module, &module_class, source, &self.fields().inputs);
-        write_file(&package.join("modules").join(format!("{module_stem}.py")), &module)?;
+        let module =
+            templates::module_file(self.module, &module_class, source, &self.fields().inputs);
+        write_file(
+            &package.join("modules").join(format!("{module_stem}.py")),
+            &module,
+        )?;
         let tests = templates::test_modules(&self.package_name, &module_stem, &module_class);
         write_file(&root.join("tests").join("test_modules.py"), &tests)?;
 
@@ -127,12 +174,18 @@ impl NewProject {
     }
 
     fn fields(&self) -> SignatureFields {
-        self.signature.clone().unwrap_or_else(SignatureFields::question_answer)
+        self.signature
+            .clone()
+            .unwrap_or_else(SignatureFields::question_answer)
     }
 }
 
 fn slash(sub: &str) -> String {
-    if sub.is_empty() { String::new() } else { format!("/{sub}") }
+    if sub.is_empty() {
+        String::new()
+    } else {
+        format!("/{sub}")
+    }
 }
 
 /// How `git init` went; failures are only warnings.
@@ -179,16 +232,30 @@ mod tests {
         let _ = std::fs::remove_dir_all(&tmp);
         let root = tmp.join("My-App");
         let mut created = Vec::new();
-        project(Some("q: int -> a")).write(&root, &mut |l| created.push(l.to_owned())).unwrap();
+        project(Some("q: int -> a"))
+            .write(&root, &mut |l| created.push(l.to_owned()))
+            .unwrap();
         assert_eq!(created[0], "My-App/src/my_app");
         assert_eq!(created[8], "My-App/tests");
         assert_eq!(created[9], "My-App/pyproject.toml");
-        assert_eq!(&created[16..], ["my_app/modules/main_cot.py", "my_app/signatures/main.py", "tests/test_modules.py"]);
+        assert_eq!(
+            &created[16..],
+            [
+                "my_app/modules/main_cot.py",
+                "my_app/signatures/main.py",
+                "tests/test_modules.py"
+            ]
+        );
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
-        assert_eq!(read("src/my_app/__init__.py"), "\"\"\"DSPy project: my_app.\"\"\"\n");
+        assert_eq!(
+            read("src/my_app/__init__.py"),
+            "\"\"\"DSPy project: my_app.\"\"\"\n"
+        );
         assert_eq!(read("src/my_app/utils/__init__.py"), "");
         assert!(read("src/my_app/modules/main_cot.py").contains("class MainCoT(dspy.Module):"));
-        assert!(read("src/my_app/signatures/main.py").contains("class MainSignature(dspy.Signature):"));
+        assert!(
+            read("src/my_app/signatures/main.py").contains("class MainSignature(dspy.Signature):")
+        );
         assert!(read(".env").ends_with("# No API key required for local models\n"));
         assert!(read("dspy.config.yaml").contains("app_id: My-App\n"));
         assert!(root.join("data").is_dir() && root.join("logs").is_dir());

@@ -32,7 +32,9 @@ fn module_template(predictor: Predictor) -> &'static str {
         Predictor::ChainOfThought => template!("code/module_chain_of_thought.py.template"),
         Predictor::ProgramOfThought => template!("code/module_program_of_thought.py.template"),
         Predictor::ReAct => template!("code/module_react.py.template"),
-        Predictor::MultiChainComparison => template!("code/module_multi_chain_comparison.py.template"),
+        Predictor::MultiChainComparison => {
+            template!("code/module_multi_chain_comparison.py.template")
+        }
         Predictor::Refine => template!("code/module_refine.py.template"),
     }
 }
@@ -57,7 +59,10 @@ fn render(template: &str, values: &[(&str, &str)]) -> String {
                 rest = &tail[end + 1..];
             }
             _ => {
-                debug_assert!(false, "template placeholder without a value near {tail:.30}");
+                debug_assert!(
+                    false,
+                    "template placeholder without a value near {tail:.30}"
+                );
                 out.push_str(&tail[..1]);
                 rest = &tail[1..];
             }
@@ -78,7 +83,11 @@ fn typing_import_block(fields: &[Field]) -> String {
 }
 
 /// `src/<pkg>/signatures/<program>.py`. Without fields this is upstream's default template.
-pub(crate) fn signature_file(program_stem: &str, class_name: &str, fields: Option<&SignatureFields>) -> String {
+pub(crate) fn signature_file(
+    program_stem: &str,
+    class_name: &str,
+    fields: Option<&SignatureFields>,
+) -> String {
     let Some(fields) = fields else {
         return render(SIGNATURE_DEFAULT, &[("class_name", class_name)]);
     };
@@ -89,7 +98,12 @@ pub(crate) fn signature_file(program_stem: &str, class_name: &str, fields: Optio
         .chain(fields.outputs.iter().map(|f| (f, "OutputField")))
         .map(|(f, kind)| format!("    {}: {} = dspy.{kind}(desc=\"\")\n", f.name, f.ty))
         .collect();
-    let all: Vec<Field> = fields.inputs.iter().chain(&fields.outputs).cloned().collect();
+    let all: Vec<Field> = fields
+        .inputs
+        .iter()
+        .chain(&fields.outputs)
+        .cloned()
+        .collect();
     render(
         SIGNATURE_FIELDS,
         &[
@@ -115,7 +129,12 @@ pub(crate) enum SignatureSource<'a> {
 }
 
 /// `src/<pkg>/modules/<program>_<suffix>.py`; `inputs` become `forward()`'s parameters.
-pub(crate) fn module_file(kind: &ModuleKind, class_name: &str, source: SignatureSource<'_>, inputs: &[Field]) -> String {
+pub(crate) fn module_file(
+    kind: &ModuleKind,
+    class_name: &str,
+    source: SignatureSource<'_>,
+    inputs: &[Field],
+) -> String {
     let (imports, signature) = match source {
         SignatureSource::Class {
             package,
@@ -128,7 +147,10 @@ pub(crate) fn module_file(kind: &ModuleKind, class_name: &str, source: Signature
             ),
             signature_class.to_owned(),
         ),
-        SignatureSource::Inline => ("import dspy".to_owned(), "\"question: str -> answer: str\"".to_owned()),
+        SignatureSource::Inline => (
+            "import dspy".to_owned(),
+            "\"question: str -> answer: str\"".to_owned(),
+        ),
     };
     render(
         module_template(kind.predictor),
@@ -143,22 +165,40 @@ pub(crate) fn module_file(kind: &ModuleKind, class_name: &str, source: Signature
 }
 
 fn forward_params(inputs: &[Field]) -> String {
-    inputs.iter().map(|f| format!("{}: {}", f.name, f.ty)).collect::<Vec<_>>().join(", ")
+    inputs
+        .iter()
+        .map(|f| format!("{}: {}", f.name, f.ty))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn forward_kwargs(inputs: &[Field]) -> String {
-    inputs.iter().map(|f| format!("{0}={0}", f.name)).collect::<Vec<_>>().join(", ")
+    inputs
+        .iter()
+        .map(|f| format!("{0}={0}", f.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn test_modules(package: &str, module_file: &str, module_class: &str) -> String {
     render(
         TEST_MODULES,
-        &[("package_name", package), ("module_file", module_file), ("module_class", module_class)],
+        &[
+            ("package_name", package),
+            ("module_file", module_file),
+            ("module_class", module_class),
+        ],
     )
 }
 
 /// A gateway file; `path` and `requires_auth` matter for API gateways, `schedule` for cron.
-pub(crate) fn gateway_file(kind: GatewayKind, pascal: &str, path: &str, schedule: &str, requires_auth: bool) -> String {
+pub(crate) fn gateway_file(
+    kind: GatewayKind,
+    pascal: &str,
+    path: &str,
+    schedule: &str,
+    requires_auth: bool,
+) -> String {
     let template = match kind {
         GatewayKind::Api => GATEWAY_API,
         GatewayKind::Cron => GATEWAY_CRON,
@@ -199,7 +239,12 @@ pub(crate) fn env_file(model: &ModelChoice, api_key: Option<&str>) -> String {
 }
 
 /// The README; its examples use the module's real endpoint and inputs.
-pub(crate) fn readme(project_name: &str, package_name: &str, module_class: &str, inputs: &[Field]) -> String {
+pub(crate) fn readme(
+    project_name: &str,
+    package_name: &str,
+    module_class: &str,
+    inputs: &[Field],
+) -> String {
     render(
         README,
         &[
@@ -223,7 +268,10 @@ fn example_body(inputs: &[Field]) -> String {
         "dict" | "Dict" => "{}".to_owned(),
         _ => format!("\"your {} here\"", f.name),
     };
-    let pairs: Vec<String> = inputs.iter().map(|f| format!("\"{}\": {}", f.name, value(f))).collect();
+    let pairs: Vec<String> = inputs
+        .iter()
+        .map(|f| format!("\"{}\": {}", f.name, value(f)))
+        .collect();
     format!("{{{}}}", pairs.join(", "))
 }
 

@@ -91,7 +91,10 @@ impl SignatureFields {
         all().try_for_each(types::check_schema)?;
         let fields = |side: Vec<(String, types::Ty)>| {
             side.into_iter()
-                .map(|(name, ty)| Field { name, ty: types::render(&ty) })
+                .map(|(name, ty)| Field {
+                    name,
+                    ty: types::render(&ty),
+                })
                 .collect()
         };
         Ok(Self {
@@ -105,7 +108,13 @@ impl SignatureFields {
         let side = |fields: &[Field]| {
             fields
                 .iter()
-                .map(|f| if f.ty == "str" { f.name.clone() } else { format!("{}:{}", f.name, f.ty) })
+                .map(|f| {
+                    if f.ty == "str" {
+                        f.name.clone()
+                    } else {
+                        format!("{}:{}", f.name, f.ty)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -117,14 +126,18 @@ impl SignatureFields {
 /// dict dspy builds.
 fn parse_side(text: &str) -> Result<Vec<(String, types::Ty)>, SignatureError> {
     if text.trim_start().starts_with('(') {
-        return Err(SignatureError::python_syntax("Function parameters cannot be parenthesized"));
+        return Err(SignatureError::python_syntax(
+            "Function parameters cannot be parenthesized",
+        ));
     }
     let params = parser::parse_params(&lexer::tokenize(text)?)?;
     let mut fields: Vec<(String, types::Ty)> = Vec::new();
     for param in params {
         let ty = match &param.annotation {
             // An unannotated field, and one annotated `None`, default to str.
-            None | Some(parser::Expr::Constant(parser::Const::None)) => types::Ty::Class("str".into()),
+            None | Some(parser::Expr::Constant(parser::Const::None)) => {
+                types::Ty::Class("str".into())
+            }
             Some(expr) => types::evaluate(expr)?,
         };
         match fields.iter_mut().find(|(name, _)| *name == param.name) {
@@ -147,7 +160,9 @@ pub(crate) fn typing_imports<'a>(annotations: impl IntoIterator<Item = &'a str>)
                 skip_quoted(&mut chars, c);
             } else if c.is_alphabetic() || c == '_' {
                 let mut end = start + c.len_utf8();
-                while let Some((i, ch)) = chars.next_if(|(_, ch)| ch.is_alphanumeric() || *ch == '_') {
+                while let Some((i, ch)) =
+                    chars.next_if(|(_, ch)| ch.is_alphanumeric() || *ch == '_')
+                {
                     end = i + ch.len_utf8();
                 }
                 if !after_dot && types::is_typing_name(&text[start..end]) {

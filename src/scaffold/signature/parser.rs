@@ -37,9 +37,9 @@ pub(super) struct Param {
 
 const KEYWORDS: [&str; 35] = [
     "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
-    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in",
-    "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with",
-    "yield",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
 ];
 
 struct Parser<'t> {
@@ -68,7 +68,9 @@ pub(super) fn parse_params(tokens: &[Token]) -> Result<Vec<Param>, SignatureErro
                 }
             }
             Some(Token::Op("(")) => {
-                return Err(SignatureError::python_syntax("Function parameters cannot be parenthesized"));
+                return Err(SignatureError::python_syntax(
+                    "Function parameters cannot be parenthesized",
+                ));
             }
             _ => {
                 let (param, has_default) = parser.param()?;
@@ -104,7 +106,11 @@ impl Parser<'_> {
     }
 
     fn expect(&mut self, op: &str) -> Result<(), SignatureError> {
-        if self.eat(op) { Ok(()) } else { Err(self.unexpected()) }
+        if self.eat(op) {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
     }
 
     /// Python suggests a missing comma when two expressions stand side by side.
@@ -127,7 +133,11 @@ impl Parser<'_> {
 
     fn param(&mut self) -> Result<(Param, bool), SignatureError> {
         let name = self.identifier().ok_or_else(SignatureError::syntax)?;
-        let annotation = if self.eat(":") { Some(self.expr()?) } else { None };
+        let annotation = if self.eat(":") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
         let has_default = self.eat("=");
         if has_default {
             self.expr()?;
@@ -172,7 +182,9 @@ impl Parser<'_> {
     ) -> Result<Expr, SignatureError> {
         let mut left = operand(self)?;
         while let Some(Token::Op(op)) = self.peek() {
-            let Some(op) = ops.iter().find(|o| *o == op).copied() else { break };
+            let Some(op) = ops.iter().find(|o| *o == op).copied() else {
+                break;
+            };
             self.pos += 1;
             left = Expr::BinOp(Box::new(left), op, Box::new(operand(self)?));
         }
@@ -230,7 +242,9 @@ impl Parser<'_> {
         }
         if items.is_empty() && subscript {
             // Python's own (odd) wording for `list[]`.
-            return Err(SignatureError::python_syntax("invalid syntax. Perhaps you forgot a comma?"));
+            return Err(SignatureError::python_syntax(
+                "invalid syntax. Perhaps you forgot a comma?",
+            ));
         }
         Ok(if comma || items.len() != 1 {
             Expr::Tuple(items)
@@ -256,7 +270,9 @@ impl Parser<'_> {
                 }
                 constant(Const::Str(s))
             }
-            Token::Number(n) if n.contains(['.', 'e', 'E']) && !n.starts_with("0x") => constant(Const::Float(n)),
+            Token::Number(n) if n.contains(['.', 'e', 'E']) && !n.starts_with("0x") => {
+                constant(Const::Float(n))
+            }
             Token::Number(n) => constant(Const::Int(n)),
             Token::Op("...") => constant(Const::Ellipsis),
             Token::Op("(") => self.sequence(")", false),
@@ -297,9 +313,13 @@ mod tests {
     #[test]
     fn annotations_become_expressions() {
         let p = params("x: dict[str, list[int]] | None").unwrap();
-        let Some(Expr::BinOp(left, "|", right)) = &p[0].annotation else { panic!("{p:?}") };
+        let Some(Expr::BinOp(left, "|", right)) = &p[0].annotation else {
+            panic!("{p:?}")
+        };
         assert_eq!(**right, Expr::Constant(Const::None));
-        let Expr::Subscript(base, slice) = &**left else { panic!() };
+        let Expr::Subscript(base, slice) = &**left else {
+            panic!()
+        };
         assert_eq!(**base, Expr::Name("dict".into()));
         assert!(matches!(&**slice, Expr::Tuple(items) if items.len() == 2));
         let p = params("x: dspy.Image").unwrap();

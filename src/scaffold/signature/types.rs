@@ -6,25 +6,66 @@ use super::parser::{Const, Expr};
 
 /// Special forms that only make sense with arguments (pydantic rejects them bare).
 const FORMS: [&str; 11] = [
-    "Optional", "Union", "Literal", "Annotated", "ClassVar", "Final", "Required", "NotRequired",
-    "TypeGuard", "Unpack", "Concatenate",
+    "Optional",
+    "Union",
+    "Literal",
+    "Annotated",
+    "ClassVar",
+    "Final",
+    "Required",
+    "NotRequired",
+    "TypeGuard",
+    "Unpack",
+    "Concatenate",
 ];
 
 /// `typing` generic aliases with their parameter count (0: any count).
 const ALIASES: [(&str, usize); 21] = [
-    ("List", 1), ("Dict", 2), ("Set", 1), ("FrozenSet", 1), ("Tuple", 0), ("Type", 1),
-    ("Sequence", 1), ("Mapping", 2), ("MutableMapping", 2), ("MutableSequence", 1),
-    ("MutableSet", 1), ("AbstractSet", 1), ("Iterable", 1), ("Iterator", 1), ("Collection", 1),
-    ("Deque", 1), ("DefaultDict", 2), ("OrderedDict", 2), ("Counter", 1), ("ChainMap", 2),
+    ("List", 1),
+    ("Dict", 2),
+    ("Set", 1),
+    ("FrozenSet", 1),
+    ("Tuple", 0),
+    ("Type", 1),
+    ("Sequence", 1),
+    ("Mapping", 2),
+    ("MutableMapping", 2),
+    ("MutableSequence", 1),
+    ("MutableSet", 1),
+    ("AbstractSet", 1),
+    ("Iterable", 1),
+    ("Iterator", 1),
+    ("Collection", 1),
+    ("Deque", 1),
+    ("DefaultDict", 2),
+    ("OrderedDict", 2),
+    ("Counter", 1),
+    ("ChainMap", 2),
     ("Callable", 0),
 ];
 
 const BUILTIN_GENERICS: [&str; 6] = ["list", "dict", "tuple", "set", "frozenset", "type"];
-const BUILTIN_CLASSES: [&str; 7] = ["int", "str", "float", "bool", "complex", "bytes", "bytearray"];
+const BUILTIN_CLASSES: [&str; 7] = [
+    "int",
+    "str",
+    "float",
+    "bool",
+    "complex",
+    "bytes",
+    "bytearray",
+];
 
 /// The field types dspy itself exports (`dspy.Image`, ...).
 const DSPY_TYPES: [&str; 9] = [
-    "Image", "Audio", "History", "Code", "File", "Reasoning", "Tool", "ToolCalls", "Type",
+    "Image",
+    "Audio",
+    "History",
+    "Code",
+    "File",
+    "Reasoning",
+    "Tool",
+    "ToolCalls",
+    "Type",
 ];
 
 /// Every `typing` name a rendered type may use, for the generated `from typing import ...`.
@@ -62,7 +103,9 @@ pub(super) fn evaluate(expr: &Expr) -> Result<Ty, SignatureError> {
             subscript(evaluate(base)?, args)
         }
         Expr::BinOp(left, "|", right) => Ok(union(vec![evaluate(left)?, evaluate(right)?])),
-        Expr::Tuple(items) => Ok(Ty::Tuple(items.iter().map(evaluate).collect::<Result<_, _>>()?)),
+        Expr::Tuple(items) => Ok(Ty::Tuple(
+            items.iter().map(evaluate).collect::<Result<_, _>>()?,
+        )),
         Expr::Constant(Const::None) => Ok(Ty::NoneType),
         Expr::Constant(c) => Ok(Ty::Value(c.clone())),
         other => Err(SignatureError::new(&format!(
@@ -82,7 +125,10 @@ fn resolve_name(name: &str) -> Result<Ty, SignatureError> {
         "NoneType" => Ok(Ty::NoneType),
         "dspy" => Ok(Ty::Module("dspy")),
         "typing" => Ok(Ty::Module("typing")),
-        _ if is_typing_name(name) || BUILTIN_GENERICS.contains(&name) || BUILTIN_CLASSES.contains(&name) => {
+        _ if is_typing_name(name)
+            || BUILTIN_GENERICS.contains(&name)
+            || BUILTIN_CLASSES.contains(&name) =>
+        {
             Ok(Ty::Class(name.to_owned()))
         }
         _ => Err(SignatureError::new(&format!("Unknown name: {name}"))),
@@ -98,22 +144,25 @@ fn attribute(base: &Ty, attr: &str) -> Result<Ty, SignatureError> {
 }
 
 fn unknown_attribute(attr: &str, base: &Ty) -> SignatureError {
-    SignatureError::new(&format!("Unknown attribute: {attr} on {}", python_str(base)))
+    SignatureError::new(&format!(
+        "Unknown attribute: {attr} on {}",
+        python_str(base)
+    ))
 }
 
 fn subscript(base: Ty, args: Vec<Ty>) -> Result<Ty, SignatureError> {
     match base {
-        Ty::Form("Optional") if args.len() != 1 => {
-            Err(SignatureError::new("Optional must have exactly one type argument"))
-        }
+        Ty::Form("Optional") if args.len() != 1 => Err(SignatureError::new(
+            "Optional must have exactly one type argument",
+        )),
         Ty::Form("Optional") => Ok(union(args.into_iter().chain([Ty::NoneType]).collect())),
         Ty::Form("Union") => Ok(union(args)),
         // pydantic keeps Annotated's metadata out of the annotation.
         Ty::Form("Annotated") => Ok(args.into_iter().next().unwrap_or(Ty::NoneType)),
         Ty::Form(form) => Ok(Ty::Generic(form.to_owned(), args)),
-        Ty::Class(name) if BUILTIN_CLASSES.contains(&name.as_str()) => {
-            Err(SignatureError::new(&format!("type '{name}' is not subscriptable")))
-        }
+        Ty::Class(name) if BUILTIN_CLASSES.contains(&name.as_str()) => Err(SignatureError::new(
+            &format!("type '{name}' is not subscriptable"),
+        )),
         Ty::Class(name) if name.starts_with("dspy.") => Err(SignatureError::new(&format!(
             "<class '{name}'> cannot be parametrized because it does not inherit from typing.Generic"
         ))),
@@ -121,8 +170,14 @@ fn subscript(base: Ty, args: Vec<Ty>) -> Result<Ty, SignatureError> {
             check_alias_arity(&name, args.len())?;
             Ok(Ty::Generic(name, args))
         }
-        generic @ Ty::Generic(..) => Err(SignatureError::new(&format!("{} is not a generic class", render(&generic)))),
-        other => Err(SignatureError::new(&format!("'{}' object is not subscriptable", python_type(&other)))),
+        generic @ Ty::Generic(..) => Err(SignatureError::new(&format!(
+            "{} is not a generic class",
+            render(&generic)
+        ))),
+        other => Err(SignatureError::new(&format!(
+            "'{}' object is not subscriptable",
+            python_type(&other)
+        ))),
     }
 }
 
@@ -155,7 +210,11 @@ fn union(members: Vec<Ty>) -> Ty {
             }
         }
     }
-    if flat.len() == 1 { flat.remove(0) } else { Ty::Union(flat) }
+    if flat.len() == 1 {
+        flat.remove(0)
+    } else {
+        Ty::Union(flat)
+    }
 }
 
 /// `make_signature`'s check: a field's annotation must be a type.
@@ -179,15 +238,19 @@ pub(super) fn check_schema(ty: &Ty) -> Result<(), SignatureError> {
              in the model_config to ignore this error or implement `__get_pydantic_core_schema__` on \
              your type to fully support it."
         ))),
-        Ty::Class(name) if name == "bytearray" || name == "complex" => Err(SignatureError::new(&format!(
-            "Unable to generate pydantic-core schema for <class '{name}'>. Set `arbitrary_types_allowed=True` \
+        Ty::Class(name) if name == "bytearray" || name == "complex" => {
+            Err(SignatureError::new(&format!(
+                "Unable to generate pydantic-core schema for <class '{name}'>. Set `arbitrary_types_allowed=True` \
              in the model_config to ignore this error or implement `__get_pydantic_core_schema__` on \
              your type to fully support it."
-        ))),
-        Ty::Generic(name, args) if name == "dict" && args.len() < 2 => Err(SignatureError::new(&format!(
-            "Expected two type arguments for <class 'dict'>, got {}",
-            args.len()
-        ))),
+            )))
+        }
+        Ty::Generic(name, args) if name == "dict" && args.len() < 2 => {
+            Err(SignatureError::new(&format!(
+                "Expected two type arguments for <class 'dict'>, got {}",
+                args.len()
+            )))
+        }
         Ty::Generic(name, _) if name == "Literal" => Ok(()),
         Ty::Generic(_, members) | Ty::Union(members) => members.iter().try_for_each(check_schema),
         _ => Ok(()),
@@ -256,7 +319,11 @@ pub(super) fn python_repr(c: &Const) -> String {
 }
 
 fn repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::from(quote);
     for c in s.chars() {
         match c {
@@ -298,7 +365,11 @@ fn repr_float(text: &str) -> String {
     let exponent: i32 = exponent.parse().unwrap_or(0);
     if value == 0.0 || (-4..16).contains(&exponent) {
         let plain = value.to_string();
-        if plain.contains('.') { plain } else { format!("{plain}.0") }
+        if plain.contains('.') {
+            plain
+        } else {
+            format!("{plain}.0")
+        }
     } else {
         let sign = if exponent < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exponent.abs())
@@ -310,13 +381,33 @@ fn dump(expr: &Expr) -> String {
     let list = |items: &[Expr]| items.iter().map(dump).collect::<Vec<_>>().join(", ");
     match expr {
         Expr::Name(id) => format!("Name(id='{id}', ctx=Load())"),
-        Expr::Attribute(value, attr) => format!("Attribute(value={}, attr='{attr}', ctx=Load())", dump(value)),
-        Expr::Subscript(value, slice) => format!("Subscript(value={}, slice={}, ctx=Load())", dump(value), dump(slice)),
-        Expr::BinOp(left, op, right) => format!("BinOp(left={}, op={}(), right={})", dump(left), op_name(op), dump(right)),
-        Expr::UnaryOp(op, operand) => format!("UnaryOp(op={}(), operand={})", unary_name(op), dump(operand)),
+        Expr::Attribute(value, attr) => format!(
+            "Attribute(value={}, attr='{attr}', ctx=Load())",
+            dump(value)
+        ),
+        Expr::Subscript(value, slice) => format!(
+            "Subscript(value={}, slice={}, ctx=Load())",
+            dump(value),
+            dump(slice)
+        ),
+        Expr::BinOp(left, op, right) => format!(
+            "BinOp(left={}, op={}(), right={})",
+            dump(left),
+            op_name(op),
+            dump(right)
+        ),
+        Expr::UnaryOp(op, operand) => format!(
+            "UnaryOp(op={}(), operand={})",
+            unary_name(op),
+            dump(operand)
+        ),
         Expr::Tuple(items) => format!("Tuple(elts=[{}], ctx=Load())", list(items)),
         Expr::List(items) => format!("List(elts=[{}], ctx=Load())", list(items)),
-        Expr::Call(func, args) => format!("Call(func={}, args=[{}], keywords=[])", dump(func), list(args)),
+        Expr::Call(func, args) => format!(
+            "Call(func={}, args=[{}], keywords=[])",
+            dump(func),
+            list(args)
+        ),
         Expr::Constant(Const::Ellipsis) => "Constant(value=Ellipsis)".to_owned(),
         Expr::Constant(c) => format!("Constant(value={})", python_repr(c)),
     }

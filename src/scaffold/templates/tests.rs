@@ -13,7 +13,10 @@ fn qa() -> SignatureFields {
 
 #[test]
 fn render_fills_placeholders_and_unescapes_braces() {
-    assert_eq!(render("a {x} {{b}} {y}", &[("x", "1"), ("y", "{2}")]), "a 1 {b} {2}");
+    assert_eq!(
+        render("a {x} {{b}} {y}", &[("x", "1"), ("y", "{2}")]),
+        "a 1 {b} {2}"
+    );
 }
 
 #[test]
@@ -24,13 +27,21 @@ fn predict_module_matches_upstream() {
         class_name: "MainSignature",
     };
     let expected = "import dspy\nfrom demo.signatures.main import MainSignature\n\n\nclass MainPredict(dspy.Module):\n\n    def __init__(self):\n        super().__init__()\n        self.predictor = dspy.Predict(MainSignature)\n\n    def forward(self, question: str) -> dspy.Prediction:\n        return self.predictor(question=question)\n";
-    assert_eq!(module_file(kind("Predict"), "MainPredict", source, &qa().inputs), expected);
+    assert_eq!(
+        module_file(kind("Predict"), "MainPredict", source, &qa().inputs),
+        expected
+    );
 }
 
 #[test]
 fn inline_module_matches_upstream_g_module() {
     let expected = "import dspy\n\n\nclass MyModCoT(dspy.Module):\n\n    def __init__(self):\n        super().__init__()\n        self.predictor = dspy.ChainOfThought(\"question: str -> answer: str\")\n\n    def forward(self, question: str) -> dspy.Prediction:\n        return self.predictor(question=question)\n";
-    let text = module_file(kind("CoT"), "MyModCoT", SignatureSource::Inline, &qa().inputs);
+    let text = module_file(
+        kind("CoT"),
+        "MyModCoT",
+        SignatureSource::Inline,
+        &qa().inputs,
+    );
     assert_eq!(text, expected);
 }
 
@@ -42,7 +53,12 @@ fn runnable_react_refine_and_mcc_modules() {
     let refine = module_file(kind("Refine"), "ARefine", SignatureSource::Inline, &inputs);
     assert!(refine.contains("def reward(args: dict, prediction: dspy.Prediction) -> float:"));
     assert!(refine.contains("module=dspy.Predict(\"question: str -> answer: str\"),\n            N=3,\n            reward_fn=reward,\n            threshold=1.0,"));
-    let mcc = module_file(kind("MultiChainComparison"), "AMCC", SignatureSource::Inline, &[]);
+    let mcc = module_file(
+        kind("MultiChainComparison"),
+        "AMCC",
+        SignatureSource::Inline,
+        &[],
+    );
     assert!(mcc.contains("inputs = dict()\n"));
     assert!(mcc.contains("config={\"rollout_id\": i, \"temperature\": 1.0}"));
     assert!(mcc.contains("def forward(self, ) -> dspy.Prediction:"));
@@ -59,17 +75,25 @@ fn signature_files_match_upstream_and_import_typing_names() {
         signature_file("main", "MainSignature", None),
         "import dspy\n\nclass MainSignature(dspy.Signature):\n    \"\"\"\n    \"\"\"\n\n    question: str = dspy.InputField(desc=\"\")\n    answer: str = dspy.OutputField(desc=\"\")\n"
     );
-    let typed = SignatureFields::parse("x: Optional[int], m: dict[str, Any] -> y: Literal['a']").unwrap();
+    let typed =
+        SignatureFields::parse("x: Optional[int], m: dict[str, Any] -> y: Literal['a']").unwrap();
     let text = signature_file("t", "TSignature", Some(&typed));
     assert!(text.starts_with("\"\"\"Signature definitions for t.\"\"\"\n\nfrom typing import Any, Literal, Optional\n\nimport dspy\n\nclass"), "{text}");
     let module = module_file(
         kind("Predict"),
         "TPredict",
-        SignatureSource::Class { package: "p", module: "t", class_name: "TSignature" },
+        SignatureSource::Class {
+            package: "p",
+            module: "t",
+            class_name: "TSignature",
+        },
         &typed.inputs,
     );
     assert!(module.starts_with("from typing import Any, Optional\n\nimport dspy\nfrom p.signatures.t import TSignature\n"), "{module}");
-    assert!(module.contains("def forward(self, x: Optional[int], m: dict[str, Any]) -> dspy.Prediction:"));
+    assert!(
+        module
+            .contains("def forward(self, x: Optional[int], m: dict[str, Any]) -> dspy.Prediction:")
+    );
     assert!(module.contains("return self.predictor(x=x, m=m)"));
     let empty = SignatureFields::parse("->").unwrap();
     assert!(signature_file("e", "ESignature", Some(&empty)).ends_with("    \"\"\"\n\n"));
@@ -102,7 +126,9 @@ fn readme_uses_the_real_endpoint_and_explains_async_and_production() {
     assert!(text.contains("curl -X POST http://localhost:8000/MainPredict \\\n"));
     assert!(text.contains("-d '{\"text\": \"your text here\", \"n\": 1, \"tags\": []}'"));
     assert!(text.contains("### Async Modules"));
-    assert!(text.contains("async def aforward(self, text: str, n: int, tags: list[str]) -> dspy.Prediction:"));
+    assert!(text.contains(
+        "async def aforward(self, text: str, n: int, tags: list[str]) -> dspy.Prediction:"
+    ));
     assert!(text.contains("return await self.predictor.acall(text=text, n=n, tags=tags)"));
     assert!(text.contains("## Production"));
     assert!(text.contains("dspy-cli serve --no-reload --host 0.0.0.0"));
@@ -112,9 +138,17 @@ fn readme_uses_the_real_endpoint_and_explains_async_and_production() {
 
 #[test]
 fn gateway_files() {
-    let api = gateway_file(GatewayKind::Api, "Slack", "/webhooks/slack", "0 * * * *", false);
+    let api = gateway_file(
+        GatewayKind::Api,
+        "Slack",
+        "/webhooks/slack",
+        "0 * * * *",
+        false,
+    );
     assert!(api.contains("class SlackGateway(APIGateway):"));
-    assert!(api.contains("    path = \"/webhooks/slack\"\n    method = \"POST\"\n    requires_auth = False\n"));
+    assert!(api.contains(
+        "    path = \"/webhooks/slack\"\n    method = \"POST\"\n    requires_auth = False\n"
+    ));
     assert!(api.contains("return dict(request) if request else {}"));
     let cron = gateway_file(GatewayKind::Cron, "Mod", "/Mod", "*/5 * * * *", true);
     assert!(cron.contains("from dspy_cli.gateway import CronGateway"));
