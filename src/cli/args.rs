@@ -257,7 +257,14 @@ pub(crate) enum GenerateCommand {
 pub(crate) struct ScaffoldArgs {
     #[arg(value_name = "PROGRAM_NAME")]
     pub(crate) program_name: String,
-    #[arg(short = 'm', long, default_value = "Predict", help = MODULE_HELP, allow_hyphen_values = true)]
+    #[arg(
+        short = 'm',
+        long,
+        default_value = "Predict",
+        hide_default_value = true,
+        help = MODULE_HELP,
+        allow_hyphen_values = true
+    )]
     pub(crate) module: String,
     #[arg(short = 's', long, help = SIGNATURE_HELP, allow_hyphen_values = true)]
     pub(crate) signature: Option<String>,
@@ -275,7 +282,14 @@ pub(crate) struct SignatureArgs {
 pub(crate) struct ModuleArgs {
     #[arg(value_name = "PROGRAM_NAME")]
     pub(crate) program_name: String,
-    #[arg(short = 'm', long, default_value = "Predict", help = MODULE_HELP, allow_hyphen_values = true)]
+    #[arg(
+        short = 'm',
+        long,
+        default_value = "Predict",
+        hide_default_value = true,
+        help = MODULE_HELP,
+        allow_hyphen_values = true
+    )]
     pub(crate) module: String,
 }
 
@@ -288,6 +302,7 @@ pub(crate) struct GatewayArgs {
         short = 't',
         long = "type",
         default_value = "api",
+        hide_default_value = true,
         allow_hyphen_values = true
     )]
     pub(crate) gateway_type: String,
@@ -299,6 +314,7 @@ pub(crate) struct GatewayArgs {
         short = 's',
         long,
         default_value = "0 * * * *",
+        hide_default_value = true,
         allow_hyphen_values = true
     )]
     pub(crate) schedule: String,
@@ -377,5 +393,66 @@ mod tests {
         };
         assert_eq!(serve.port, 9000);
         assert!(serve.no_save_openapi);
+    }
+
+    fn gateway(argv: &[&str]) -> GatewayArgs {
+        let args = Args::try_parse_from(argv).unwrap();
+        let Some(Command::Generate(GenerateArgs {
+            command: GenerateCommand::Gateway(gateway),
+        })) = args.command
+        else {
+            panic!("expected g gateway")
+        };
+        gateway
+    }
+
+    #[test]
+    fn generate_alias_and_gateway_flags() {
+        let g = gateway(&["dspy-cli", "g", "gateway", "hook"]);
+        assert_eq!(
+            (g.gateway_type.as_str(), g.schedule.as_str(), g.public),
+            ("api", "0 * * * *", false)
+        );
+        assert!(
+            gateway(&[
+                "dspy-cli",
+                "generate",
+                "gateway",
+                "h",
+                "--private",
+                "--public"
+            ])
+            .public
+        );
+        assert!(!gateway(&["dspy-cli", "g", "gateway", "h", "--public", "--private"]).public);
+        let cron = gateway(&[
+            "dspy-cli",
+            "g",
+            "gateway",
+            "m",
+            "-t",
+            "cron",
+            "-s",
+            "*/5 * * * *",
+            "-p",
+            "/x",
+        ]);
+        assert_eq!(
+            (cron.schedule.as_str(), cron.path.as_deref()),
+            ("*/5 * * * *", Some("/x"))
+        );
+    }
+
+    #[test]
+    fn new_accepts_values_starting_with_a_dash() {
+        let args =
+            Args::try_parse_from(["dspy-cli", "new", "x", "-s", "-> answer", "--api-key", "-k"])
+                .unwrap();
+        let Some(Command::New(new)) = args.command else {
+            panic!("expected new")
+        };
+        assert_eq!(new.signature.as_deref(), Some("-> answer"));
+        assert_eq!(new.api_key.as_deref(), Some("-k"));
+        assert_eq!(new.project_name.as_deref(), Some("x"));
     }
 }

@@ -100,11 +100,13 @@ fn read_line() -> Result<String, Aborted> {
 }
 
 /// Turns terminal echo off until dropped.
+#[cfg(unix)]
 struct EchoOff<'a> {
     stdin: &'a std::io::Stdin,
     saved: Option<rustix::termios::Termios>,
 }
 
+#[cfg(unix)]
 impl<'a> EchoOff<'a> {
     fn new(stdin: &'a std::io::Stdin) -> Self {
         use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
@@ -118,11 +120,23 @@ impl<'a> EchoOff<'a> {
     }
 }
 
+#[cfg(unix)]
 impl Drop for EchoOff<'_> {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {
             rustix::termios::tcsetattr(self.stdin, rustix::termios::OptionalActions::Now, saved)
                 .ok();
         }
+    }
+}
+
+/// Without termios the answer is read with echo on (still never printed by us).
+#[cfg(not(unix))]
+struct EchoOff;
+
+#[cfg(not(unix))]
+impl EchoOff {
+    fn new(_stdin: &std::io::Stdin) -> Self {
+        Self
     }
 }

@@ -8,6 +8,7 @@
 
 mod lexer;
 mod parser;
+mod repr;
 mod types;
 
 use std::collections::BTreeSet;
