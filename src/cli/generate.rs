@@ -11,7 +11,8 @@ use super::prompt::{Aborted, confirm, fail};
 use super::style::{Color, paint};
 use crate::config::{find_package_dir, is_project_dir};
 use crate::scaffold::names::{
-    GatewayKind, ModuleKind, is_valid_identifier, module_keys, module_kind, to_class_name,
+    GatewayKind, ModuleKind, is_valid_identifier, module_keys, module_kind, signature_class_name,
+    to_class_name,
 };
 use crate::scaffold::project::{create_dir, module_class_name, module_file_stem, write_file};
 use crate::scaffold::signature::SignatureFields;
@@ -37,14 +38,22 @@ struct Target {
     name: String,
 }
 
+impl Target {
+    /// File stem of the program's files (`signatures/<stem>.py`).
+    fn stem(&self) -> String {
+        self.name.to_lowercase()
+    }
+}
+
 /// The checks every subcommand starts with; `check_type` runs between the project check and
-/// the package lookup, as upstream orders them. `noun` names the thing in the identifier error.
-fn locate(
+/// the package lookup, as upstream orders them, and its value is returned with the target.
+/// `noun` names the thing in the identifier error.
+fn locate<T>(
     heading: &str,
     raw_name: &str,
     noun: &str,
-    check_type: impl FnOnce() -> Result<(), Aborted>,
-) -> Result<Target, Aborted> {
+    check_type: impl FnOnce() -> Result<T, Aborted>,
+) -> Result<(Target, T), Aborted> {
     println!("{heading}: {raw_name}\n");
     let cwd = std::env::current_dir().map_err(|e| fail(&format!("Error: {e}")))?;
     if !is_project_dir(&cwd) {
@@ -53,7 +62,7 @@ fn locate(
         println!("Required files: dspy.config.yaml, src/");
         return Err(aborted);
     }
-    check_type()?;
+    let checked = check_type()?;
     let package_dir =
         find_package_dir(&cwd).ok_or_else(|| fail("Error: Could not find package in src/"))?;
     let package_name = package_dir
@@ -70,17 +79,26 @@ fn locate(
             "Error: {noun} name '{name}' is not a valid Python identifier"
         )));
     }
-    Ok(Target {
+    let target = Target {
         package_dir,
         package_name,
         name,
-    })
+    };
+    Ok((target, checked))
 }
 
 fn check_module_type(key: &str) -> Result<&'static ModuleKind, Aborted> {
     module_kind(key).ok_or_else(|| {
         let aborted = fail(&format!("Error: Unknown module type '{key}'"));
         println!("\nAvailable module types: {}", module_keys());
+        aborted
+    })
+}
+
+fn check_gateway_type(key: &str) -> Result<GatewayKind, Aborted> {
+    GatewayKind::from_key(key).ok_or_else(|| {
+        let aborted = fail(&format!("Error: Unknown gateway type '{key}'"));
+        println!("\nAvailable gateway types: {}", GatewayKind::KEYS);
         aborted
     })
 }
@@ -113,9 +131,8 @@ fn write_signature(
     fields: Option<&SignatureFields>,
     thing: &str,
 ) -> Result<String, Aborted> {
-    let stem = target.name.to_lowercase();
-    let class_name = format!("{}Signature", to_class_name(&target.name));
-    let content = templates::signature_file(&stem, &class_name, fields);
+    let stem = target.stem();
+    let content = templates::signature_file(&stem, &signature_class_name(&target.name), fields);
     let path = target
         .package_dir
         .join("signatures")
@@ -147,17 +164,12 @@ fn write_module(
 }
 
 fn scaffold(args: &ScaffoldArgs) -> Result<(), Aborted> {
-    let mut kind = None;
-    let target = locate(
+    let (target, kind) = locate(
         "Generating scaffold for program",
         &args.program_name,
         "Program",
-        || {
-            kind = Some(check_module_type(&args.module)?);
-            Ok(())
-        },
+        || check_module_type(&args.module),
     )?;
-    let kind = kind.ok_or(Aborted)?;
     let fields = parse_signature(args.signature.as_deref())?;
     if let Some(text) = args.signature.as_deref().filter(|_| fields.is_some()) {
         println!("  Signature: {text}");
@@ -167,8 +179,8 @@ fn scaffold(args: &ScaffoldArgs) -> Result<(), Aborted> {
         args.module, target.package_name
     );
     let signature_label = write_signature(&target, fields.as_ref(), "scaffold")?;
-    let stem = target.name.to_lowercase();
-    let signature_class = format!("{}Signature", to_class_name(&target.name));
+    let stem = target.stem();
+    let signature_class = signature_class_name(&target.name);
     let source = SignatureSource::Class {
         package: &target.package_name,
         module: &stem,
@@ -185,7 +197,7 @@ fn scaffold(args: &ScaffoldArgs) -> Result<(), Aborted> {
 }
 
 fn signature(args: &SignatureArgs) -> Result<(), Aborted> {
-    let target = locate(
+    let (target, ()) = locate(
         "Generating signature",
         &args.program_name,
         "Program",
@@ -207,12 +219,9 @@ fn signature(args: &SignatureArgs) -> Result<(), Aborted> {
 }
 
 fn module(args: &ModuleArgs) -> Result<(), Aborted> {
-    let mut kind = None;
-    let target = locate("Generating module", &args.program_name, "Program", || {
-        kind = Some(check_module_type(&args.module)?);
-        Ok(())
+    let (target, kind) = locate("Generating module", &args.program_name, "Program", || {
+        check_module_type(&args.module)
     })?;
-    let kind = kind.ok_or(Aborted)?;
     println!(
         "  Module type: {}\n  Package: {}",
         args.module, target.package_name
@@ -226,19 +235,9 @@ fn module(args: &ModuleArgs) -> Result<(), Aborted> {
 }
 
 fn gateway(args: &GatewayArgs) -> Result<(), Aborted> {
-    let mut kind = None;
-    let target = locate("Generating gateway", &args.name, "Gateway", || {
-        kind = Some(GatewayKind::from_key(&args.gateway_type).ok_or_else(|| {
-            let aborted = fail(&format!(
-                "Error: Unknown gateway type '{}'",
-                args.gateway_type
-            ));
-            println!("\nAvailable gateway types: {}", GatewayKind::KEYS);
-            aborted
-        })?);
-        Ok(())
+    let (target, kind) = locate("Generating gateway", &args.name, "Gateway", || {
+        check_gateway_type(&args.gateway_type)
     })?;
-    let kind = kind.ok_or(Aborted)?;
     let pascal = to_class_name(&target.name);
     let path = args
         .path

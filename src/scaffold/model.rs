@@ -1,6 +1,8 @@
 //! LiteLLM model strings and provider tables (cli.md §4.3): env-var names, display names,
 //! local providers, and the `dspy.config.yaml` registry entry `new` writes.
 
+use super::names::capitalize;
+
 const LOCAL_PROVIDERS: [&str; 5] = [
     "ollama",
     "vllm",
@@ -130,17 +132,6 @@ impl ModelChoice {
             None => format!("# {var} for your LLM provider\n# Add your API key here\n{var}="),
         }
     }
-}
-
-/// Python's `str.capitalize()`.
-fn capitalize(word: &str) -> String {
-    let mut chars = word.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first
-            .to_uppercase()
-            .chain(chars.flat_map(char::to_lowercase))
-            .collect()
-    })
 }
 
 /// Shows the start and end of a key found in the environment, never the whole of it.

@@ -151,7 +151,8 @@ pub(crate) fn to_class_name(name: &str) -> String {
     name.split('_').map(capitalize).collect()
 }
 
-fn capitalize(word: &str) -> String {
+/// Python's `str.capitalize()`: first character upper-cased, the rest lower-cased.
+pub(crate) fn capitalize(word: &str) -> String {
     let mut chars = word.chars();
     match chars.next() {
         None => String::new(),
@@ -160,6 +161,11 @@ fn capitalize(word: &str) -> String {
             .chain(chars.flat_map(char::to_lowercase))
             .collect(),
     }
+}
+
+/// `<Pascal>Signature`, the class a program's signature file defines.
+pub(crate) fn signature_class_name(program: &str) -> String {
+    format!("{}Signature", to_class_name(program))
 }
 
 /// Upstream's check: `name.replace("_", "").isalnum() and not name[0].isdigit()`.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::model::ModelChoice;
-use super::names::{ModuleKind, to_class_name};
-use super::signature::SignatureFields;
+use super::names::{ModuleKind, signature_class_name, to_class_name};
+use super::signature::{Field, SignatureFields};
 use super::templates::{self, SignatureSource};
 
 /// A file or directory that could not be written.
@@ -100,7 +100,7 @@ impl NewProject {
         report: &mut dyn FnMut(&str),
     ) -> Result<(), WriteError> {
         let module_class = module_class_name(&self.program_name, self.module);
-        let inputs = self.fields().inputs;
+        let inputs = self.inputs();
         let files = [
             ("pyproject.toml", templates::pyproject(&self.project_name)),
             (
@@ -143,7 +143,7 @@ impl NewProject {
             write_file(&package.join(sub).join("__init__.py"), "")?;
         }
         let stem = self.program_name.to_lowercase();
-        let signature_class = format!("{}Signature", to_class_name(&self.program_name));
+        let signature_class = signature_class_name(&self.program_name);
         let signature = templates::signature_file(&stem, &signature_class, self.signature.as_ref());
         write_file(
             &package.join("signatures").join(format!("{stem}.py")),
@@ -157,8 +157,7 @@ impl NewProject {
             module: &stem,
             class_name: &signature_class,
         };
-        let module =
-            templates::module_file(self.module, &module_class, source, &self.fields().inputs);
+        let module = templates::module_file(self.module, &module_class, source, &self.inputs());
         write_file(
             &package.join("modules").join(format!("{module_stem}.py")),
             &module,
@@ -173,10 +172,12 @@ impl NewProject {
         Ok(())
     }
 
-    fn fields(&self) -> SignatureFields {
-        self.signature
-            .clone()
-            .unwrap_or_else(SignatureFields::question_answer)
+    /// `forward()`'s parameters: the signature's inputs, or `question: str` by default.
+    fn inputs(&self) -> Vec<Field> {
+        match &self.signature {
+            Some(fields) => fields.inputs.clone(),
+            None => SignatureFields::question_answer().inputs,
+        }
     }
 }
 
