@@ -7,7 +7,7 @@ use super::ExitStatus;
 use super::args::{
     GatewayArgs, GenerateArgs, GenerateCommand, ModuleArgs, ScaffoldArgs, SignatureArgs,
 };
-use super::prompt::{Aborted, confirm, fail};
+use super::prompt::{Aborted, confirm, fail, parse_signature};
 use super::style::{Color, paint};
 use crate::config::{find_package_dir, is_project_dir};
 use crate::scaffold::names::{
@@ -104,13 +104,11 @@ fn check_gateway_type(key: &str) -> Result<GatewayKind, Aborted> {
 }
 
 /// Parse `-s`; an empty value counts as absent, as upstream's `if signature:`.
-fn parse_signature(given: Option<&str>) -> Result<Option<SignatureFields>, Aborted> {
-    let Some(text) = given.filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    SignatureFields::parse(text)
-        .map(Some)
-        .map_err(|err| fail(&format!("Error parsing signature string: {err}")))
+fn parse_optional_signature(given: Option<&str>) -> Result<Option<SignatureFields>, Aborted> {
+    given
+        .filter(|s| !s.is_empty())
+        .map(parse_signature)
+        .transpose()
 }
 
 /// Write `content` to `path`, asking first if it exists. `kind` is the warning's word,
@@ -170,7 +168,7 @@ fn scaffold(args: &ScaffoldArgs) -> Result<(), Aborted> {
         "Program",
         || check_module_type(&args.module),
     )?;
-    let fields = parse_signature(args.signature.as_deref())?;
+    let fields = parse_optional_signature(args.signature.as_deref())?;
     if let Some(text) = args.signature.as_deref().filter(|_| fields.is_some()) {
         println!("  Signature: {text}");
     }
@@ -203,7 +201,7 @@ fn signature(args: &SignatureArgs) -> Result<(), Aborted> {
         "Program",
         || Ok(()),
     )?;
-    let fields = parse_signature(args.signature.as_deref())?;
+    let fields = parse_optional_signature(args.signature.as_deref())?;
     match args.signature.as_deref().filter(|_| fields.is_some()) {
         Some(text) => println!("  Signature: {text}"),
         None => println!("  Using default signature (question: str -> answer: str)"),

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::ExitStatus;
 use super::args::NewArgs;
 use super::new_prompts::{self as ask, DEFAULT_SIGNATURE, strip_quotes};
-use super::prompt::{Aborted, fail};
+use super::prompt::{Aborted, fail, parse_signature};
 use super::style::{Color, paint, style};
 use crate::scaffold::model::ModelChoice;
 use crate::scaffold::names::{
@@ -118,20 +118,9 @@ fn signature(
         };
     };
     let text = strip_quotes(given);
-    match SignatureFields::parse(&text) {
-        Ok(fields) => Ok((text, Some(fields))),
-        Err(err) => {
-            println!(
-                "{}",
-                paint(
-                    &format!("Error parsing signature string: {err}"),
-                    Color::Red
-                )
-            );
-            // Upstream re-reports the (message-less) Abort of its parser.
-            Err(fail("Error parsing signature: "))
-        }
-    }
+    // Upstream re-reports the (message-less) Abort of its parser.
+    let fields = parse_signature(&text).map_err(|_| fail("Error parsing signature: "))?;
+    Ok((text, Some(fields)))
 }
 
 fn print_summary(project: &NewProject, signature_text: &str) {

@@ -1,6 +1,6 @@
 //! The questions `dspy-cli new` asks when flags are missing (upstream's `utils/interactive.py`).
 
-use super::prompt::{Aborted, confirm, hidden, prompt};
+use super::prompt::{Aborted, confirm, hidden, parse_signature, prompt};
 use super::style::{Color, paint, style};
 use crate::scaffold::model::{ModelChoice, mask_key};
 use crate::scaffold::names::{MENU_KEYS, ModuleKind, menu_choice, module_kind};
@@ -82,18 +82,10 @@ pub(super) fn signature() -> Result<(String, Option<SignatureFields>), Aborted> 
         );
         return Ok((text, Some(fields)));
     }
-    match SignatureFields::parse(&answer) {
+    match parse_signature(&answer) {
         Ok(fields) => Ok((answer, Some(fields))),
-        Err(err) => {
-            // Upstream prints the parser's error, then a warning whose text is that of an
-            // empty Abort, then falls back to the default.
-            println!(
-                "{}",
-                paint(
-                    &format!("Error parsing signature string: {err}"),
-                    Color::Red
-                )
-            );
+        Err(Aborted) => {
+            // The warning quotes the parser's Abort, whose message is empty (as upstream).
             println!(
                 "{}",
                 paint("Warning: Could not parse signature: ", Color::Yellow)

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Read, Write};
 
 use super::ExitStatus;
 use super::style::{Color, paint};
+use crate::scaffold::signature::SignatureFields;
 
 /// The command was aborted; what went wrong has already been printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,13 @@ impl Aborted {
 pub(super) fn fail(message: &str) -> Aborted {
     println!("{}", paint(message, Color::Red));
     Aborted
+}
+
+/// Parse a signature string the way upstream's `parse_signature_string` does: on failure the
+/// parser's message is printed in red and the caller gets `Aborted`.
+pub(super) fn parse_signature(text: &str) -> Result<SignatureFields, Aborted> {
+    SignatureFields::parse(text)
+        .map_err(|err| fail(&format!("Error parsing signature string: {err}")))
 }
 
 /// Ask for a value; an empty answer takes `default`. `show_default` adds ` [default]`.
