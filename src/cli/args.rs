@@ -19,30 +19,17 @@ pub(crate) struct Args {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Create a new DSPy project with boilerplate structure.
-    ///
-    /// Creates a directory with PROJECT_NAME and sets up a complete
-    /// DSPy project structure with example code, configuration files,
-    /// and a git repository.
-    ///
-    /// Interactive mode (recommended):
-    ///     dspy-cli new
-    ///
-    /// Non-interactive mode:
-    ///     dspy-cli new my-project
-    ///     dspy-cli new my-project -p custom_program -m CoT
-    ///     dspy-cli new my-project -s "post -> tags: list[str]"
-    ///     dspy-cli new my-project -p analyzer -s "text -> summary" --model anthropic/claude-sonnet-4-5
-    #[command(verbatim_doc_comment)]
+    #[command(
+        about = "Create a new DSPy project with boilerplate structure.",
+        long_about = NEW_LONG_HELP
+    )]
     New(NewArgs),
-    /// Generate new components in an existing DSPy project.
-    ///
-    /// Use 'g' as a shorthand alias for 'generate'.
-    ///
-    /// Example:
-    ///     dspy-cli generate scaffold my_program
-    ///     dspy-cli g scaffold my_program -m CoT -s "question -> answer"
-    #[command(alias = "g", verbatim_doc_comment, arg_required_else_help = true)]
+    #[command(
+        about = "Generate new components in an existing DSPy project.",
+        long_about = GENERATE_LONG_HELP,
+        alias = "g",
+        arg_required_else_help = true
+    )]
     Generate(GenerateArgs),
     /// Start an HTTP API server that exposes your DSPy programs.
     #[command(alias = "s")]
@@ -147,6 +134,97 @@ pub(crate) struct ServeArgs {
     pub(crate) shutdown_timeout: f64,
 }
 
+// Help of the commands, verbatim from upstream. Kept out of `///`: rustdoc would take the
+// indented examples for doctests, and clap would drop the summary's final period.
+const NEW_LONG_HELP: &str = "Create a new DSPy project with boilerplate structure.
+
+Creates a directory with PROJECT_NAME and sets up a complete
+DSPy project structure with example code, configuration files,
+and a git repository.
+
+Interactive mode (recommended):
+    dspy-cli new
+
+Non-interactive mode:
+    dspy-cli new my-project
+    dspy-cli new my-project -p custom_program -m CoT
+    dspy-cli new my-project -s \"post -> tags: list[str]\"
+    dspy-cli new my-project -p analyzer -s \"text -> summary\" --model anthropic/claude-sonnet-4-5";
+
+const GENERATE_LONG_HELP: &str = "Generate new components in an existing DSPy project.
+
+Use 'g' as a shorthand alias for 'generate'.
+
+Example:
+    dspy-cli generate scaffold my_program
+    dspy-cli g scaffold my_program -m CoT -s \"question -> answer\"";
+
+const SCAFFOLD_LONG_HELP: &str = "Generate a new DSPy program with signature and module files.
+
+Creates:
+- A signature file in src/<package>/signatures/
+- A module file in src/<package>/modules/
+
+Examples:
+    # Basic scaffold with default Predict module
+    dspy-cli g scaffold categorizer
+
+    # Scaffold with ChainOfThought
+    dspy-cli g scaffold categorizer -m CoT
+
+    # Scaffold with custom signature
+    dspy-cli g scaffold qa -m CoT -s \"question -> answer\"
+
+    # Complex signature with types
+    dspy-cli g scaffold search -s \"query, context: list[str] -> answer, confidence: float\"";
+
+const SIGNATURE_LONG_HELP: &str = "Generate a new DSPy signature file only.
+
+Creates a signature file in src/<package>/signatures/ without creating a module.
+
+Examples:
+    # Create signature with default fields (question -> answer)
+    dspy-cli g signature my_sig
+
+    # Create signature with custom fields
+    dspy-cli g signature categorizer -s \"post -> tags: list[str]\"
+
+    # Complex signature with multiple inputs and outputs
+    dspy-cli g signature qa -s \"context: list[str], question -> answer, confidence: float\"";
+
+const MODULE_LONG_HELP: &str = "Generate a new DSPy module file only.
+
+Creates a module file in src/<package>/modules/ with an inline signature.
+The module uses a placeholder signature: \"question: str -> answer: str\"
+
+Examples:
+    # Create basic Predict module
+    dspy-cli g module my_module
+
+    # Create ChainOfThought module
+    dspy-cli g module analyzer -m CoT
+
+    # Create ReAct module
+    dspy-cli g module agent -m ReAct";
+
+const GATEWAY_LONG_HELP: &str = "Generate a new gateway file.
+
+Creates a gateway file in src/<package>/gateways/ for transforming
+HTTP requests/responses or scheduling background jobs.
+
+Examples:
+    # Create API gateway with default settings
+    dspy-cli g gateway webhook
+
+    # Create API gateway with custom path
+    dspy-cli g gateway slack -p /webhooks/slack
+
+    # Create public API gateway (no auth required)
+    dspy-cli g gateway health --public
+
+    # Create cron gateway for scheduled execution
+    dspy-cli g gateway moderator -t cron -s \"*/5 * * * *\"";
+
 // Option values may start with '-' (`-s "-> answer"`), as click allows.
 
 #[derive(Debug, clap::Args)]
@@ -181,75 +259,16 @@ const SIGNATURE_HELP: &str = "Inline signature string (e.g., \"question -> answe
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum GenerateCommand {
-    /// Generate a new DSPy program with signature and module files.
-    ///
-    /// Creates:
-    /// - A signature file in src/<package>/signatures/
-    /// - A module file in src/<package>/modules/
-    ///
-    /// Examples:
-    ///     # Basic scaffold with default Predict module
-    ///     dspy-cli g scaffold categorizer
-    ///
-    ///     # Scaffold with ChainOfThought
-    ///     dspy-cli g scaffold categorizer -m CoT
-    ///
-    ///     # Scaffold with custom signature
-    ///     dspy-cli g scaffold qa -m CoT -s "question -> answer"
-    ///
-    ///     # Complex signature with types
-    ///     dspy-cli g scaffold search -s "query, context: list[str] -> answer, confidence: float"
-    #[command(verbatim_doc_comment)]
+    #[command(
+        about = "Generate a new DSPy program with signature and module files.",
+        long_about = SCAFFOLD_LONG_HELP
+    )]
     Scaffold(ScaffoldArgs),
-    /// Generate a new DSPy signature file only.
-    ///
-    /// Creates a signature file in src/<package>/signatures/ without creating a module.
-    ///
-    /// Examples:
-    ///     # Create signature with default fields (question -> answer)
-    ///     dspy-cli g signature my_sig
-    ///
-    ///     # Create signature with custom fields
-    ///     dspy-cli g signature categorizer -s "post -> tags: list[str]"
-    ///
-    ///     # Complex signature with multiple inputs and outputs
-    ///     dspy-cli g signature qa -s "context: list[str], question -> answer, confidence: float"
-    #[command(verbatim_doc_comment)]
+    #[command(about = "Generate a new DSPy signature file only.", long_about = SIGNATURE_LONG_HELP)]
     Signature(SignatureArgs),
-    /// Generate a new DSPy module file only.
-    ///
-    /// Creates a module file in src/<package>/modules/ with an inline signature.
-    /// The module uses a placeholder signature: "question: str -> answer: str"
-    ///
-    /// Examples:
-    ///     # Create basic Predict module
-    ///     dspy-cli g module my_module
-    ///
-    ///     # Create ChainOfThought module
-    ///     dspy-cli g module analyzer -m CoT
-    ///
-    ///     # Create ReAct module
-    ///     dspy-cli g module agent -m ReAct
-    #[command(verbatim_doc_comment)]
+    #[command(about = "Generate a new DSPy module file only.", long_about = MODULE_LONG_HELP)]
     Module(ModuleArgs),
-    /// Generate a new gateway file.
-    ///
-    /// Creates a gateway file in src/<package>/gateways/ for transforming
-    /// HTTP requests/responses or scheduling background jobs.
-    ///
-    /// Examples:
-    ///     # Create API gateway with default settings
-    ///     dspy-cli g gateway webhook
-    ///
-    ///     # Create API gateway with custom path
-    ///     dspy-cli g gateway slack -p /webhooks/slack
-    ///
-    ///     # Create public API gateway (no auth required)
-    ///     dspy-cli g gateway health --public
-    ///
-    ///     # Create cron gateway for scheduled execution
-    ///     dspy-cli g gateway moderator -t cron -s "*/5 * * * *"
-    #[command(verbatim_doc_comment)]
+    #[command(about = "Generate a new gateway file.", long_about = GATEWAY_LONG_HELP)]
     Gateway(GatewayArgs),
 }
 
