@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod engine;
 mod mock_lm;
+mod scaffold;
 mod server;
 mod server_runtime;
 mod telemetry;

@@ -19,6 +19,18 @@ pub(crate) struct Args {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    #[command(
+        about = "Create a new DSPy project with boilerplate structure.",
+        long_about = NEW_LONG_HELP
+    )]
+    New(NewArgs),
+    #[command(
+        about = "Generate new components in an existing DSPy project.",
+        long_about = GENERATE_LONG_HELP,
+        alias = "g",
+        arg_required_else_help = true
+    )]
+    Generate(GenerateArgs),
     /// Start an HTTP API server that exposes your DSPy programs.
     #[command(alias = "s")]
     Serve(ServeArgs),
@@ -122,6 +134,217 @@ pub(crate) struct ServeArgs {
     pub(crate) shutdown_timeout: f64,
 }
 
+// Help of the commands, verbatim from upstream. Kept out of `///`: rustdoc would take the
+// indented examples for doctests, and clap would drop the summary's final period.
+const NEW_LONG_HELP: &str = "Create a new DSPy project with boilerplate structure.
+
+Creates a directory with PROJECT_NAME and sets up a complete
+DSPy project structure with example code, configuration files,
+and a git repository.
+
+Interactive mode (recommended):
+    dspy-cli new
+
+Non-interactive mode:
+    dspy-cli new my-project
+    dspy-cli new my-project -p custom_program -m CoT
+    dspy-cli new my-project -s \"post -> tags: list[str]\"
+    dspy-cli new my-project -p analyzer -s \"text -> summary\" --model anthropic/claude-sonnet-4-5";
+
+const GENERATE_LONG_HELP: &str = "Generate new components in an existing DSPy project.
+
+Use 'g' as a shorthand alias for 'generate'.
+
+Example:
+    dspy-cli generate scaffold my_program
+    dspy-cli g scaffold my_program -m CoT -s \"question -> answer\"";
+
+const SCAFFOLD_LONG_HELP: &str = "Generate a new DSPy program with signature and module files.
+
+Creates:
+- A signature file in src/<package>/signatures/
+- A module file in src/<package>/modules/
+
+Examples:
+    # Basic scaffold with default Predict module
+    dspy-cli g scaffold categorizer
+
+    # Scaffold with ChainOfThought
+    dspy-cli g scaffold categorizer -m CoT
+
+    # Scaffold with custom signature
+    dspy-cli g scaffold qa -m CoT -s \"question -> answer\"
+
+    # Complex signature with types
+    dspy-cli g scaffold search -s \"query, context: list[str] -> answer, confidence: float\"";
+
+const SIGNATURE_LONG_HELP: &str = "Generate a new DSPy signature file only.
+
+Creates a signature file in src/<package>/signatures/ without creating a module.
+
+Examples:
+    # Create signature with default fields (question -> answer)
+    dspy-cli g signature my_sig
+
+    # Create signature with custom fields
+    dspy-cli g signature categorizer -s \"post -> tags: list[str]\"
+
+    # Complex signature with multiple inputs and outputs
+    dspy-cli g signature qa -s \"context: list[str], question -> answer, confidence: float\"";
+
+const MODULE_LONG_HELP: &str = "Generate a new DSPy module file only.
+
+Creates a module file in src/<package>/modules/ with an inline signature.
+The module uses a placeholder signature: \"question: str -> answer: str\"
+
+Examples:
+    # Create basic Predict module
+    dspy-cli g module my_module
+
+    # Create ChainOfThought module
+    dspy-cli g module analyzer -m CoT
+
+    # Create ReAct module
+    dspy-cli g module agent -m ReAct";
+
+const GATEWAY_LONG_HELP: &str = "Generate a new gateway file.
+
+Creates a gateway file in src/<package>/gateways/ for transforming
+HTTP requests/responses or scheduling background jobs.
+
+Examples:
+    # Create API gateway with default settings
+    dspy-cli g gateway webhook
+
+    # Create API gateway with custom path
+    dspy-cli g gateway slack -p /webhooks/slack
+
+    # Create public API gateway (no auth required)
+    dspy-cli g gateway health --public
+
+    # Create cron gateway for scheduled execution
+    dspy-cli g gateway moderator -t cron -s \"*/5 * * * *\"";
+
+// Option values may start with '-' (`-s "-> answer"`), as click allows.
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct NewArgs {
+    #[arg(value_name = "PROJECT_NAME")]
+    pub(crate) project_name: Option<String>,
+    /// Name of the initial program (default: derived from project name)
+    #[arg(short = 'p', long, allow_hyphen_values = true)]
+    pub(crate) program_name: Option<String>,
+    /// Inline signature string (e.g., "question -> answer" or "post -> tags: list[str]")
+    #[arg(short = 's', long, allow_hyphen_values = true)]
+    pub(crate) signature: Option<String>,
+    /// DSPy module type (Predict, ChainOfThought, ReAct, etc.)
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
+    pub(crate) module_type: Option<String>,
+    /// LiteLLM model string (e.g., anthropic/claude-sonnet-4-5, openai/gpt-4o)
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) model: Option<String>,
+    /// API key for the LLM provider (will be stored in .env)
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) api_key: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GenerateArgs {
+    #[command(subcommand)]
+    pub(crate) command: GenerateCommand,
+}
+
+const MODULE_HELP: &str = "DSPy module type to use. Available: Predict, ChainOfThought, CoT, ProgramOfThought, PoT, ReAct, MultiChainComparison, Refine (default: Predict)";
+const SIGNATURE_HELP: &str = "Inline signature string (e.g., \"question -> answer\" or \"context: list[str], question -> answer\")";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GenerateCommand {
+    #[command(
+        about = "Generate a new DSPy program with signature and module files.",
+        long_about = SCAFFOLD_LONG_HELP
+    )]
+    Scaffold(ScaffoldArgs),
+    #[command(about = "Generate a new DSPy signature file only.", long_about = SIGNATURE_LONG_HELP)]
+    Signature(SignatureArgs),
+    #[command(about = "Generate a new DSPy module file only.", long_about = MODULE_LONG_HELP)]
+    Module(ModuleArgs),
+    #[command(about = "Generate a new gateway file.", long_about = GATEWAY_LONG_HELP)]
+    Gateway(GatewayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ScaffoldArgs {
+    #[arg(value_name = "PROGRAM_NAME")]
+    pub(crate) program_name: String,
+    #[arg(
+        short = 'm',
+        long,
+        default_value = "Predict",
+        hide_default_value = true,
+        help = MODULE_HELP,
+        allow_hyphen_values = true
+    )]
+    pub(crate) module: String,
+    #[arg(short = 's', long, help = SIGNATURE_HELP, allow_hyphen_values = true)]
+    pub(crate) signature: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SignatureArgs {
+    #[arg(value_name = "PROGRAM_NAME")]
+    pub(crate) program_name: String,
+    #[arg(short = 's', long, help = SIGNATURE_HELP, allow_hyphen_values = true)]
+    pub(crate) signature: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ModuleArgs {
+    #[arg(value_name = "PROGRAM_NAME")]
+    pub(crate) program_name: String,
+    #[arg(
+        short = 'm',
+        long,
+        default_value = "Predict",
+        hide_default_value = true,
+        help = MODULE_HELP,
+        allow_hyphen_values = true
+    )]
+    pub(crate) module: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GatewayArgs {
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// Gateway type. Available: api, cron (default: api)
+    #[arg(
+        short = 't',
+        long = "type",
+        default_value = "api",
+        hide_default_value = true,
+        allow_hyphen_values = true
+    )]
+    pub(crate) gateway_type: String,
+    /// Custom HTTP path for API gateway (default: /{Name})
+    #[arg(short = 'p', long, allow_hyphen_values = true)]
+    pub(crate) path: Option<String>,
+    /// Cron schedule for cron gateway (default: hourly)
+    #[arg(
+        short = 's',
+        long,
+        default_value = "0 * * * *",
+        hide_default_value = true,
+        allow_hyphen_values = true
+    )]
+    pub(crate) schedule: String,
+    /// Whether the endpoint requires authentication (default: private/requires auth)
+    #[arg(long, overrides_with = "private")]
+    pub(crate) public: bool,
+    /// Require authentication (the default)
+    #[arg(long, overrides_with = "public")]
+    pub(crate) private: bool,
+}
+
 /// Run an OpenAI-compatible mock LM server.
 #[derive(Debug, clap::Args)]
 pub(crate) struct MockLmArgs {
@@ -179,5 +402,66 @@ mod tests {
         };
         assert_eq!(serve.port, 9000);
         assert!(serve.no_save_openapi);
+    }
+
+    fn gateway(argv: &[&str]) -> GatewayArgs {
+        let args = Args::try_parse_from(argv).unwrap();
+        let Some(Command::Generate(GenerateArgs {
+            command: GenerateCommand::Gateway(gateway),
+        })) = args.command
+        else {
+            panic!("expected g gateway")
+        };
+        gateway
+    }
+
+    #[test]
+    fn generate_alias_and_gateway_flags() {
+        let g = gateway(&["dspy-cli", "g", "gateway", "hook"]);
+        assert_eq!(
+            (g.gateway_type.as_str(), g.schedule.as_str(), g.public),
+            ("api", "0 * * * *", false)
+        );
+        assert!(
+            gateway(&[
+                "dspy-cli",
+                "generate",
+                "gateway",
+                "h",
+                "--private",
+                "--public"
+            ])
+            .public
+        );
+        assert!(!gateway(&["dspy-cli", "g", "gateway", "h", "--public", "--private"]).public);
+        let cron = gateway(&[
+            "dspy-cli",
+            "g",
+            "gateway",
+            "m",
+            "-t",
+            "cron",
+            "-s",
+            "*/5 * * * *",
+            "-p",
+            "/x",
+        ]);
+        assert_eq!(
+            (cron.schedule.as_str(), cron.path.as_deref()),
+            ("*/5 * * * *", Some("/x"))
+        );
+    }
+
+    #[test]
+    fn new_accepts_values_starting_with_a_dash() {
+        let args =
+            Args::try_parse_from(["dspy-cli", "new", "x", "-s", "-> answer", "--api-key", "-k"])
+                .unwrap();
+        let Some(Command::New(new)) = args.command else {
+            panic!("expected new")
+        };
+        assert_eq!(new.signature.as_deref(), Some("-> answer"));
+        assert_eq!(new.api_key.as_deref(), Some("-k"));
+        assert_eq!(new.project_name.as_deref(), Some("x"));
     }
 }

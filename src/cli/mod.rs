@@ -2,9 +2,14 @@
 
 mod args;
 mod banner;
+mod generate;
 mod interpreter;
 mod mock_lm;
+mod new;
+mod new_prompts;
+mod prompt;
 mod serve;
+mod style;
 mod usage_error;
 
 use pyo3::Python;
@@ -33,6 +38,8 @@ pub(crate) fn run(py: Python<'_>, argv: Vec<String>) -> ExitStatus {
             println!("{}", command.render_help());
             ExitStatus::Usage
         }
+        Some(Command::New(new_args)) => new::new(&new_args),
+        Some(Command::Generate(generate_args)) => generate::generate(&generate_args),
         Some(Command::Serve(serve_args)) => serve::serve(py, &serve_args, &argv),
         Some(Command::MockLm(mock_args)) => mock_lm::mock_lm(py, &mock_args),
     }

@@ -1,0 +1,150 @@
+//! Click-style prompts on stdin/stdout: `Text [default]: `, `[Y/n]` confirmations and hidden
+//! input for API keys. End of input (or Ctrl+C) aborts the command like click's `Abort`.
+
+use std::io::{IsTerminal, Read, Write};
+
+use super::ExitStatus;
+use super::style::{Color, paint};
+use crate::scaffold::signature::SignatureFields;
+
+/// The command was aborted; what went wrong has already been printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Aborted;
+
+impl Aborted {
+    /// Click's ending for an aborted command: `Aborted!` on stderr, exit 1.
+    pub(super) fn report(self) -> ExitStatus {
+        eprintln!("Aborted!");
+        ExitStatus::Failure
+    }
+}
+
+/// Print `message` in red on stdout and abort (click's `echo(style(..., fg="red"))` + `Abort`).
+pub(super) fn fail(message: &str) -> Aborted {
+    println!("{}", paint(message, Color::Red));
+    Aborted
+}
+
+/// Parse a signature string the way upstream's `parse_signature_string` does: on failure the
+/// parser's message is printed in red and the caller gets `Aborted`.
+pub(super) fn parse_signature(text: &str) -> Result<SignatureFields, Aborted> {
+    SignatureFields::parse(text)
+        .map_err(|err| fail(&format!("Error parsing signature string: {err}")))
+}
+
+/// Ask for a value; an empty answer takes `default`. `show_default` adds ` [default]`.
+pub(super) fn prompt(text: &str, default: &str, show_default: bool) -> Result<String, Aborted> {
+    let suffix = if show_default {
+        format!(" [{default}]")
+    } else {
+        String::new()
+    };
+    print!("{text}{suffix}: ");
+    let answer = read_line()?;
+    Ok(if answer.is_empty() {
+        default.to_owned()
+    } else {
+        answer
+    })
+}
+
+/// A yes/no question, re-asked until the answer is y, yes, n, no or empty (the default).
+pub(super) fn confirm(text: &str, default: bool) -> Result<bool, Aborted> {
+    let choices = if default { "Y/n" } else { "y/N" };
+    loop {
+        print!("{text} [{choices}]: ");
+        match read_line()?.trim().to_lowercase().as_str() {
+            "y" | "yes" => return Ok(true),
+            "n" | "no" => return Ok(false),
+            "" => return Ok(default),
+            _ => println!("Error: invalid input"),
+        }
+    }
+}
+
+/// Read a secret without echoing it when stdin is a terminal. Like Python's `getpass`, the
+/// prompt goes to stderr (so it is not captured with the output) and, when echo cannot be
+/// turned off, a warning says so.
+pub(super) fn hidden(text: &str) -> Result<String, Aborted> {
+    std::io::stdout().flush().ok();
+    let stdin = std::io::stdin();
+    let answer = if stdin.is_terminal() {
+        // Echo goes off before the prompt shows, so nothing typed after it is ever echoed.
+        let _echo_off = EchoOff::new(&stdin);
+        eprint!("{text}: ");
+        read_line()
+    } else {
+        eprint!("Warning: Password input may be echoed.\n{text}: ");
+        read_line()
+    };
+    match answer {
+        Ok(_) => eprintln!(),
+        // Click prints the newline a terminal would have shown before aborting.
+        Err(_) => println!(),
+    }
+    answer
+}
+
+/// Read one line from stdin (without its newline). EOF before any character, and an
+/// interrupted read (Ctrl+C), abort.
+fn read_line() -> Result<String, Aborted> {
+    std::io::stdout().flush().ok();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        match stdin.read(&mut byte) {
+            Ok(0) if line.is_empty() => return Err(Aborted),
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => line.push(byte[0]),
+            Err(_) => return Err(Aborted),
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// Turns terminal echo off until dropped.
+#[cfg(unix)]
+struct EchoOff<'a> {
+    stdin: &'a std::io::Stdin,
+    saved: Option<rustix::termios::Termios>,
+}
+
+#[cfg(unix)]
+impl<'a> EchoOff<'a> {
+    fn new(stdin: &'a std::io::Stdin) -> Self {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let saved = tcgetattr(stdin).ok();
+        if let Some(mut quiet) = saved.clone() {
+            quiet.local_modes.remove(LocalModes::ECHO);
+            // `Now`, not `Flush`: input typed ahead of the prompt must not be thrown away.
+            tcsetattr(stdin, OptionalActions::Now, &quiet).ok();
+        }
+        Self { stdin, saved }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for EchoOff<'_> {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            rustix::termios::tcsetattr(self.stdin, rustix::termios::OptionalActions::Now, saved)
+                .ok();
+        }
+    }
+}
+
+/// Without termios the answer is read with echo on (still never printed by us).
+#[cfg(not(unix))]
+struct EchoOff;
+
+#[cfg(not(unix))]
+impl EchoOff {
+    fn new(_stdin: &std::io::Stdin) -> Self {
+        Self
+    }
+}
