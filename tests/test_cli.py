@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import DSPY_CLI, run_cli
+from serving import DSPY_CLI, run_cli
 
 
 def test_help_and_version():

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import DEFAULT_CONFIG, make_project, start_mock_lm, start_server
+from serving import DEFAULT_CONFIG, make_project, start_mock_lm, start_server
 
 FUZZED = {
     "fuzzed.py": '''

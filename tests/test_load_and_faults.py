@@ -13,7 +13,7 @@ import httpx
 # /metrics speaks OpenMetrics (the format Prometheus negotiates first), so use its parser.
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import DEFAULT_CONFIG, make_project, start_mock_lm, start_server, wait_until
+from serving import DEFAULT_CONFIG, make_project, start_mock_lm, start_server, wait_until
 
 QA = {
     "qa.py": '''

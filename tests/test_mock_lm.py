@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional
 import dspy
 import httpx
 
-from conftest import start_mock_lm
+from serving import start_mock_lm
 
 
 class Everything(dspy.Signature):

@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from conftest import wait_until
+from serving import wait_until
 
 CANCELLABLE = {
     "sleepy.py": '''

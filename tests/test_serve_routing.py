@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import DEFAULT_CONFIG
+from serving import DEFAULT_CONFIG
 
 MODULES = {
     "qa.py": '''

@@ -13,7 +13,7 @@ import dspy
 import httpx
 import pytest
 
-from conftest import DEFAULT_CONFIG, make_project, run_cli, start_server, wait_until
+from serving import DEFAULT_CONFIG, make_project, run_cli, start_server, wait_until
 
 ECHO = {
     "echo.py": '''

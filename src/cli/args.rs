@@ -255,7 +255,8 @@ pub(crate) struct GenerateArgs {
 }
 
 const MODULE_HELP: &str = "DSPy module type to use. Available: Predict, ChainOfThought, CoT, ProgramOfThought, PoT, ReAct, MultiChainComparison, Refine (default: Predict)";
-const SIGNATURE_HELP: &str = "Inline signature string (e.g., \"question -> answer\" or \"context: list[str], question -> answer\")";
+const SIGNATURE_HELP: &str =
+    "Inline signature string (e.g., \"question -> answer\" or \"context: list[str], question -> answer\")";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum GenerateCommand {
@@ -422,17 +423,7 @@ mod tests {
             (g.gateway_type.as_str(), g.schedule.as_str(), g.public),
             ("api", "0 * * * *", false)
         );
-        assert!(
-            gateway(&[
-                "dspy-cli",
-                "generate",
-                "gateway",
-                "h",
-                "--private",
-                "--public"
-            ])
-            .public
-        );
+        assert!(gateway(&["dspy-cli", "generate", "gateway", "h", "--private", "--public"]).public);
         assert!(!gateway(&["dspy-cli", "g", "gateway", "h", "--public", "--private"]).public);
         let cron = gateway(&[
             "dspy-cli",
@@ -454,9 +445,7 @@ mod tests {
 
     #[test]
     fn new_accepts_values_starting_with_a_dash() {
-        let args =
-            Args::try_parse_from(["dspy-cli", "new", "x", "-s", "-> answer", "--api-key", "-k"])
-                .unwrap();
+        let args = Args::try_parse_from(["dspy-cli", "new", "x", "-s", "-> answer", "--api-key", "-k"]).unwrap();
         let Some(Command::New(new)) = args.command else {
             panic!("expected new")
         };

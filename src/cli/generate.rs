@@ -4,15 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use super::ExitStatus;
-use super::args::{
-    GatewayArgs, GenerateArgs, GenerateCommand, ModuleArgs, ScaffoldArgs, SignatureArgs,
-};
+use super::args::{GatewayArgs, GenerateArgs, GenerateCommand, ModuleArgs, ScaffoldArgs, SignatureArgs};
 use super::prompt::{Aborted, confirm, fail, parse_signature};
 use super::style::{Color, paint};
 use crate::config::{find_package_dir, is_project_dir};
 use crate::scaffold::names::{
-    GatewayKind, ModuleKind, is_valid_identifier, module_keys, module_kind, signature_class_name,
-    to_class_name,
+    GatewayKind, ModuleKind, is_valid_identifier, module_keys, module_kind, signature_class_name, to_class_name,
 };
 use crate::scaffold::project::{create_dir, module_class_name, module_file_stem, write_file};
 use crate::scaffold::signature::SignatureFields;
@@ -63,8 +60,7 @@ fn locate<T>(
         return Err(aborted);
     }
     let checked = check_type()?;
-    let package_dir =
-        find_package_dir(&cwd).ok_or_else(|| fail("Error: Could not find package in src/"))?;
+    let package_dir = find_package_dir(&cwd).ok_or_else(|| fail("Error: Could not find package in src/"))?;
     let package_name = package_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -105,10 +101,7 @@ fn check_gateway_type(key: &str) -> Result<GatewayKind, Aborted> {
 
 /// Parse `-s`; an empty value counts as absent, as upstream's `if signature:`.
 fn parse_optional_signature(given: Option<&str>) -> Result<Option<SignatureFields>, Aborted> {
-    given
-        .filter(|s| !s.is_empty())
-        .map(parse_signature)
-        .transpose()
+    given.filter(|s| !s.is_empty()).map(parse_signature).transpose()
 }
 
 /// Write `content` to `path`, asking first if it exists. `kind` is the warning's word,
@@ -124,17 +117,10 @@ fn write_checked(path: &Path, content: &str, kind: &str, thing: &str) -> Result<
     write_file(path, content).map_err(|err| fail(&format!("Error creating {thing}: {err}")))
 }
 
-fn write_signature(
-    target: &Target,
-    fields: Option<&SignatureFields>,
-    thing: &str,
-) -> Result<String, Aborted> {
+fn write_signature(target: &Target, fields: Option<&SignatureFields>, thing: &str) -> Result<String, Aborted> {
     let stem = target.stem();
     let content = templates::signature_file(&stem, &signature_class_name(&target.name), fields);
-    let path = target
-        .package_dir
-        .join("signatures")
-        .join(format!("{stem}.py"));
+    let path = target.package_dir.join("signatures").join(format!("{stem}.py"));
     write_checked(&path, &content, "Signature", thing)?;
     let label = format!("signatures/{stem}.py");
     println!("  Created: {label}");
@@ -151,10 +137,7 @@ fn write_module(
     let class_name = module_class_name(&target.name, kind);
     let content = templates::module_file(kind, &class_name, source, &fields.inputs);
     let stem = module_file_stem(&target.name, kind);
-    let path = target
-        .package_dir
-        .join("modules")
-        .join(format!("{stem}.py"));
+    let path = target.package_dir.join("modules").join(format!("{stem}.py"));
     write_checked(&path, &content, "Module", thing)?;
     let label = format!("modules/{stem}.py");
     println!("  Created: {label}");
@@ -162,20 +145,14 @@ fn write_module(
 }
 
 fn scaffold(args: &ScaffoldArgs) -> Result<(), Aborted> {
-    let (target, kind) = locate(
-        "Generating scaffold for program",
-        &args.program_name,
-        "Program",
-        || check_module_type(&args.module),
-    )?;
+    let (target, kind) = locate("Generating scaffold for program", &args.program_name, "Program", || {
+        check_module_type(&args.module)
+    })?;
     let fields = parse_optional_signature(args.signature.as_deref())?;
     if let Some(text) = args.signature.as_deref().filter(|_| fields.is_some()) {
         println!("  Signature: {text}");
     }
-    println!(
-        "  Module type: {}\n  Package: {}\n",
-        args.module, target.package_name
-    );
+    println!("  Module type: {}\n  Package: {}\n", args.module, target.package_name);
     let signature_label = write_signature(&target, fields.as_ref(), "scaffold")?;
     let stem = target.stem();
     let signature_class = signature_class_name(&target.name);
@@ -186,21 +163,13 @@ fn scaffold(args: &ScaffoldArgs) -> Result<(), Aborted> {
     };
     let fields = fields.unwrap_or_else(SignatureFields::question_answer);
     let module_label = write_module(&target, kind, source, &fields, "scaffold")?;
-    println!(
-        "{}",
-        paint("✓ Scaffold created successfully!", Color::Green)
-    );
+    println!("{}", paint("✓ Scaffold created successfully!", Color::Green));
     println!("\nFiles created:\n  • {signature_label}\n  • {module_label}");
     Ok(())
 }
 
 fn signature(args: &SignatureArgs) -> Result<(), Aborted> {
-    let (target, ()) = locate(
-        "Generating signature",
-        &args.program_name,
-        "Program",
-        || Ok(()),
-    )?;
+    let (target, ()) = locate("Generating signature", &args.program_name, "Program", || Ok(()))?;
     let fields = parse_optional_signature(args.signature.as_deref())?;
     match args.signature.as_deref().filter(|_| fields.is_some()) {
         Some(text) => println!("  Signature: {text}"),
@@ -208,10 +177,7 @@ fn signature(args: &SignatureArgs) -> Result<(), Aborted> {
     }
     println!("  Package: {}\n", target.package_name);
     let label = write_signature(&target, fields.as_ref(), "signature")?;
-    println!(
-        "{}",
-        paint("✓ Signature created successfully!", Color::Green)
-    );
+    println!("{}", paint("✓ Signature created successfully!", Color::Green));
     println!("\nFile created: {label}");
     Ok(())
 }
@@ -220,10 +186,7 @@ fn module(args: &ModuleArgs) -> Result<(), Aborted> {
     let (target, kind) = locate("Generating module", &args.program_name, "Program", || {
         check_module_type(&args.module)
     })?;
-    println!(
-        "  Module type: {}\n  Package: {}",
-        args.module, target.package_name
-    );
+    println!("  Module type: {}\n  Package: {}", args.module, target.package_name);
     println!("  Using inline signature: \"question: str -> answer: str\"\n");
     let fields = SignatureFields::question_answer();
     let label = write_module(&target, kind, SignatureSource::Inline, &fields, "module")?;

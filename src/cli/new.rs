@@ -9,9 +9,7 @@ use super::new_prompts::{self as ask, DEFAULT_SIGNATURE, strip_quotes};
 use super::prompt::{Aborted, fail, parse_signature};
 use super::style::{Color, paint, style};
 use crate::scaffold::model::ModelChoice;
-use crate::scaffold::names::{
-    ModuleKind, PREDICT, is_valid_identifier, module_keys, module_kind, package_name,
-};
+use crate::scaffold::names::{ModuleKind, PREDICT, is_valid_identifier, module_keys, module_kind, package_name};
 use crate::scaffold::project::{GitInit, NewProject, init_git};
 use crate::scaffold::signature::SignatureFields;
 
@@ -33,17 +31,14 @@ fn run(args: &NewArgs) -> Result<(), Aborted> {
     let cwd = std::env::current_dir().map_err(|e| fail(&format!("Error: {e}")))?;
     let root = cwd.join(&project_name);
     if root.exists() {
-        return Err(fail(&format!(
-            "Error: Directory '{project_name}' already exists"
-        )));
+        return Err(fail(&format!("Error: Directory '{project_name}' already exists")));
     }
     // Only a bare `new` (no -p, -m, -s) offers to skip the program questions.
-    let customize =
-        if args.program_name.is_none() && args.module_type.is_none() && args.signature.is_none() {
-            ask::setup_first_program()?
-        } else {
-            true
-        };
+    let customize = if args.program_name.is_none() && args.module_type.is_none() && args.signature.is_none() {
+        ask::setup_first_program()?
+    } else {
+        true
+    };
     let program_name = program_name(args, customize)?;
     let module = module(args, customize)?;
     let (signature_text, signature) = signature(args, customize)?;
@@ -52,10 +47,7 @@ fn run(args: &NewArgs) -> Result<(), Aborted> {
         None => ask::model()?,
     });
     let api_key = if model.is_local() {
-        let message = format!(
-            "Detected local model provider: {}",
-            model.provider_display()
-        );
+        let message = format!("Detected local model provider: {}", model.provider_display());
         println!("{}", paint(&message, Color::Green));
         None
     } else if let Some(key) = &args.api_key {
@@ -106,10 +98,7 @@ fn module(args: &NewArgs, customize: bool) -> Result<&'static ModuleKind, Aborte
     }
 }
 
-fn signature(
-    args: &NewArgs,
-    customize: bool,
-) -> Result<(String, Option<SignatureFields>), Aborted> {
+fn signature(args: &NewArgs, customize: bool) -> Result<(String, Option<SignatureFields>), Aborted> {
     let Some(given) = &args.signature else {
         return if customize {
             ask::signature()
@@ -146,10 +135,7 @@ fn create(project: &NewProject, root: &Path) -> Result<(), Aborted> {
         GitInit::Failed(err) => {
             println!(
                 "{}",
-                paint(
-                    &format!("  Warning: Could not initialize git: {err}"),
-                    Color::Yellow
-                )
+                paint(&format!("  Warning: Could not initialize git: {err}"), Color::Yellow)
             );
         }
         GitInit::NotFound => {

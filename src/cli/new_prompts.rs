@@ -9,13 +9,11 @@ use crate::scaffold::signature::{Field, SignatureFields};
 pub(super) const DEFAULT_SIGNATURE: &str = "question:str -> answer:str";
 
 pub(super) fn project_name() -> Result<String, Aborted> {
-    Ok(prompt(
-        &paint("What is your project name?", Color::Cyan),
-        "my-project",
-        true,
-    )?
-    .trim()
-    .to_owned())
+    Ok(
+        prompt(&paint("What is your project name?", Color::Cyan), "my-project", true)?
+            .trim()
+            .to_owned(),
+    )
 }
 
 pub(super) fn setup_first_program() -> Result<bool, Aborted> {
@@ -64,10 +62,7 @@ pub(super) fn module_type() -> Result<&'static ModuleKind, Aborted> {
 pub(super) fn signature() -> Result<(String, Option<SignatureFields>), Aborted> {
     println!(
         "{}",
-        paint(
-            "Enter your signature or type '?' for guided input:",
-            Color::Cyan
-        )
+        paint("Enter your signature or type '?' for guided input:", Color::Cyan)
     );
     let examples = "  Examples: 'question -> answer', 'post:str -> tags:list[str], category:str'";
     println!("{}", paint(examples, Color::BrightBlack));
@@ -76,24 +71,15 @@ pub(super) fn signature() -> Result<(String, Option<SignatureFields>), Aborted> 
     if ["?", "help", "guide", "guided"].contains(&answer.to_lowercase().as_str()) {
         let fields = guided_signature()?;
         let text = fields.to_compact_string();
-        println!(
-            "{}",
-            paint(&format!("Generated signature: {text}"), Color::Green)
-        );
+        println!("{}", paint(&format!("Generated signature: {text}"), Color::Green));
         return Ok((text, Some(fields)));
     }
     match parse_signature(&answer) {
         Ok(fields) => Ok((answer, Some(fields))),
         Err(Aborted) => {
             // The warning quotes the parser's Abort, whose message is empty (as upstream).
-            println!(
-                "{}",
-                paint("Warning: Could not parse signature: ", Color::Yellow)
-            );
-            println!(
-                "{}",
-                paint("Using default signature instead.", Color::Yellow)
-            );
+            println!("{}", paint("Warning: Could not parse signature: ", Color::Yellow));
+            println!("{}", paint("Using default signature instead.", Color::Yellow));
             Ok((DEFAULT_SIGNATURE.to_owned(), None))
         }
     }
@@ -106,10 +92,7 @@ pub(super) fn strip_quotes(text: &str) -> String {
 
 /// Field-by-field entry. Names and types are taken as typed, as upstream does.
 fn guided_signature() -> Result<SignatureFields, Aborted> {
-    println!(
-        "{}",
-        paint("Let's build your signature step by step.", Color::Cyan)
-    );
+    println!("{}", paint("Let's build your signature step by step.", Color::Cyan));
     let inputs = guided_fields("inputs", "Input fields:", ("question", "input"))?;
     let outputs = guided_fields("outputs", "Output fields:", ("answer", "output"))?;
     Ok(SignatureFields { inputs, outputs })
@@ -119,11 +102,7 @@ fn guided_fields(side: &str, heading: &str, default: (&str, &str)) -> Result<Vec
     println!("{}", paint(heading, Color::Yellow));
     let mut fields = Vec::new();
     loop {
-        let name = prompt(
-            &format!("  Field name (or press Enter to finish {side})"),
-            "",
-            false,
-        )?;
+        let name = prompt(&format!("  Field name (or press Enter to finish {side})"), "", false)?;
         if name.is_empty() {
             break;
         }
@@ -135,25 +114,17 @@ fn guided_fields(side: &str, heading: &str, default: (&str, &str)) -> Result<Vec
         fields.push(Field::new(name, "str"));
         println!(
             "{}",
-            paint(
-                &format!("  Using default {which}: {name}:str"),
-                Color::Yellow
-            )
+            paint(&format!("  Using default {which}: {name}:str"), Color::Yellow)
         );
     }
     Ok(fields)
 }
 
 pub(super) fn model() -> Result<String, Aborted> {
-    println!(
-        "{}",
-        paint("Enter your model (LiteLLM format):", Color::Cyan)
-    );
+    println!("{}", paint("Enter your model (LiteLLM format):", Color::Cyan));
     let examples = "  Examples: 'anthropic/claude-sonnet-4-5', 'openai/gpt-4o', 'ollama/llama2'";
     println!("{}", paint(examples, Color::BrightBlack));
-    Ok(prompt("Model", "openai/gpt-5-mini", true)?
-        .trim()
-        .to_owned())
+    Ok(prompt("Model", "openai/gpt-5-mini", true)?.trim().to_owned())
 }
 
 /// Offer a key found in the environment, else ask for one (hidden). `None`: set it later.
@@ -172,10 +143,7 @@ pub(super) fn api_key(model: &ModelChoice) -> Result<Option<String>, Aborted> {
     println!("{}", paint(&stored, Color::BrightBlack));
     println!(
         "{}",
-        paint(
-            "  Press Enter to skip and set it manually later",
-            Color::BrightBlack
-        )
+        paint("  Press Enter to skip and set it manually later", Color::BrightBlack)
     );
     let key = hidden(&var)?;
     Ok(Some(key.trim().to_owned()).filter(|k| !k.is_empty()))

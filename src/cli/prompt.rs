@@ -28,8 +28,7 @@ pub(super) fn fail(message: &str) -> Aborted {
 /// Parse a signature string the way upstream's `parse_signature_string` does: on failure the
 /// parser's message is printed in red and the caller gets `Aborted`.
 pub(super) fn parse_signature(text: &str) -> Result<SignatureFields, Aborted> {
-    SignatureFields::parse(text)
-        .map_err(|err| fail(&format!("Error parsing signature string: {err}")))
+    SignatureFields::parse(text).map_err(|err| fail(&format!("Error parsing signature string: {err}")))
 }
 
 /// Ask for a value; an empty answer takes `default`. `show_default` adds ` [default]`.
@@ -41,11 +40,7 @@ pub(super) fn prompt(text: &str, default: &str, show_default: bool) -> Result<St
     };
     print!("{text}{suffix}: ");
     let answer = read_line()?;
-    Ok(if answer.is_empty() {
-        default.to_owned()
-    } else {
-        answer
-    })
+    Ok(if answer.is_empty() { default.to_owned() } else { answer })
 }
 
 /// A yes/no question, re-asked until the answer is y, yes, n, no or empty (the default).
@@ -132,8 +127,7 @@ impl<'a> EchoOff<'a> {
 impl Drop for EchoOff<'_> {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {
-            rustix::termios::tcsetattr(self.stdin, rustix::termios::OptionalActions::Now, saved)
-                .ok();
+            rustix::termios::tcsetattr(self.stdin, rustix::termios::OptionalActions::Now, saved).ok();
         }
     }
 }

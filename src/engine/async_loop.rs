@@ -1,15 +1,12 @@
 //! The asyncio loop thread that runs `aforward` programs.
 //!
 //! Submitting from a tokio worker never touches the interpreter: the job goes into a channel
-//! and, if the loop is not already due to look, one byte goes into a socket pair whose read end
-//! the loop watches (`loop.add_reader`). The loop then drains every queued job in one callback,
-//! creating one task per request with its own copy of the root context.
+//! and the [`Doorbell`] wakes the loop (`loop.add_reader` on its socket). The loop then drains
+//! every queued job in one callback, creating one task per request with its own copy of the
+//! root context.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -17,6 +14,7 @@ use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::doorbell::Doorbell;
 use super::outcome::{deliver, describe_error, internal_error};
 use super::{BodyKind, JobContext};
 
@@ -36,8 +34,7 @@ type TaskMap = Arc<Mutex<HashMap<u64, Py<PyAny>>>>;
 
 pub(crate) struct AsyncLoop {
     jobs: crossbeam_channel::Sender<LoopJob>,
-    waker: UnixStream,
-    wake_pending: Arc<AtomicBool>,
+    doorbell: Arc<Doorbell>,
     next_id: AtomicU64,
     in_flight: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -52,24 +49,19 @@ impl AsyncLoop {
         start_async: Py<PyAny>,
         routes: Arc<Vec<Py<PyAny>>>,
     ) -> PyResult<Self> {
-        let (reader, waker) = UnixStream::pair()?;
-        reader.set_nonblocking(true)?;
-        waker.set_nonblocking(true)?;
+        let doorbell = Arc::new(Doorbell::new()?);
         let (jobs, rx) = crossbeam_channel::unbounded();
-        let wake_pending = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(AtomicU64::new(0));
         let drainer = Drainer {
             rx,
-            reader,
-            wake_pending: wake_pending.clone(),
+            doorbell: doorbell.clone(),
             in_flight: in_flight.clone(),
             tasks: TaskMap::default(),
             routes,
             start_async,
             event_loop: event_loop.clone().unbind(),
         };
-        let fd = drainer.reader.as_raw_fd();
-        event_loop.call_method1("add_reader", (fd, Py::new(py, drainer)?))?;
+        event_loop.call_method1("add_reader", (doorbell.fd(), Py::new(py, drainer)?))?;
         let loop_obj = event_loop.clone().unbind();
         let thread = std::thread::Builder::new().name("dspy-asyncio".into()).spawn(move || {
             Python::attach(|py| {
@@ -80,8 +72,7 @@ impl AsyncLoop {
         })?;
         Ok(Self {
             jobs,
-            waker,
-            wake_pending,
+            doorbell,
             next_id: AtomicU64::new(1),
             in_flight,
             thread: Some(thread),
@@ -90,10 +81,7 @@ impl AsyncLoop {
 
     fn send(&self, job: LoopJob) {
         self.jobs.send(job).ok();
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            // A full socket buffer means a wake-up is already pending: nothing is lost.
-            (&self.waker).write(&[1]).ok();
-        }
+        self.doorbell.ring();
     }
 
     /// Queue a request; returns its id for [`AsyncLoop::cancel`].
@@ -125,8 +113,7 @@ impl AsyncLoop {
 #[pyclass(frozen, module = "dspy_cli._native")]
 struct Drainer {
     rx: crossbeam_channel::Receiver<LoopJob>,
-    reader: UnixStream,
-    wake_pending: Arc<AtomicBool>,
+    doorbell: Arc<Doorbell>,
     in_flight: Arc<AtomicU64>,
     tasks: TaskMap,
     routes: Arc<Vec<Py<PyAny>>>,
@@ -137,10 +124,7 @@ struct Drainer {
 #[pymethods]
 impl Drainer {
     fn __call__(&self, py: Python<'_>) {
-        // Clear the flag before draining, so a job queued after this point wakes us again.
-        self.wake_pending.store(false, Ordering::Release);
-        let mut buf = [0u8; 256];
-        while matches!((&self.reader).read(&mut buf), Ok(n) if n > 0) {}
+        self.doorbell.answer();
         while let Ok(job) = self.rx.try_recv() {
             match job {
                 LoopJob::Run { id, job, body, kind } => self.start(py, id, job, &body, kind),

@@ -5,6 +5,7 @@
 //! never attach: they hand jobs over channels and await a oneshot [`Reply`].
 
 mod async_loop;
+mod doorbell;
 mod outcome;
 mod startup;
 mod sync_pool;

@@ -3,13 +3,7 @@
 
 use super::names::capitalize;
 
-const LOCAL_PROVIDERS: [&str; 5] = [
-    "ollama",
-    "vllm",
-    "lmstudio",
-    "text-generation-inference",
-    "tgi",
-];
+const LOCAL_PROVIDERS: [&str; 5] = ["ollama", "vllm", "lmstudio", "text-generation-inference", "tgi"];
 
 const ENV_VARS: [(&str, &str); 15] = [
     ("anthropic", "ANTHROPIC_API_KEY"),
@@ -79,15 +73,12 @@ impl ModelChoice {
 
     /// The variable holding the provider's key; unknown providers get `<PROVIDER>_API_KEY`.
     pub(crate) fn env_var(&self) -> String {
-        lookup(&ENV_VARS, &self.provider).map_or_else(
-            || format!("{}_API_KEY", self.provider.to_uppercase()),
-            str::to_owned,
-        )
+        lookup(&ENV_VARS, &self.provider)
+            .map_or_else(|| format!("{}_API_KEY", self.provider.to_uppercase()), str::to_owned)
     }
 
     pub(crate) fn provider_display(&self) -> String {
-        lookup(&DISPLAY_NAMES, &self.provider)
-            .map_or_else(|| capitalize(&self.provider), str::to_owned)
+        lookup(&DISPLAY_NAMES, &self.provider).map_or_else(|| capitalize(&self.provider), str::to_owned)
     }
 
     /// The registry alias: every `/` becomes `:`.
@@ -159,26 +150,11 @@ mod tests {
         );
         assert_eq!(m.env_var(), "ANTHROPIC_API_KEY");
         assert_eq!(m.provider_display(), "Anthropic");
-        assert_eq!(
-            ModelChoice::parse("Together_AI/x").env_var(),
-            "TOGETHER_API_KEY"
-        );
-        assert_eq!(
-            ModelChoice::parse("bedrock/x").env_var(),
-            "AWS_ACCESS_KEY_ID"
-        );
-        assert_eq!(
-            ModelChoice::parse("deepseek/x").env_var(),
-            "DEEPSEEK_API_KEY"
-        );
-        assert_eq!(
-            ModelChoice::parse("deepSEEK/x").provider_display(),
-            "Deepseek"
-        );
-        assert_eq!(
-            ModelChoice::parse("ollama/llama2").provider_display(),
-            "Ollama (local)"
-        );
+        assert_eq!(ModelChoice::parse("Together_AI/x").env_var(), "TOGETHER_API_KEY");
+        assert_eq!(ModelChoice::parse("bedrock/x").env_var(), "AWS_ACCESS_KEY_ID");
+        assert_eq!(ModelChoice::parse("deepseek/x").env_var(), "DEEPSEEK_API_KEY");
+        assert_eq!(ModelChoice::parse("deepSEEK/x").provider_display(), "Deepseek");
+        assert_eq!(ModelChoice::parse("ollama/llama2").provider_display(), "Ollama (local)");
         assert!(ModelChoice::parse("TGI/x").is_local());
         assert!(!ModelChoice::parse("openai/x").is_local());
     }
@@ -188,23 +164,13 @@ mod tests {
         let m = ModelChoice::parse("gpt-4o");
         assert_eq!(m.provider, "openai");
         assert_eq!(m.alias(), "gpt-4o");
-        assert_eq!(
-            m.registry_entry().lines().next(),
-            Some("      model: gpt-4o")
-        );
+        assert_eq!(m.registry_entry().lines().next(), Some("      model: gpt-4o"));
         assert_eq!(ModelChoice::parse("a/b/c").alias(), "a:b:c");
     }
 
     #[test]
     fn reasoning_models_get_16000_tokens() {
-        for model in [
-            "o1-preview",
-            "o1-mini",
-            "o3-mini",
-            "gpt-5",
-            "gpt-5-mini",
-            "gpt-5.1",
-        ] {
+        for model in ["o1-preview", "o1-mini", "o3-mini", "gpt-5", "gpt-5-mini", "gpt-5.1"] {
             assert_eq!(
                 ModelChoice::parse(&format!("openai/{model}")).max_tokens(),
                 16000,

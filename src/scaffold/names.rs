@@ -136,9 +136,7 @@ pub(crate) fn menu_choice(answer: &str) -> Option<&'static ModuleKind> {
         return MENU_KEYS.get(index).and_then(|key| module_kind(key));
     }
     let lower = answer.to_lowercase();
-    let found = MODULE_KINDS
-        .iter()
-        .find(|k| k.key.to_lowercase() == lower)?;
+    let found = MODULE_KINDS.iter().find(|k| k.key.to_lowercase() == lower)?;
     MENU_KEYS
         .iter()
         .filter_map(|key| module_kind(key))
@@ -156,10 +154,7 @@ pub(crate) fn capitalize(word: &str) -> String {
     let mut chars = word.chars();
     match chars.next() {
         None => String::new(),
-        Some(first) => first
-            .to_uppercase()
-            .chain(chars.flat_map(char::to_lowercase))
-            .collect(),
+        Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
     }
 }
 
@@ -259,10 +254,7 @@ mod tests {
             "Predict, ChainOfThought, CoT, ProgramOfThought, PoT, ReAct, MultiChainComparison, Refine"
         );
         assert_eq!(module_kind("CoT").map(|k| k.class_suffix), Some("CoT"));
-        assert_eq!(
-            module_kind("MultiChainComparison").map(|k| k.file_suffix),
-            Some("mcc")
-        );
+        assert_eq!(module_kind("MultiChainComparison").map(|k| k.file_suffix), Some("mcc"));
         assert!(module_kind("cot").is_none());
         assert!(module_kind("Foo").is_none());
     }

@@ -59,20 +59,9 @@ pub(crate) struct NewProject {
 impl NewProject {
     /// Write the project into `root` (which must not exist yet), calling `report` with each
     /// `Created: ...` label in upstream's order and wording.
-    pub(crate) fn write(
-        &self,
-        root: &Path,
-        report: &mut dyn FnMut(&str),
-    ) -> Result<(), WriteError> {
+    pub(crate) fn write(&self, root: &Path, report: &mut dyn FnMut(&str)) -> Result<(), WriteError> {
         let package = root.join("src").join(&self.package_name);
-        for sub in [
-            "",
-            "modules",
-            "signatures",
-            "optimizers",
-            "metrics",
-            "utils",
-        ] {
+        for sub in ["", "modules", "signatures", "optimizers", "metrics", "utils"] {
             let dir = if sub.is_empty() {
                 package.clone()
             } else {
@@ -94,11 +83,7 @@ impl NewProject {
         self.write_code_files(root, &package, report)
     }
 
-    fn write_config_files(
-        &self,
-        root: &Path,
-        report: &mut dyn FnMut(&str),
-    ) -> Result<(), WriteError> {
+    fn write_config_files(&self, root: &Path, report: &mut dyn FnMut(&str)) -> Result<(), WriteError> {
         let module_class = module_class_name(&self.program_name, self.module);
         let inputs = self.inputs();
         let files = [
@@ -109,18 +94,10 @@ impl NewProject {
             ),
             ("Dockerfile", templates::DOCKERFILE.to_owned()),
             (".dockerignore", templates::DOCKERIGNORE.to_owned()),
-            (
-                ".env",
-                templates::env_file(&self.model, self.api_key.as_deref()),
-            ),
+            (".env", templates::env_file(&self.model, self.api_key.as_deref())),
             (
                 "README.md",
-                templates::readme(
-                    &self.project_name,
-                    &self.package_name,
-                    &module_class,
-                    &inputs,
-                ),
+                templates::readme(&self.project_name, &self.package_name, &module_class, &inputs),
             ),
             (".gitignore", templates::GITIGNORE.to_owned()),
         ];
@@ -131,12 +108,7 @@ impl NewProject {
         Ok(())
     }
 
-    fn write_code_files(
-        &self,
-        root: &Path,
-        package: &Path,
-        report: &mut dyn FnMut(&str),
-    ) -> Result<(), WriteError> {
+    fn write_code_files(&self, root: &Path, package: &Path, report: &mut dyn FnMut(&str)) -> Result<(), WriteError> {
         let init = format!("\"\"\"DSPy project: {}.\"\"\"\n", self.package_name);
         write_file(&package.join("__init__.py"), &init)?;
         for sub in ["modules", "signatures", "optimizers", "metrics", "utils"] {
@@ -145,10 +117,7 @@ impl NewProject {
         let stem = self.program_name.to_lowercase();
         let signature_class = signature_class_name(&self.program_name);
         let signature = templates::signature_file(&stem, &signature_class, self.signature.as_ref());
-        write_file(
-            &package.join("signatures").join(format!("{stem}.py")),
-            &signature,
-        )?;
+        write_file(&package.join("signatures").join(format!("{stem}.py")), &signature)?;
 
         let module_class = module_class_name(&self.program_name, self.module);
         let module_stem = module_file_stem(&self.program_name, self.module);
@@ -158,10 +127,7 @@ impl NewProject {
             class_name: &signature_class,
         };
         let module = templates::module_file(self.module, &module_class, source, &self.inputs());
-        write_file(
-            &package.join("modules").join(format!("{module_stem}.py")),
-            &module,
-        )?;
+        write_file(&package.join("modules").join(format!("{module_stem}.py")), &module)?;
         let tests = templates::test_modules(&self.package_name, &module_stem, &module_class);
         write_file(&root.join("tests").join("test_modules.py"), &tests)?;
 
@@ -248,15 +214,10 @@ mod tests {
             ]
         );
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
-        assert_eq!(
-            read("src/my_app/__init__.py"),
-            "\"\"\"DSPy project: my_app.\"\"\"\n"
-        );
+        assert_eq!(read("src/my_app/__init__.py"), "\"\"\"DSPy project: my_app.\"\"\"\n");
         assert_eq!(read("src/my_app/utils/__init__.py"), "");
         assert!(read("src/my_app/modules/main_cot.py").contains("class MainCoT(dspy.Module):"));
-        assert!(
-            read("src/my_app/signatures/main.py").contains("class MainSignature(dspy.Signature):")
-        );
+        assert!(read("src/my_app/signatures/main.py").contains("class MainSignature(dspy.Signature):"));
         assert!(read(".env").ends_with("# No API key required for local models\n"));
         assert!(read("dspy.config.yaml").contains("app_id: My-App\n"));
         assert!(root.join("data").is_dir() && root.join("logs").is_dir());

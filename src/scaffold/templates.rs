@@ -59,10 +59,7 @@ fn render(template: &str, values: &[(&str, &str)]) -> String {
                 rest = &tail[end + 1..];
             }
             _ => {
-                debug_assert!(
-                    false,
-                    "template placeholder without a value near {tail:.30}"
-                );
+                debug_assert!(false, "template placeholder without a value near {tail:.30}");
                 out.push_str(&tail[..1]);
                 rest = &tail[1..];
             }
@@ -83,11 +80,7 @@ fn typing_import_block(fields: &[Field]) -> String {
 }
 
 /// `src/<pkg>/signatures/<program>.py`. Without fields this is upstream's default template.
-pub(crate) fn signature_file(
-    program_stem: &str,
-    class_name: &str,
-    fields: Option<&SignatureFields>,
-) -> String {
+pub(crate) fn signature_file(program_stem: &str, class_name: &str, fields: Option<&SignatureFields>) -> String {
     let Some(fields) = fields else {
         return render(SIGNATURE_DEFAULT, &[("class_name", class_name)]);
     };
@@ -98,12 +91,7 @@ pub(crate) fn signature_file(
         .chain(fields.outputs.iter().map(|f| (f, "OutputField")))
         .map(|(f, kind)| format!("    {}: {} = dspy.{kind}(desc=\"\")\n", f.name, f.ty))
         .collect();
-    let all: Vec<Field> = fields
-        .inputs
-        .iter()
-        .chain(&fields.outputs)
-        .cloned()
-        .collect();
+    let all: Vec<Field> = fields.inputs.iter().chain(&fields.outputs).cloned().collect();
     render(
         SIGNATURE_FIELDS,
         &[
@@ -147,10 +135,7 @@ pub(crate) fn module_file(
             ),
             signature_class.to_owned(),
         ),
-        SignatureSource::Inline => (
-            "import dspy".to_owned(),
-            "\"question: str -> answer: str\"".to_owned(),
-        ),
+        SignatureSource::Inline => ("import dspy".to_owned(), "\"question: str -> answer: str\"".to_owned()),
     };
     render(
         module_template(kind.predictor),
@@ -192,13 +177,7 @@ pub(crate) fn test_modules(package: &str, module_file: &str, module_class: &str)
 }
 
 /// A gateway file; `path` and `requires_auth` matter for API gateways, `schedule` for cron.
-pub(crate) fn gateway_file(
-    kind: GatewayKind,
-    pascal: &str,
-    path: &str,
-    schedule: &str,
-    requires_auth: bool,
-) -> String {
+pub(crate) fn gateway_file(kind: GatewayKind, pascal: &str, path: &str, schedule: &str, requires_auth: bool) -> String {
     let template = match kind {
         GatewayKind::Api => GATEWAY_API,
         GatewayKind::Cron => GATEWAY_CRON,
@@ -239,12 +218,7 @@ pub(crate) fn env_file(model: &ModelChoice, api_key: Option<&str>) -> String {
 }
 
 /// The README; its examples use the module's real endpoint and inputs.
-pub(crate) fn readme(
-    project_name: &str,
-    package_name: &str,
-    module_class: &str,
-    inputs: &[Field],
-) -> String {
+pub(crate) fn readme(project_name: &str, package_name: &str, module_class: &str, inputs: &[Field]) -> String {
     render(
         README,
         &[
@@ -268,10 +242,7 @@ fn example_body(inputs: &[Field]) -> String {
         "dict" | "Dict" => "{}".to_owned(),
         _ => format!("\"your {} here\"", f.name),
     };
-    let pairs: Vec<String> = inputs
-        .iter()
-        .map(|f| format!("\"{}\": {}", f.name, value(f)))
-        .collect();
+    let pairs: Vec<String> = inputs.iter().map(|f| format!("\"{}\": {}", f.name, value(f))).collect();
     format!("{{{}}}", pairs.join(", "))
 }
 

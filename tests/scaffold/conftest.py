@@ -1,62 +1,12 @@
-"""Fixtures for the `dspy-cli new` / `dspy-cli generate` tests.
-
-Every test runs the installed `dspy-cli` console script (the one next to `sys.executable`) in
-a temporary directory, with stdin closed unless the test is about prompts.
-"""
+"""Fixtures for the `dspy-cli new` / `dspy-cli generate` tests (helpers live in scaffolding.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-DSPY_CLI = Path(sys.executable).with_name("dspy-cli")
-
-# What `new` needs to run without asking anything (cli.md §2.2, "fully non-interactive form").
-NON_INTERACTIVE = {
-    "--program-name": "main",
-    "--module-type": "Predict",
-    "--signature": "question -> answer",
-    "--model": "openai/gpt-4o-mini",
-    "--api-key": "",
-}
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment without provider keys, so no key is "found in environment"."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env.update(extra or {})
-    return env
-
-
-def run_cli(*args: str, cwd: Path, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    proc = subprocess.run(
-        [str(DSPY_CLI), *args],
-        cwd=cwd,
-        input=input,
-        stdin=subprocess.DEVNULL if input is None else None,
-        capture_output=True,
-        text=True,
-        env=clean_env(env),
-        timeout=60,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+from scaffolding import Result, new_args, run_cli
 
 
 @pytest.fixture
@@ -69,57 +19,9 @@ def cli(tmp_path: Path):
     return call
 
 
-def new_args(name: str, **overrides: str) -> list[str]:
-    """`new <name>` with the non-interactive flags, `overrides` replacing some (keys are flags)."""
-    flags = {**NON_INTERACTIVE, **overrides}
-    return ["new", name, *[item for pair in flags.items() for item in pair]]
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A fresh project made by `dspy-cli new acme-app` with upstream's smoke-test flags."""
     result = run_cli(*new_args("acme-app"), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp_path / "acme-app"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(project_dir: Path) -> Iterator[str]:
-    """Run `dspy-cli serve --system --mock-lm` in the project; yield its base URL."""
-    port = free_port()
-    log = open(project_dir / "serve.log", "w")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(
-        [str(DSPY_CLI), "serve", "--system", "--mock-lm", "--port", str(port), "--host", "127.0.0.1", "--no-save-openapi"],
-        cwd=project_dir,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=clean_env(),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"serve exited with {proc.returncode}:\n{(project_dir / 'serve.log').read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"serve not ready:\n{(project_dir / 'serve.log').read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

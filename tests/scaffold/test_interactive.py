@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pexpect
 import pytest
-from conftest import DSPY_CLI, clean_env
+from scaffolding import DSPY_CLI, clean_env
 
 CYAN, GREEN, BOLD, RESET = "\x1b[36m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
 

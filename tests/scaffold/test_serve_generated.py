@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import new_args, run_cli, serving
+from scaffolding import new_args, run_cli, serving
 
 ANSWER = "model=gpt-4o-mini"  # what the mock LM puts in str fields for openai/gpt-4o-mini
 

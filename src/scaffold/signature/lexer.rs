@@ -28,9 +28,7 @@ pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, SignatureError> {
             let (value, len) = string_literal(rest, c)?;
             tokens.push(Token::Str(value));
             rest = &rest[len..];
-        } else if c.is_ascii_digit()
-            || (c == '.' && rest[1..].starts_with(|d: char| d.is_ascii_digit()))
-        {
+        } else if c.is_ascii_digit() || (c == '.' && rest[1..].starts_with(|d: char| d.is_ascii_digit())) {
             let len = rest
                 .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '.'))
                 .unwrap_or(rest.len());
@@ -123,9 +121,7 @@ fn check_brackets(text: &str) -> Result<(), SignatureError> {
         return Err(unterminated());
     }
     match stack.last() {
-        Some(open) => Err(SignatureError::python_syntax(&format!(
-            "'{open}' was never closed"
-        ))),
+        Some(open) => Err(SignatureError::python_syntax(&format!("'{open}' was never closed"))),
         None => Ok(()),
     }
 }
@@ -154,10 +150,7 @@ mod tests {
         assert_eq!(tokens[6], Token::Str("b".into()));
         assert!(tokens.contains(&Token::Op("...")));
         assert_eq!(tokenize("ünï: str").unwrap()[0], Token::Name("ünï".into()));
-        assert_eq!(
-            tokenize("x: Literal['it\\'s']").unwrap()[4],
-            Token::Str("it's".into())
-        );
+        assert_eq!(tokenize("x: Literal['it\\'s']").unwrap()[4], Token::Str("it's".into()));
     }
 
     #[test]

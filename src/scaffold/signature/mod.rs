@@ -136,9 +136,7 @@ fn parse_side(text: &str) -> Result<Vec<(String, types::Ty)>, SignatureError> {
     for param in params {
         let ty = match &param.annotation {
             // An unannotated field, and one annotated `None`, default to str.
-            None | Some(parser::Expr::Constant(parser::Const::None)) => {
-                types::Ty::Class("str".into())
-            }
+            None | Some(parser::Expr::Constant(parser::Const::None)) => types::Ty::Class("str".into()),
             Some(expr) => types::evaluate(expr)?,
         };
         match fields.iter_mut().find(|(name, _)| *name == param.name) {
@@ -161,9 +159,7 @@ pub(crate) fn typing_imports<'a>(annotations: impl IntoIterator<Item = &'a str>)
                 skip_quoted(&mut chars, c);
             } else if c.is_alphabetic() || c == '_' {
                 let mut end = start + c.len_utf8();
-                while let Some((i, ch)) =
-                    chars.next_if(|(_, ch)| ch.is_alphanumeric() || *ch == '_')
-                {
+                while let Some((i, ch)) = chars.next_if(|(_, ch)| ch.is_alphanumeric() || *ch == '_') {
                     end = i + ch.len_utf8();
                 }
                 if !after_dot && types::is_typing_name(&text[start..end]) {

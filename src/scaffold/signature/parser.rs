@@ -36,10 +36,9 @@ pub(super) struct Param {
 }
 
 const KEYWORDS: [&str; 35] = [
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
-    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
-    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
-    "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
 ];
 
 struct Parser<'t> {
@@ -106,11 +105,7 @@ impl Parser<'_> {
     }
 
     fn expect(&mut self, op: &str) -> Result<(), SignatureError> {
-        if self.eat(op) {
-            Ok(())
-        } else {
-            Err(self.unexpected())
-        }
+        if self.eat(op) { Ok(()) } else { Err(self.unexpected()) }
     }
 
     /// Python suggests a missing comma when two expressions stand side by side.
@@ -133,11 +128,7 @@ impl Parser<'_> {
 
     fn param(&mut self) -> Result<(Param, bool), SignatureError> {
         let name = self.identifier().ok_or_else(SignatureError::syntax)?;
-        let annotation = if self.eat(":") {
-            Some(self.expr()?)
-        } else {
-            None
-        };
+        let annotation = if self.eat(":") { Some(self.expr()?) } else { None };
         let has_default = self.eat("=");
         if has_default {
             self.expr()?;
@@ -270,9 +261,7 @@ impl Parser<'_> {
                 }
                 constant(Const::Str(s))
             }
-            Token::Number(n) if n.contains(['.', 'e', 'E']) && !n.starts_with("0x") => {
-                constant(Const::Float(n))
-            }
+            Token::Number(n) if n.contains(['.', 'e', 'E']) && !n.starts_with("0x") => constant(Const::Float(n)),
             Token::Number(n) => constant(Const::Int(n)),
             Token::Op("...") => constant(Const::Ellipsis),
             Token::Op("(") => self.sequence(")", false),

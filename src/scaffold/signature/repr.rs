@@ -78,33 +78,18 @@ pub(super) fn dump(expr: &Expr) -> String {
     let list = |items: &[Expr]| items.iter().map(dump).collect::<Vec<_>>().join(", ");
     match expr {
         Expr::Name(id) => format!("Name(id='{id}', ctx=Load())"),
-        Expr::Attribute(value, attr) => format!(
-            "Attribute(value={}, attr='{attr}', ctx=Load())",
-            dump(value)
-        ),
-        Expr::Subscript(value, slice) => format!(
-            "Subscript(value={}, slice={}, ctx=Load())",
-            dump(value),
-            dump(slice)
-        ),
+        Expr::Attribute(value, attr) => format!("Attribute(value={}, attr='{attr}', ctx=Load())", dump(value)),
+        Expr::Subscript(value, slice) => format!("Subscript(value={}, slice={}, ctx=Load())", dump(value), dump(slice)),
         Expr::BinOp(left, op, right) => format!(
             "BinOp(left={}, op={}(), right={})",
             dump(left),
             op_name(op),
             dump(right)
         ),
-        Expr::UnaryOp(op, operand) => format!(
-            "UnaryOp(op={}(), operand={})",
-            unary_name(op),
-            dump(operand)
-        ),
+        Expr::UnaryOp(op, operand) => format!("UnaryOp(op={}(), operand={})", unary_name(op), dump(operand)),
         Expr::Tuple(items) => format!("Tuple(elts=[{}], ctx=Load())", list(items)),
         Expr::List(items) => format!("List(elts=[{}], ctx=Load())", list(items)),
-        Expr::Call(func, args) => format!(
-            "Call(func={}, args=[{}], keywords=[])",
-            dump(func),
-            list(args)
-        ),
+        Expr::Call(func, args) => format!("Call(func={}, args=[{}], keywords=[])", dump(func), list(args)),
         Expr::Constant(Const::Ellipsis) => "Constant(value=Ellipsis)".to_owned(),
         Expr::Constant(c) => format!("Constant(value={})", python_repr(c)),
     }

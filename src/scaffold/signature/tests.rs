@@ -16,21 +16,13 @@ fn error(signature: &str) -> String {
 fn accepted_signatures_render_like_upstream() {
     let cases: &[(&str, &[&str], &[&str])] = &[
         ("question -> answer", &["question:str"], &["answer:str"]),
-        (
-            "post -> tags: list[str]",
-            &["post:str"],
-            &["tags:list[str]"],
-        ),
+        ("post -> tags: list[str]", &["post:str"], &["tags:list[str]"]),
         (
             "a: int, b: float, c: bool -> d: dict[str, int]",
             &["a:int", "b:float", "c:bool"],
             &["d:dict[str, int]"],
         ),
-        (
-            "img: dspy.Image -> caption",
-            &["img:dspy.Image"],
-            &["caption:str"],
-        ),
+        ("img: dspy.Image -> caption", &["img:dspy.Image"], &["caption:str"]),
         (
             "x: Optional[str] -> y: Union[int, str]",
             &["x:Optional[str]"],
@@ -41,16 +33,8 @@ fn accepted_signatures_render_like_upstream() {
             &["x:Optional[str]"],
             &["y:Optional[int]"],
         ),
-        (
-            "x -> y: Literal['a', 'b']",
-            &["x:str"],
-            &["y:Literal['a', 'b']"],
-        ),
-        (
-            "x -> y: Literal[\"a\", \"b\"]",
-            &["x:str"],
-            &["y:Literal['a', 'b']"],
-        ),
+        ("x -> y: Literal['a', 'b']", &["x:str"], &["y:Literal['a', 'b']"]),
+        ("x -> y: Literal[\"a\", \"b\"]", &["x:str"], &["y:Literal['a', 'b']"]),
         (
             "x: List[str] -> y: Dict[str, Any]",
             &["x:List[str]"],
@@ -65,32 +49,16 @@ fn accepted_signatures_render_like_upstream() {
         ("a, b, -> c", &["a:str", "b:str"], &["c:str"]),
         ("x: None -> y", &["x:str"], &["y:str"]),
         ("x: None | int -> y", &["x:Optional[int]"], &["y:str"]),
-        (
-            "x: list[int | None] -> y",
-            &["x:list[Optional[int]]"],
-            &["y:str"],
-        ),
-        (
-            "x: tuple[int, ...] -> y",
-            &["x:tuple[int, ...]"],
-            &["y:str"],
-        ),
-        (
-            "x: dict[str, list[int]] -> y",
-            &["x:dict[str, list[int]]"],
-            &["y:str"],
-        ),
+        ("x: list[int | None] -> y", &["x:list[Optional[int]]"], &["y:str"]),
+        ("x: tuple[int, ...] -> y", &["x:tuple[int, ...]"], &["y:str"]),
+        ("x: dict[str, list[int]] -> y", &["x:dict[str, list[int]]"], &["y:str"]),
         ("x: typing.List[str] -> y", &["x:List[str]"], &["y:str"]),
         (
             "x: Literal[1, True, None] -> y",
             &["x:Literal[1, True, None]"],
             &["y:str"],
         ),
-        (
-            "x: Literal[\"it's\"] -> y",
-            &["x:Literal[\"it's\"]"],
-            &["y:str"],
-        ),
+        ("x: Literal[\"it's\"] -> y", &["x:Literal[\"it's\"]"], &["y:str"]),
         (
             "x: set[str], z: frozenset[int] -> y: bytes",
             &["x:set[str]", "z:frozenset[int]"],
@@ -104,23 +72,11 @@ fn accepted_signatures_render_like_upstream() {
             &["y:Optional[dict[str, Any]]"],
         ),
         ("x: Union[int] -> y", &["x:int"], &["y:str"]),
-        (
-            "x: Tuple[int, str] -> y",
-            &["x:Tuple[int, str]"],
-            &["y:str"],
-        ),
-        (
-            "x: dspy.History -> y: dspy.Code",
-            &["x:dspy.History"],
-            &["y:dspy.Code"],
-        ),
+        ("x: Tuple[int, str] -> y", &["x:Tuple[int, str]"], &["y:str"]),
+        ("x: dspy.History -> y: dspy.Code", &["x:dspy.History"], &["y:dspy.Code"]),
         ("x: int -> y: float,", &["x:int"], &["y:float"]),
         ("x: Text -> y", &["x:str"], &["y:str"]),
-        (
-            "x: Literal['a'] | None -> y",
-            &["x:Optional[Literal['a']]"],
-            &["y:str"],
-        ),
+        ("x: Literal['a'] | None -> y", &["x:Optional[Literal['a']]"], &["y:str"]),
         ("x: Annotated[int, 'meta'] -> y", &["x:int"], &["y:str"]),
         (
             "x: Literal[0x10, 1_000, 1e20, 1.0] -> y",
@@ -137,11 +93,7 @@ fn accepted_signatures_render_like_upstream() {
             &["x:Union[int, str, None]"],
             &["y:str"],
         ),
-        (
-            "x: dspy.Image | None -> y",
-            &["x:Optional[dspy.Image]"],
-            &["y:str"],
-        ),
+        ("x: dspy.Image | None -> y", &["x:Optional[dspy.Image]"], &["y:str"]),
     ];
     for (signature, inputs, outputs) in cases {
         let (i, o) = parsed(signature);
@@ -256,14 +208,8 @@ fn rejected_signatures_give_dspy_messages() {
     for (signature, message) in cases {
         assert_eq!(error(signature), message, "for {signature:?}");
     }
-    assert!(
-        error("x: Optional -> y")
-            .starts_with("Unable to generate pydantic-core schema for typing.Optional.")
-    );
-    assert!(
-        error("x: list[Union] -> y")
-            .starts_with("Unable to generate pydantic-core schema for typing.Union.")
-    );
+    assert!(error("x: Optional -> y").starts_with("Unable to generate pydantic-core schema for typing.Optional."));
+    assert!(error("x: list[Union] -> y").starts_with("Unable to generate pydantic-core schema for typing.Union."));
     assert!(error("x: dspy.Foo -> y").starts_with("Unknown attribute: Foo on <module 'dspy'"));
 }
 
@@ -273,10 +219,7 @@ fn compact_string_of_guided_fields() {
         inputs: vec![Field::new("post", "str"), Field::new("count", "int")],
         outputs: vec![Field::new("tags", "list[str]")],
     };
-    assert_eq!(
-        fields.to_compact_string(),
-        "post, count:int -> tags:list[str]"
-    );
+    assert_eq!(fields.to_compact_string(), "post, count:int -> tags:list[str]");
 }
 
 #[test]

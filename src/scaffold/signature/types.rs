@@ -46,15 +46,7 @@ const ALIASES: [(&str, usize); 21] = [
 ];
 
 const BUILTIN_GENERICS: [&str; 6] = ["list", "dict", "tuple", "set", "frozenset", "type"];
-const BUILTIN_CLASSES: [&str; 7] = [
-    "int",
-    "str",
-    "float",
-    "bool",
-    "complex",
-    "bytes",
-    "bytearray",
-];
+const BUILTIN_CLASSES: [&str; 7] = ["int", "str", "float", "bool", "complex", "bytes", "bytearray"];
 
 /// The field types dspy itself exports (`dspy.Image`, ...).
 const DSPY_TYPES: [&str; 9] = [
@@ -104,9 +96,7 @@ pub(super) fn evaluate(expr: &Expr) -> Result<Ty, SignatureError> {
             subscript(evaluate(base)?, args)
         }
         Expr::BinOp(left, "|", right) => Ok(union(vec![evaluate(left)?, evaluate(right)?])),
-        Expr::Tuple(items) => Ok(Ty::Tuple(
-            items.iter().map(evaluate).collect::<Result<_, _>>()?,
-        )),
+        Expr::Tuple(items) => Ok(Ty::Tuple(items.iter().map(evaluate).collect::<Result<_, _>>()?)),
         Expr::Constant(Const::None) => Ok(Ty::NoneType),
         Expr::Constant(c) => Ok(Ty::Value(c.clone())),
         other => Err(SignatureError::new(&format!(
@@ -126,10 +116,7 @@ fn resolve_name(name: &str) -> Result<Ty, SignatureError> {
         "NoneType" => Ok(Ty::NoneType),
         "dspy" => Ok(Ty::Module("dspy")),
         "typing" => Ok(Ty::Module("typing")),
-        _ if is_typing_name(name)
-            || BUILTIN_GENERICS.contains(&name)
-            || BUILTIN_CLASSES.contains(&name) =>
-        {
+        _ if is_typing_name(name) || BUILTIN_GENERICS.contains(&name) || BUILTIN_CLASSES.contains(&name) => {
             Ok(Ty::Class(name.to_owned()))
         }
         _ => Err(SignatureError::new(&format!("Unknown name: {name}"))),
@@ -145,25 +132,22 @@ fn attribute(base: &Ty, attr: &str) -> Result<Ty, SignatureError> {
 }
 
 fn unknown_attribute(attr: &str, base: &Ty) -> SignatureError {
-    SignatureError::new(&format!(
-        "Unknown attribute: {attr} on {}",
-        python_str(base)
-    ))
+    SignatureError::new(&format!("Unknown attribute: {attr} on {}", python_str(base)))
 }
 
 fn subscript(base: Ty, args: Vec<Ty>) -> Result<Ty, SignatureError> {
     match base {
-        Ty::Form("Optional") if args.len() != 1 => Err(SignatureError::new(
-            "Optional must have exactly one type argument",
-        )),
+        Ty::Form("Optional") if args.len() != 1 => {
+            Err(SignatureError::new("Optional must have exactly one type argument"))
+        }
         Ty::Form("Optional") => Ok(union(args.into_iter().chain([Ty::NoneType]).collect())),
         Ty::Form("Union") => Ok(union(args)),
         // pydantic keeps Annotated's metadata out of the annotation.
         Ty::Form("Annotated") => Ok(args.into_iter().next().unwrap_or(Ty::NoneType)),
         Ty::Form(form) => Ok(Ty::Generic(form.to_owned(), args)),
-        Ty::Class(name) if BUILTIN_CLASSES.contains(&name.as_str()) => Err(SignatureError::new(
-            &format!("type '{name}' is not subscriptable"),
-        )),
+        Ty::Class(name) if BUILTIN_CLASSES.contains(&name.as_str()) => {
+            Err(SignatureError::new(&format!("type '{name}' is not subscriptable")))
+        }
         Ty::Class(name) if name.starts_with("dspy.") => Err(SignatureError::new(&format!(
             "<class '{name}'> cannot be parametrized because it does not inherit from typing.Generic"
         ))),
@@ -239,19 +223,15 @@ pub(super) fn check_schema(ty: &Ty) -> Result<(), SignatureError> {
              in the model_config to ignore this error or implement `__get_pydantic_core_schema__` on \
              your type to fully support it."
         ))),
-        Ty::Class(name) if name == "bytearray" || name == "complex" => {
-            Err(SignatureError::new(&format!(
-                "Unable to generate pydantic-core schema for <class '{name}'>. Set `arbitrary_types_allowed=True` \
+        Ty::Class(name) if name == "bytearray" || name == "complex" => Err(SignatureError::new(&format!(
+            "Unable to generate pydantic-core schema for <class '{name}'>. Set `arbitrary_types_allowed=True` \
              in the model_config to ignore this error or implement `__get_pydantic_core_schema__` on \
              your type to fully support it."
-            )))
-        }
-        Ty::Generic(name, args) if name == "dict" && args.len() < 2 => {
-            Err(SignatureError::new(&format!(
-                "Expected two type arguments for <class 'dict'>, got {}",
-                args.len()
-            )))
-        }
+        ))),
+        Ty::Generic(name, args) if name == "dict" && args.len() < 2 => Err(SignatureError::new(&format!(
+            "Expected two type arguments for <class 'dict'>, got {}",
+            args.len()
+        ))),
         Ty::Generic(name, _) if name == "Literal" => Ok(()),
         Ty::Generic(_, members) | Ty::Union(members) => members.iter().try_for_each(check_schema),
         _ => Ok(()),

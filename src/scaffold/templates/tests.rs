@@ -13,10 +13,7 @@ fn qa() -> SignatureFields {
 
 #[test]
 fn render_fills_placeholders_and_unescapes_braces() {
-    assert_eq!(
-        render("a {x} {{b}} {y}", &[("x", "1"), ("y", "{2}")]),
-        "a 1 {b} {2}"
-    );
+    assert_eq!(render("a {x} {{b}} {y}", &[("x", "1"), ("y", "{2}")]), "a 1 {b} {2}");
 }
 
 #[test]
@@ -36,12 +33,7 @@ fn predict_module_matches_upstream() {
 #[test]
 fn inline_module_matches_upstream_g_module() {
     let expected = "import dspy\n\n\nclass MyModCoT(dspy.Module):\n\n    def __init__(self):\n        super().__init__()\n        self.predictor = dspy.ChainOfThought(\"question: str -> answer: str\")\n\n    def forward(self, question: str) -> dspy.Prediction:\n        return self.predictor(question=question)\n";
-    let text = module_file(
-        kind("CoT"),
-        "MyModCoT",
-        SignatureSource::Inline,
-        &qa().inputs,
-    );
+    let text = module_file(kind("CoT"), "MyModCoT", SignatureSource::Inline, &qa().inputs);
     assert_eq!(text, expected);
 }
 
@@ -53,12 +45,7 @@ fn runnable_react_refine_and_mcc_modules() {
     let refine = module_file(kind("Refine"), "ARefine", SignatureSource::Inline, &inputs);
     assert!(refine.contains("def reward(args: dict, prediction: dspy.Prediction) -> float:"));
     assert!(refine.contains("module=dspy.Predict(\"question: str -> answer: str\"),\n            N=3,\n            reward_fn=reward,\n            threshold=1.0,"));
-    let mcc = module_file(
-        kind("MultiChainComparison"),
-        "AMCC",
-        SignatureSource::Inline,
-        &[],
-    );
+    let mcc = module_file(kind("MultiChainComparison"), "AMCC", SignatureSource::Inline, &[]);
     assert!(mcc.contains("inputs = dict()\n"));
     assert!(mcc.contains("config={\"rollout_id\": i, \"temperature\": 1.0}"));
     assert!(mcc.contains("def forward(self, ) -> dspy.Prediction:"));
@@ -75,8 +62,7 @@ fn signature_files_match_upstream_and_import_typing_names() {
         signature_file("main", "MainSignature", None),
         "import dspy\n\nclass MainSignature(dspy.Signature):\n    \"\"\"\n    \"\"\"\n\n    question: str = dspy.InputField(desc=\"\")\n    answer: str = dspy.OutputField(desc=\"\")\n"
     );
-    let typed =
-        SignatureFields::parse("x: Optional[int], m: dict[str, Any] -> y: Literal['a']").unwrap();
+    let typed = SignatureFields::parse("x: Optional[int], m: dict[str, Any] -> y: Literal['a']").unwrap();
     let text = signature_file("t", "TSignature", Some(&typed));
     assert!(text.starts_with("\"\"\"Signature definitions for t.\"\"\"\n\nfrom typing import Any, Literal, Optional\n\nimport dspy\n\nclass"), "{text}");
     let module = module_file(
@@ -89,11 +75,11 @@ fn signature_files_match_upstream_and_import_typing_names() {
         },
         &typed.inputs,
     );
-    assert!(module.starts_with("from typing import Any, Optional\n\nimport dspy\nfrom p.signatures.t import TSignature\n"), "{module}");
     assert!(
-        module
-            .contains("def forward(self, x: Optional[int], m: dict[str, Any]) -> dspy.Prediction:")
+        module.starts_with("from typing import Any, Optional\n\nimport dspy\nfrom p.signatures.t import TSignature\n"),
+        "{module}"
     );
+    assert!(module.contains("def forward(self, x: Optional[int], m: dict[str, Any]) -> dspy.Prediction:"));
     assert!(module.contains("return self.predictor(x=x, m=m)"));
     let empty = SignatureFields::parse("->").unwrap();
     assert!(signature_file("e", "ESignature", Some(&empty)).ends_with("    \"\"\"\n\n"));
@@ -115,7 +101,9 @@ fn config_env_and_project_files() {
     assert!(pyproject.contains("    \"dspy>=3.0.3\",\n    \"dspy-cli-rs\"\n"));
     assert!(pyproject.contains("# dspy-cli-rs = { path = \"../dspy-cli-rs\", editable = true }"));
     assert!(!pyproject.contains("dspy-ai"));
-    assert!(DOCKERFILE.contains("\"dspy-cli\", \"serve\", \"--host\", \"0.0.0.0\", \"--port\", \"8000\", \"--auth\", \"--no-reload\"]"));
+    assert!(DOCKERFILE.contains(
+        "\"dspy-cli\", \"serve\", \"--host\", \"0.0.0.0\", \"--port\", \"8000\", \"--auth\", \"--no-reload\"]"
+    ));
     assert!(DOCKERIGNORE.ends_with("logs/"));
 }
 
@@ -126,9 +114,7 @@ fn readme_uses_the_real_endpoint_and_explains_async_and_production() {
     assert!(text.contains("curl -X POST http://localhost:8000/MainPredict \\\n"));
     assert!(text.contains("-d '{\"text\": \"your text here\", \"n\": 1, \"tags\": []}'"));
     assert!(text.contains("### Async Modules"));
-    assert!(text.contains(
-        "async def aforward(self, text: str, n: int, tags: list[str]) -> dspy.Prediction:"
-    ));
+    assert!(text.contains("async def aforward(self, text: str, n: int, tags: list[str]) -> dspy.Prediction:"));
     assert!(text.contains("return await self.predictor.acall(text=text, n=n, tags=tags)"));
     assert!(text.contains("## Production"));
     assert!(text.contains("dspy-cli serve --no-reload --host 0.0.0.0"));
@@ -138,17 +124,9 @@ fn readme_uses_the_real_endpoint_and_explains_async_and_production() {
 
 #[test]
 fn gateway_files() {
-    let api = gateway_file(
-        GatewayKind::Api,
-        "Slack",
-        "/webhooks/slack",
-        "0 * * * *",
-        false,
-    );
+    let api = gateway_file(GatewayKind::Api, "Slack", "/webhooks/slack", "0 * * * *", false);
     assert!(api.contains("class SlackGateway(APIGateway):"));
-    assert!(api.contains(
-        "    path = \"/webhooks/slack\"\n    method = \"POST\"\n    requires_auth = False\n"
-    ));
+    assert!(api.contains("    path = \"/webhooks/slack\"\n    method = \"POST\"\n    requires_auth = False\n"));
     assert!(api.contains("return dict(request) if request else {}"));
     let cron = gateway_file(GatewayKind::Cron, "Mod", "/Mod", "*/5 * * * *", true);
     assert!(cron.contains("from dspy_cli.gateway import CronGateway"));

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import DSPY_CLI, new_args
+from scaffolding import DSPY_CLI, new_args
 
 
 def test_help_lists_commands(cli):
