@@ -66,3 +66,12 @@ def test_help_is_fast():
     subprocess.run([DSPY_CLI, "--help"], capture_output=True, check=True)
     # Generous bound: the process includes interpreter start-up; the Rust part is instant.
     assert time.perf_counter() - started < 2.0
+
+
+def test_closed_stdout_ends_quietly_instead_of_panicking():
+    # `dspy-cli --help | head -1`: the reader is gone before the help is written.
+    process = subprocess.Popen([DSPY_CLI, "new", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait(10)
+    assert b"panicked" not in stderr and b"Traceback" not in stderr

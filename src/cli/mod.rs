@@ -12,7 +12,7 @@ mod serve;
 mod style;
 mod usage_error;
 
-use pyo3::Python;
+use pyo3::prelude::*;
 
 pub(crate) use args::{Args, Command};
 
@@ -28,6 +28,13 @@ pub(crate) enum ExitStatus {
 
 /// Parse `argv` (including the program name) and run the command.
 pub(crate) fn run(py: Python<'_>, argv: Vec<String>) -> ExitStatus {
+    let is_serve = argv.get(1).is_some_and(|c| c == "serve" || c == "s");
+    if !is_serve {
+        // Python ignores SIGPIPE, so `dspy-cli --help | head` would make println! panic. Short
+        // commands die quietly instead, like any CLI. `serve` keeps Python's setting: there a
+        // write to a closed LM socket from Python code must raise, not kill the server.
+        restore_default_sigpipe(py);
+    }
     let args = match <Args as clap::Parser>::try_parse_from(&argv) {
         Ok(args) => args,
         Err(err) => return usage_error::report(&err),
@@ -42,5 +49,15 @@ pub(crate) fn run(py: Python<'_>, argv: Vec<String>) -> ExitStatus {
         Some(Command::Generate(generate_args)) => generate::generate(&generate_args),
         Some(Command::Serve(serve_args)) => serve::serve(py, &serve_args, &argv),
         Some(Command::MockLm(mock_args)) => mock_lm::mock_lm(py, &mock_args),
+    }
+}
+
+fn restore_default_sigpipe(py: Python<'_>) {
+    let restored = py.import("signal").and_then(|signal| {
+        let (sigpipe, default) = (signal.getattr("SIGPIPE")?, signal.getattr("SIG_DFL")?);
+        signal.call_method1("signal", (sigpipe, default))
+    });
+    if let Err(err) = restored {
+        tracing::debug!("could not restore SIGPIPE: {err}");
     }
 }

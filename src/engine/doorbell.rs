@@ -38,7 +38,7 @@ impl Doorbell {
     pub(crate) fn ring(&self) {
         if !self.pending.swap(true, Ordering::AcqRel) {
             // Cannot fill the buffer: at most one byte is outstanding per answer.
-            (&self.writer).write(&[1]).ok();
+            (&self.writer).write_all(&[1]).ok();
         }
     }
 

@@ -91,7 +91,7 @@ impl LoadedProject {
 
 fn python_error(py: Python<'_>, err: &PyErr) -> LoadError {
     // DiscoveryError messages are already user-facing; others get their type name.
-    let is_discovery = err.get_type(py).name().is_ok_and(|n| n.to_string() == "DiscoveryError");
+    let is_discovery = err.get_type(py).name().is_ok_and(|n| n == "DiscoveryError");
     if is_discovery {
         LoadError(err.value(py).to_string())
     } else {

@@ -105,7 +105,7 @@ impl ProgramMetrics {
         Some(self.durations_ms[rank.saturating_sub(1)])
     }
 
-    fn to_json(&mut self, program: &str) -> Value {
+    fn snapshot(&mut self, program: &str) -> Value {
         #[expect(clippy::cast_precision_loss, reason = "call counts far below 2^52")]
         let avg = (!self.durations_ms.is_empty()).then(|| {
             round_to(
@@ -193,8 +193,8 @@ impl MetricsStore {
     pub(crate) fn program_json(&self, program: &str) -> Value {
         let mut programs = self.programs.lock().expect("metrics lock");
         match programs.get_mut(program) {
-            Some(metrics) => metrics.to_json(program),
-            None => ProgramMetrics::default().to_json(program),
+            Some(metrics) => metrics.snapshot(program),
+            None => ProgramMetrics::default().snapshot(program),
         }
     }
 
