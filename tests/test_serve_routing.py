@@ -116,3 +116,35 @@ def test_log_lines_carry_tokens_and_reach_disk_before_the_response(serve):
     assert entry["inputs"] == {"question": "q5"} and entry["outputs"] == {"answer": "model=gpt-4o-mini"}
     assert entry["tokens"]["total_tokens"] == entry["tokens"]["prompt_tokens"] + entry["tokens"]["completion_tokens"] > 0
     assert entry["lm_calls"][0]["model"] == "openai/gpt-4o-mini"
+
+
+COUNTER = {
+    "counter.py": '''
+        import itertools
+        import dspy
+
+        CREATED = itertools.count(1)
+
+        class Counter(dspy.Module):
+            def __init__(self):
+                super().__init__()
+                self.instance_number = next(CREATED)
+
+            def forward(self, tag: str) -> dict:
+                return {"instance": self.instance_number}
+    '''
+}
+
+
+def test_one_instance_serves_all_requests_by_default(serve):
+    server = serve(COUNTER)
+    # Discovery built instance 1 and every request reuses it (upstream built one per request).
+    assert {server.post("/Counter", {"tag": "x"}).json()["instance"] for _ in range(3)} == {1}
+
+
+def test_fresh_instance_per_request_when_configured(serve):
+    config = DEFAULT_CONFIG + "\nserver:\n  fresh_instance_per_request: true\n  sync_worker_threads: 3\n"
+    server = serve(COUNTER, config)
+    numbers = [server.post("/Counter", {"tag": "x"}).json()["instance"] for _ in range(3)]
+    assert numbers == [2, 3, 4]
+    assert "sync worker threads (max): 3" in server.stdout()
