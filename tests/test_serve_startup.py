@@ -8,12 +8,14 @@ import textwrap
 import time
 from pathlib import Path
 
-import dspy
+import subprocess
+import sys
 
+import dspy
 import httpx
 import pytest
 
-from serving import DEFAULT_CONFIG, make_project, run_cli, start_server, wait_until
+from serving import DEFAULT_CONFIG, DSPY_CLI, free_port, http_ok, make_project, run_cli, start_server, wait_until
 
 ECHO = {
     "echo.py": '''
@@ -220,3 +222,27 @@ def test_sigterm_stops_cleanly(serve):
     assert "Server stopped" in server.stdout()
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.url + "/health/live", timeout=1)
+
+
+def test_python_flag_reexecs_and_keeps_every_flag(tmp_path, mock_lm):
+    make_project(tmp_path, ECHO, DEFAULT_CONFIG.format(api_base=mock_lm.api_base))
+    port = free_port()
+    command = [DSPY_CLI, "serve", "--python", sys.executable, "--host", "127.0.0.1", "--port", str(port), "--no-save-openapi"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health/ready"), 60)
+        assert httpx.post(f"http://127.0.0.1:{port}/Echo", json={"text": "x"}).json() == {"echo": "x"}
+        # --no-save-openapi survived the re-exec (upstream lost it on this path).
+        assert not (tmp_path / "openapi.json").exists()
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_project_venv_without_dspy_cli_is_explained(tmp_path):
+    make_project(tmp_path, ECHO, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1"))
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / ".venv")], check=True)
+    result = run_cli("serve", "--port", "1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "dspy-cli is not installed in your project virtual environment" in result.stdout
+    assert "You can bypass this check with --system" in result.stdout

@@ -27,7 +27,11 @@ pub(crate) enum ExitStatus {
 }
 
 /// Parse `argv` (including the program name) and run the command.
-pub(crate) fn run(py: Python<'_>, argv: Vec<String>) -> ExitStatus {
+pub(crate) fn run(py: Python<'_>, mut argv: Vec<String>) -> ExitStatus {
+    // Usage lines say `dspy-cli` whether we run as the console script or `python -m dspy_cli`.
+    if let Some(program) = argv.first_mut() {
+        "dspy-cli".clone_into(program);
+    }
     let is_serve = argv.get(1).is_some_and(|c| c == "serve" || c == "s");
     if !is_serve {
         // Python ignores SIGPIPE, so `dspy-cli --help | head` would make println! panic. Short

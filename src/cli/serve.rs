@@ -59,7 +59,8 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         Err(status) => return status,
         Ok(Interpreter::Exec(python)) => {
             std::io::stdout().flush().ok();
-            return exec_serve(&python, raw_args);
+            // Everything after `dspy-cli serve`.
+            return exec_serve(&python, raw_args.get(2..).unwrap_or_default());
         }
         Ok(Interpreter::InProcess) => {}
     }
