@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -280,3 +281,36 @@ def test_full_disk_is_reported(serve, tmp_path):
     (server.logs / "AsyncPredict.log").symlink_to("/dev/full")
     assert server.post("/AsyncPredict", {"question": "q"}).status_code == 200
     assert "No space left on device" in server.stderr()
+
+
+def test_malformed_lm_output_is_a_json_500_and_a_logged_failure(serve):
+    config = DEFAULT_CONFIG.replace("openai/gpt-4o-mini", "openai/malformed-model")
+    server = serve(QA, config)
+    for program in ("SimplePredict", "AsyncPredict"):
+        response = server.post(f"/{program}", {"question": "q"})
+        assert response.status_code == 500 and response.headers["content-type"] == "application/json"
+        assert response.json()["detail"]
+    entries = read_log(server, "SimplePredict") + read_log(server, "AsyncPredict")
+    assert [e["success"] for e in entries] == [False, False]
+    assert server.client.get("/health/ready").status_code == 200
+
+
+def test_second_signal_exits_at_once(tmp_path):
+    slow = start_mock_lm(delay_ms=20000)
+    try:
+        make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=slow.api_base))
+        server = start_server(tmp_path)
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(httpx.post, f"{server.url}/AsyncPredict", json={"question": "q"}, timeout=60)
+            assert wait_until(lambda: slow.request_count() >= 1, 20)
+            started = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            server.process.send_signal(signal.SIGINT)
+            assert server.process.wait(10) == 130
+            assert time.monotonic() - started < 5
+            with contextlib.suppress(httpx.HTTPError):
+                pending.result()
+    finally:
+        slow.process.terminate()
+        slow.process.wait(10)

@@ -3,6 +3,7 @@
 //! It reads the output fields that DSPy's adapters list in the system prompt and answers each
 //! with a value of the declared type; string fields carry `model=<requested model>` so callers
 //! can check which LM served them. Usage is reported so token accounting can be tested.
+//! A model whose name contains `malformed` answers text that no adapter can parse.
 
 mod answer;
 
