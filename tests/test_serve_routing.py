@@ -100,7 +100,7 @@ def test_programs_lists_every_module_with_its_alias_in_file_then_class_order(ser
     assert server.client.get("/health/ready").json() == {"status": "ready", "programs": 4}
 
 
-def test_log_lines_carry_tokens_and_reach_disk_before_the_response(serve):
+def test_log_lines_carry_tokens_and_cost_and_reach_disk_before_the_response(serve):
     server = serve(MODULES, CONFIG)
     for count in range(1, 6):
         for program in ("SyncQA", "AsyncQA"):
@@ -116,6 +116,10 @@ def test_log_lines_carry_tokens_and_reach_disk_before_the_response(serve):
     assert entry["inputs"] == {"question": "q5"} and entry["outputs"] == {"answer": "model=gpt-4o-mini"}
     assert entry["tokens"]["total_tokens"] == entry["tokens"]["prompt_tokens"] + entry["tokens"]["completion_tokens"] > 0
     assert entry["lm_calls"][0]["model"] == "openai/gpt-4o-mini"
+    # DSPy prices gpt-4o-mini: the cost reaches the log line and the metrics.
+    assert entry["cost_usd"] > 0 and entry["lm_calls"][0]["cost_usd"] == entry["cost_usd"]
+    metrics = server.client.get("/api/metrics/SyncQA").json()["metrics"]
+    assert metrics["total_cost_usd"] > 0
 
 
 COUNTER = {

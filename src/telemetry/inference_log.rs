@@ -28,9 +28,9 @@ pub(crate) struct LogRecord {
     pub(crate) inputs_json: Vec<u8>,
     pub(crate) outputs_json: Vec<u8>,
     pub(crate) error: Option<String>,
-    /// `{"<lm>": [{"prompt_tokens": .., "completion_tokens": .., ...}, ...]}` from DSPy usage tracking.
+    /// `{"<lm>": [{"prompt_tokens": .., "completion_tokens": .., "cost": ..}, ...]}` from DSPy
+    /// usage tracking (`cost` when DSPy priced the call).
     pub(crate) usage_json: Option<Vec<u8>>,
-    pub(crate) cost_usd: Option<f64>,
 }
 
 /// A queued line, or (record None) a flush marker acknowledged once everything before it is written.
@@ -245,18 +245,18 @@ fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) -> Map<St
         line.insert("error".into(), Value::from(error.as_str()));
     }
     line.insert("success".into(), Value::from(record.error.is_none()));
-    let (tokens, lm_calls) = record
+    let usage = record
         .usage_json
         .as_deref()
         .map(|u| usage_fields(&parse_or_str(u), timestamp))
         .unwrap_or_default();
-    if let Some(tokens) = tokens {
+    if let Some(tokens) = usage.tokens {
         line.insert("tokens".into(), tokens);
     }
-    if let Some(cost) = record.cost_usd {
+    if let Some(cost) = usage.cost_usd {
         line.insert("cost_usd".into(), Value::from(round_to(cost, 8)));
     }
-    if let Some(calls) = lm_calls {
+    if let Some(calls) = usage.lm_calls {
         line.insert("lm_calls".into(), calls);
     }
     write_python_json(out, &line);
@@ -264,12 +264,22 @@ fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) -> Map<St
     line
 }
 
-/// `tokens` totals and one `lm_calls` entry per LM call recorded by DSPy's usage tracker.
-fn usage_fields(usage: &Value, timestamp: &str) -> (Option<Value>, Option<Value>) {
+/// The optional tail of a log line, from DSPy's usage tracker.
+#[derive(Default)]
+struct UsageFields {
+    tokens: Option<Value>,
+    /// Sum over the calls DSPy priced; None when it priced none.
+    cost_usd: Option<f64>,
+    lm_calls: Option<Value>,
+}
+
+/// `tokens` totals, `cost_usd` and one `lm_calls` entry per LM call.
+fn usage_fields(usage: &Value, timestamp: &str) -> UsageFields {
     let Some(per_model) = usage.as_object() else {
-        return (None, None);
+        return UsageFields::default();
     };
     let (mut prompt, mut completion) = (0u64, 0u64);
+    let mut cost_usd: Option<f64> = None;
     let mut calls = Vec::new();
     for (model, entries) in per_model {
         for entry in entries.as_array().into_iter().flatten() {
@@ -277,19 +287,27 @@ fn usage_fields(usage: &Value, timestamp: &str) -> (Option<Value>, Option<Value>
             let c = entry.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0);
             prompt += p;
             completion += c;
+            let cost = entry.get("cost").and_then(Value::as_f64);
+            if let Some(cost) = cost {
+                *cost_usd.get_or_insert(0.0) += cost;
+            }
             let mut call = Map::new();
             call.insert("model".into(), Value::from(model.as_str()));
             call.insert("timestamp".into(), Value::from(timestamp));
             call.insert("prompt_tokens".into(), Value::from(p));
             call.insert("completion_tokens".into(), Value::from(c));
-            call.insert("cost_usd".into(), entry.get("cost").cloned().unwrap_or(Value::Null));
+            call.insert("cost_usd".into(), cost.map_or(Value::Null, Value::from));
             calls.push(Value::Object(call));
         }
     }
     let tokens = (prompt + completion > 0).then(|| {
         serde_json::json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
     });
-    (tokens, (!calls.is_empty()).then_some(Value::Array(calls)))
+    UsageFields {
+        tokens,
+        cost_usd,
+        lm_calls: (!calls.is_empty()).then_some(Value::Array(calls)),
+    }
 }
 
 #[cfg(test)]
@@ -309,7 +327,6 @@ mod tests {
             },
             error: error.map(str::to_owned),
             usage_json: usage.map(|u| u.as_bytes().to_vec()),
-            cost_usd: None,
         }
     }
 
@@ -331,9 +348,17 @@ mod tests {
     fn error_comes_before_success_and_usage_adds_tokens() {
         let text = line(&record(
             Some("boom"),
-            Some(r#"{"openai/m": [{"prompt_tokens": 10, "completion_tokens": 5}]}"#),
+            Some(
+                r#"{"openai/m": [{"prompt_tokens": 10, "completion_tokens": 5, "cost": 0.25}, {"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.5}]}"#,
+            ),
         ));
-        assert!(text.contains("\"outputs\": {}, \"error\": \"boom\", \"success\": false, \"tokens\": {\"prompt_tokens\": 10, \"completion_tokens\": 5, \"total_tokens\": 15}, \"lm_calls\": [{\"model\": \"openai/m\""), "{text}");
+        let expected = concat!(
+            "\"outputs\": {}, \"error\": \"boom\", \"success\": false, ",
+            "\"tokens\": {\"prompt_tokens\": 11, \"completion_tokens\": 6, \"total_tokens\": 17}, ",
+            "\"cost_usd\": 0.75, \"lm_calls\": [{\"model\": \"openai/m\"",
+        );
+        assert!(text.contains(expected), "{text}");
+        assert!(text.contains("\"cost_usd\": 0.25}"), "{text}");
     }
 
     #[test]

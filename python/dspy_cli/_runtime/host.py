@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dspy_cli._runtime import invoke, openapi
+from dspy_cli._runtime.cost import record_cost_in_usage
 from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, discover
 from dspy_cli._runtime.schema import build_request_adapter, build_response_adapter
 from dspy_cli.gateway import APIGateway, Gateway, IdentityGateway
@@ -136,6 +137,7 @@ def load(settings_json: str) -> dict[str, Any]:
     registry = settings["registry"]
     lms = {alias: build_lm(entry) for alias, entry in settings["registry"].items()}
     dspy.configure(lm=lms[settings["default_alias"]], disable_history=True)
+    record_cost_in_usage()
 
     root = Path(settings["root"])
     package_dir = Path(settings["modules_dir"]).parent

@@ -4,7 +4,7 @@ Called by the Rust engine, on a sync-pool thread (``run_sync``) or on the asynci
 (``start_async``). Every entry point returns an *outcome* tuple, never raises:
 
     (status, response_json_bytes, log)
-    log = None | (inputs_json, outputs_json, error_or_None, usage_json_or_None, cost_or_None)
+    log = None | (inputs_json, outputs_json, error_or_None, usage_json_or_None)
 
 ``log`` is None for requests that never reached the module (422, 404-like rejections).
 """
@@ -134,7 +134,7 @@ def _loggable_outputs(route: Any, output: dict[str, Any]) -> bytes:
 
 def _failure(route: Any, inputs: dict[str, Any], exc: BaseException, tracker: Any) -> tuple:
     logger.error("Error executing %s: %s: %s", route.name, type(exc).__name__, exc)
-    log = (_loggable_inputs(route, inputs), b"{}", str(exc), _usage(tracker), None)
+    log = (_loggable_inputs(route, inputs), b"{}", str(exc), _usage(tracker))
     return (_status_of(exc), _json({"detail": _error_detail(exc)}), log)
 
 
@@ -146,17 +146,17 @@ def _finish(route: Any, inputs: dict[str, Any], result: Any, tracker: Any) -> tu
     try:
         response = route.gateway.from_pipeline_output(output)
     except Exception as exc:
-        return (_status_of(exc), _json({"detail": _error_detail(exc)}), (log_inputs, b"{}", str(exc), usage, None))
+        return (_status_of(exc), _json({"detail": _error_detail(exc)}), (log_inputs, b"{}", str(exc), usage))
     adapter = route.response_adapter
     if adapter is None:
-        return (200, _json(response), (log_inputs, log_outputs, None, usage, None))
+        return (200, _json(response), (log_inputs, log_outputs, None, usage))
     try:
         body = adapter.dump_json(adapter.validate_python(response, from_attributes=True))
     except ValidationError as exc:
         error = f"Output of {route.name} does not match its declared return type: {exc}"
         logger.error("%s", error)
-        return (500, _json({"detail": error}), (log_inputs, log_outputs, error, usage, None))
-    return (200, body, (log_inputs, log_outputs, None, usage, None))
+        return (500, _json({"detail": error}), (log_inputs, log_outputs, error, usage))
+    return (200, body, (log_inputs, log_outputs, None, usage))
 
 
 def _prepare(route: Any, request: Any) -> dict[str, Any]:
@@ -203,7 +203,7 @@ async def _execute_async(route: Any, request: Any) -> tuple:
             result = await instance.acall(**inputs)
     except asyncio.CancelledError:
         error = "Request cancelled before the program finished (client disconnected or timed out)"
-        return (499, b'{"detail":"Client disconnected"}', (_loggable_inputs(route, inputs), b"{}", error, _usage(tracker), None))
+        return (499, b'{"detail":"Client disconnected"}', (_loggable_inputs(route, inputs), b"{}", error, _usage(tracker)))
     except Exception as exc:
         return _failure(route, inputs, exc, tracker)
     return _finish(route, inputs, result, tracker)
