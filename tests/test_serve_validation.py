@@ -124,3 +124,56 @@ def test_unknown_program_wrong_method_and_trailing_slash(server):
 def test_422s_are_not_logged(server):
     server.post("/Strict", {})
     assert server.log_lines("Strict") == []
+
+
+IMAGE = {
+    "vision.py": '''
+        import dspy
+
+        class Describe(dspy.Module):
+            def forward(self, image: dspy.Image, note: str = "") -> dict:
+                return {"kind": type(image).__name__, "is_data_uri": image.url.startswith("data:")}
+    '''
+}
+PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+def test_image_inputs_become_dspy_images_and_are_saved_beside_the_log(serve):
+    import base64
+
+    server = serve(IMAGE)
+    response = server.post("/Describe", {"image": f"data:image/png;base64,{PNG_1PX}"})
+    assert response.json() == {"kind": "Image", "is_data_uri": True}
+    entry = json.loads(server.log_lines("Describe")[-1])
+    saved = entry["inputs"]["image"]
+    assert saved.startswith("img/Describe_") and saved.endswith("_image.png")
+    assert (server.logs / saved).read_bytes() == base64.b64decode(PNG_1PX)
+    spec = server.client.get("/openapi.json").json()
+    assert spec["components"]["schemas"]["DescribeRequest"]["properties"]["image"]["type"] == "string"
+
+
+ODD_OUTPUT = {
+    "odd.py": '''
+        import datetime
+        import dspy
+
+        class Opaque:
+            __slots__ = ()
+            def __str__(self):
+                return "<opaque>"
+
+        class Odd(dspy.Module):
+            def forward(self, text: str) -> dict:
+                return {"when": datetime.datetime(2026, 1, 2, 3, 4, 5), "tags": {"b"}, "obj": Opaque()}
+    '''
+}
+
+
+def test_unserialisable_outputs_are_logged_via_str_and_the_writer_survives(serve):
+    server = serve(ODD_OUTPUT)
+    for _ in range(2):
+        response = server.post("/Odd", {"text": "x"})
+        assert response.status_code == 200
+        assert response.json() == {"when": "2026-01-02T03:04:05", "tags": ["b"], "obj": "<opaque>"}
+    lines = [json.loads(line) for line in server.log_lines("Odd")]
+    assert len(lines) == 2 and lines[-1]["outputs"]["obj"] == "<opaque>"
