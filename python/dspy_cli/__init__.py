@@ -1,11 +1,6 @@
 """dspy-cli-rs: a Rust-powered, drop-in replacement for dspy-cli."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("dspy-cli-rs")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0"
+from dspy_cli._native import __version__
 
 __all__ = ["__version__", "main"]
 
