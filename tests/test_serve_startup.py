@@ -41,7 +41,7 @@ def serve_once(root, *args, env=None):
         ("models:\n  default: a\n", "Configuration error: Configuration must contain 'models.registry'"),
         (
             "models:\n  default: nope\n  registry:\n    a: {model: openai/x}\n",
-            "Configuration error: Model alias 'nope' not found in registry.\nAvailable models: a",
+            "✓ Configuration loaded\nError creating application: Model alias 'nope' not found in registry.\nAvailable models: a",
         ),
         ("models: [\n", "Configuration error: Failed to parse configuration file: "),
         (
@@ -61,12 +61,24 @@ def test_config_errors_exit_1_with_upstream_messages(tmp_path, config, message):
 
 def test_env_interpolation_and_dotenv(tmp_path, mock_lm):
     config = DEFAULT_CONFIG.replace("api_base: {api_base}", "api_base: ${{{{ env.MOCK_BASE }}}}")
-    make_project(tmp_path, ECHO, config.format(), extra_files={".env": f"MOCK_BASE={mock_lm.api_base}\n"})
-    server = start_server(tmp_path)
+    env_reader = {"env_reader.py": '''
+        import os
+        import dspy
+
+        class EnvReader(dspy.Module):
+            def forward(self, name: str) -> dict:
+                return {"value": os.getenv(name)}
+    '''}
+    dotenv = f"MOCK_BASE={mock_lm.api_base}\nTOOL_API_KEY=from-dotenv\nALREADY_SET=from-dotenv\n"
+    make_project(tmp_path, {**ECHO, **env_reader}, config.format(), extra_files={".env": dotenv})
+    server = start_server(tmp_path, env={"ALREADY_SET": "from-shell"})
     try:
         spec = server.client.get("/openapi.json").json()
         assert spec["info"]["title"] == "test-project"
         assert server.post("/Echo", {"text": "x"}).json() == {"echo": "x"}
+        # Module code sees .env through os.environ, and .env never overrides the shell.
+        assert server.post("/EnvReader", {"name": "TOOL_API_KEY"}).json() == {"value": "from-dotenv"}
+        assert server.post("/EnvReader", {"name": "ALREADY_SET"}).json() == {"value": "from-shell"}
     finally:
         server.stop()
 

@@ -177,3 +177,91 @@ def test_unserialisable_outputs_are_logged_via_str_and_the_writer_survives(serve
         assert response.json() == {"when": "2026-01-02T03:04:05", "tags": ["b"], "obj": "<opaque>"}
     lines = [json.loads(line) for line in server.log_lines("Odd")]
     assert len(lines) == 2 and lines[-1]["outputs"]["obj"] == "<opaque>"
+
+
+EDGE_MODULES = {
+    "edges.py": '''
+        from typing import Any
+        import dspy
+        import pydantic
+
+        class FlakyInit(dspy.Module):
+            def __init__(self):
+                super().__init__()
+                raise RuntimeError("cannot start yet")
+
+            def forward(self, text: str) -> dict:
+                return {"text": text}
+
+        class QA(dspy.Signature):
+            """Answer."""
+            question: str = dspy.InputField()
+            answer: str = dspy.OutputField()
+
+        class CustomPredict(dspy.Predict):
+            """Subclass of a built-in that overrides forward only: must run its own forward."""
+            def __init__(self):
+                super().__init__(QA)
+
+            def forward(self, question: str) -> dict:
+                return {"answer": "custom forward ran"}
+
+        class RateLimited(Exception):
+            status_code = 429
+            detail = "provider says slow down"
+
+        class ProviderError(dspy.Module):
+            def forward(self, text: str) -> dict:
+                raise RateLimited("provider says slow down")
+
+        class Box(pydantic.BaseModel):
+            content: Any
+
+        class Unserialisable(dspy.Module):
+            def forward(self, text: str) -> Box:
+                return Box(content=object())
+
+        class AsyncUnserialisable(dspy.Module):
+            async def aforward(self, text: str) -> Box:
+                return Box(content=object())
+
+        class Accepted:
+            status_code = 202
+            body = b'{"queued":true}'
+
+        from dspy_cli.gateway import IdentityGateway
+
+        class Async202(IdentityGateway):
+            def from_pipeline_output(self, output):
+                return Accepted()
+
+        class Queued(dspy.Module):
+            gateway = Async202
+
+            def forward(self, text):
+                return {"text": text}
+    '''
+}
+
+
+def test_edge_cases_of_modules_and_gateways(serve):
+    server = serve(EDGE_MODULES)
+    # A constructor that fails is served anyway and retried per request, as upstream.
+    response = server.post("/FlakyInit", {"text": "x"})
+    assert response.status_code == 500 and response.json() == {"detail": "cannot start yet"}
+    # Overriding forward on a DSPy built-in keeps the sync path (its inherited aforward is not used).
+    assert server.post("/CustomPredict", {"question": "q"}).json() == {"answer": "custom forward ran"}
+    # An exception carrying status_code from the module is still a 500 (not the provider's 429).
+    response = server.post("/ProviderError", {"text": "x"})
+    assert response.status_code == 500 and response.json() == {"detail": "provider says slow down"}
+    # Output that cannot be serialised: a logged JSON 500 on both paths, never a hang.
+    for program in ("Unserialisable", "AsyncUnserialisable"):
+        response = server.post(f"/{program}", {"text": "x"})
+        assert response.status_code == 500, program
+        assert json.loads(server.log_lines(program)[-1])["success"] is False
+    # A gateway returning a Starlette-style response passes it through.
+    response = server.post("/Queued", {"text": "x"})
+    assert response.status_code == 202 and response.json() == {"queued": True}
+    # Invalid UTF-8 in a JSON body: Starlette's 400.
+    response = server.client.post("/Queued", content=b'{"text": "\xff"}', headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json() == {"detail": "There was an error parsing the body"}

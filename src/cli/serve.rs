@@ -74,6 +74,9 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         Err(err) => return abort(&format!("Configuration error: {err}")),
     };
     println!("✓ Configuration loaded");
+    if let Err(err) = config.validate_aliases() {
+        return abort(&format!("Error creating application: {err}"));
+    }
     let logs_dir = args.logs_dir.as_ref().map_or_else(|| cwd.join("logs"), |d| cwd.join(d));
     if let Err(err) = std::fs::create_dir_all(&logs_dir) {
         return abort(&format!(
@@ -139,6 +142,11 @@ fn engine_settings(
         modules_dir: project.modules_dir.clone(),
         package_name: project.package_name.clone(),
         logs_dir,
+        environment: config
+            .dotenv
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect(),
         fresh_instance_per_request: config
             .server_bool("fresh_instance_per_request")
             .map_err(|e| e.to_string())?

@@ -3,10 +3,12 @@
 
 use std::path::Path;
 
-pub(super) fn load_into_process(path: &Path) {
+/// Set the variables of `path` that are not set yet; returns those it set.
+pub(super) fn load_into_process(path: &Path) -> Vec<(String, String)> {
     let Ok(text) = std::fs::read_to_string(path) else {
-        return;
+        return Vec::new();
     };
+    let mut applied = Vec::new();
     for (key, value) in parse(&text) {
         if std::env::var_os(&key).is_none() {
             // SAFETY: called once at start-up from the main thread, before any other thread
@@ -15,8 +17,10 @@ pub(super) fn load_into_process(path: &Path) {
             unsafe {
                 std::env::set_var(&key, &value);
             }
+            applied.push((key, value));
         }
     }
+    applied
 }
 
 pub(super) fn parse(text: &str) -> Vec<(String, String)> {

@@ -55,6 +55,9 @@ pub(crate) struct ProjectConfig {
     pub(crate) default_alias: String,
     pub(crate) registry: BTreeMap<String, ModelEntry>,
     pub(crate) program_models: BTreeMap<String, String>,
+    /// Variables `.env` added to the process environment. Python keeps its own copy of the
+    /// environment (`os.environ`), so the engine hands these over too.
+    pub(crate) dotenv: Vec<(String, String)>,
 }
 
 impl ProjectConfig {
@@ -63,11 +66,13 @@ impl ProjectConfig {
         if !path.exists() {
             return Err(ConfigError::NotFound(path.to_path_buf()));
         }
-        if let Some(dir) = path.parent() {
-            dotenv::load_into_process(&dir.join(".env"));
-        }
+        let dotenv = path
+            .parent()
+            .map(|dir| dotenv::load_into_process(&dir.join(".env")))
+            .unwrap_or_default();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        Self::from_yaml(&text, &|name| std::env::var(name).ok())
+        let config = Self::from_yaml(&text, &|name| std::env::var(name).ok())?;
+        Ok(Self { dotenv, ..config })
     }
 
     /// Parse and validate a config document; `env` resolves environment variables.
@@ -87,17 +92,22 @@ impl ProjectConfig {
         let registry_value = models.get("registry").ok_or(ConfigError::NoRegistry)?;
         let registry = parse_registry(registry_value, env)?;
         let program_models = parse_program_models(raw.get("program_models"))?;
-        let config = Self {
+        Ok(Self {
             raw,
             default_alias,
             registry,
             program_models,
-        };
-        config.entry(&config.default_alias)?;
-        for alias in config.program_models.values() {
-            config.entry(alias)?;
-        }
-        Ok(config)
+            dotenv: Vec::new(),
+        })
+    }
+
+    /// Every alias used (the default and `program_models`) exists in the registry. Checked
+    /// after loading, as upstream does when it builds the app.
+    pub(crate) fn validate_aliases(&self) -> Result<(), ConfigError> {
+        self.entry(&self.default_alias)?;
+        self.program_models
+            .values()
+            .try_for_each(|alias| self.entry(alias).map(|_| ()))
     }
 
     /// Look up a registry entry by alias, with upstream's error when it is missing.
@@ -226,7 +236,9 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<ProjectConfig, ConfigError> {
-        ProjectConfig::from_yaml(text, &|name| (name == "KEY").then(|| "secret".to_owned()))
+        let config = ProjectConfig::from_yaml(text, &|name| (name == "KEY").then(|| "secret".to_owned()))?;
+        config.validate_aliases()?;
+        Ok(config)
     }
 
     const VALID: &str = "models:\n  default: a\n  registry:\n    a:\n      model: openai/x\n      env: KEY\n      api_key: literal\n    b:\n      model: openai/y\nprogram_models:\n  P: b\n";

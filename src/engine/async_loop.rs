@@ -185,7 +185,9 @@ impl Completion {
     fn take(&self) -> Option<JobContext> {
         let job = self.job.lock().expect("completion lock").take();
         if job.is_some() {
-            self.tasks.lock().expect("task map lock").remove(&self.id);
+            // Drop the task reference outside the lock: its destructor may run Python code.
+            let task = self.tasks.lock().expect("task map lock").remove(&self.id);
+            drop(task);
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         job
@@ -195,6 +197,14 @@ impl Completion {
         if let Some(job) = self.take() {
             job.reply.send(internal_error(message)).ok();
         }
+    }
+}
+
+impl Drop for Completion {
+    /// A completion that is collected unused (its task vanished without calling back) still
+    /// answers, so no request waits forever and the counters stay right.
+    fn drop(&mut self) {
+        self.fail("the program's asyncio task ended without a result");
     }
 }
 

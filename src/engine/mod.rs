@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 pub(crate) use outcome::Reply;
 pub(crate) use startup::{EngineSettings, load_project};
@@ -50,6 +50,9 @@ pub(crate) struct JobContext {
     pub(crate) started: Instant,
     pub(crate) reply: oneshot::Sender<Reply>,
     pub(crate) log: InferenceLog,
+    /// The program's concurrency slot: held until Python is done with the job, even if the
+    /// client left or timed out, so abandoned work still counts against the limit.
+    _slot: OwnedSemaphorePermit,
 }
 
 /// The running engine: routes plus the two execution paths.
@@ -87,6 +90,7 @@ impl Engine {
         route: usize,
         body: Bytes,
         kind: BodyKind,
+        slot: OwnedSemaphorePermit,
     ) -> (oneshot::Receiver<Reply>, CancelOnDrop<'_>) {
         let info = &self.routes[route];
         let (tx, rx) = oneshot::channel();
@@ -97,6 +101,7 @@ impl Engine {
             started: Instant::now(),
             reply: tx,
             log: self.log.clone(),
+            _slot: slot,
         };
         let target = match (&self.async_loop, info.is_async) {
             (Some(async_loop), true) => Some((async_loop, async_loop.submit(job, body, kind))),

@@ -25,6 +25,8 @@ pub(crate) struct EngineSettings {
     pub(crate) modules_dir: PathBuf,
     pub(crate) package_name: String,
     pub(crate) logs_dir: PathBuf,
+    /// Variables from `.env` to add to Python's `os.environ`.
+    pub(crate) environment: serde_json::Map<String, Value>,
     pub(crate) fresh_instance_per_request: bool,
     #[serde(skip)]
     pub(crate) sync_workers: usize,

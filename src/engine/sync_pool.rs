@@ -100,7 +100,12 @@ impl SyncPool {
             .name("dspy-sync".into())
             .spawn(move || worker.run());
         match spawned {
-            Ok(handle) => shared.handles.lock().expect("pool handles lock").push(handle),
+            Ok(handle) => {
+                let mut handles = shared.handles.lock().expect("pool handles lock");
+                // Dropping the handle of a thread that already exited (reaped when idle) frees it.
+                handles.retain(|h| !h.is_finished());
+                handles.push(handle);
+            }
             Err(err) => {
                 shared.threads.fetch_sub(1, Ordering::AcqRel);
                 tracing::error!("could not start a sync worker thread: {err}");
@@ -185,6 +190,10 @@ impl Shared {
 
     fn run_job(&self, py: Python<'_>, SyncJob { job, body, kind }: SyncJob) {
         self.queued.fetch_sub(1, Ordering::AcqRel);
+        if job.reply.is_closed() {
+            // The client left (or timed out) while the job was queued: nobody will read it.
+            return;
+        }
         let route = self.routes[job.route].bind(py);
         match self.run_sync.call1(py, (route, PyBytes::new(py, &body), kind as u8)) {
             Ok(outcome) => deliver(job, outcome.bind(py)),

@@ -59,7 +59,7 @@ pub(crate) async fn logs(
     }
     let limit = match query.get("limit").map(|l| l.trim().parse::<i64>()) {
         None => 50,
-        Some(Ok(n)) => usize::try_from(n).unwrap_or(0),
+        Some(Ok(n)) => n,
         Some(Err(_)) => return int_parsing_error(&query["limit"]),
     };
     let path = served.logs_dir.join(format!("{program}.log"));

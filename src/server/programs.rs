@@ -8,6 +8,8 @@ use serde_json::json;
 
 use std::time::{Duration, Instant};
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
@@ -97,16 +99,19 @@ async fn run_program(state: &AppState, served: &Served, index: usize, headers: &
     let started = Instant::now();
     let program = &*served.engine.routes[index].program;
     let queued = GaugeGuard::raise(served, program, HttpMetrics::queued);
-    let permit = served.slots.acquire(program).await;
+    let permit = tokio::select! {
+        permit = served.slots.acquire(program) => permit,
+        () = state.shutdown_expired() => return shutting_down(),
+    };
     drop(queued);
     let response = match permit {
         None => {
             served.http_metrics.rejected(program);
             too_many_requests(program, served.slots.limits().retry_after_seconds())
         }
-        Some(_permit) => {
+        Some(permit) => {
             let _in_flight = GaugeGuard::raise(served, program, HttpMetrics::in_flight);
-            execute(state, served, index, headers, body).await
+            execute(state, served, index, headers, body, permit).await
         }
     };
     served
@@ -124,9 +129,24 @@ fn too_many_requests(program: &str, retry_after: u64) -> Response {
     response
 }
 
-async fn execute(state: &AppState, served: &Served, index: usize, headers: &HeaderMap, body: Bytes) -> Response {
+fn shutting_down() -> Response {
+    detail(
+        503,
+        "The server is shutting down and the shutdown timeout passed before this request finished.",
+    )
+}
+
+async fn execute(
+    state: &AppState,
+    served: &Served,
+    index: usize,
+    headers: &HeaderMap,
+    body: Bytes,
+    slot: OwnedSemaphorePermit,
+) -> Response {
     let kind = body_kind(headers, &body);
-    let (reply, mut cancel_guard) = served.engine.submit(index, body, kind);
+    // The slot travels with the job: Python releases it, not this handler.
+    let (reply, mut cancel_guard) = served.engine.submit(index, body, kind, slot);
     // If this future is dropped or gives up below, the guard cancels an aforward task.
     let request_timeout = served.slots.limits().request_timeout;
     let reply = tokio::select! {
@@ -136,9 +156,7 @@ async fn execute(state: &AppState, served: &Served, index: usize, headers: &Head
             let seconds = request_timeout.map_or(0.0, |t| t.as_secs_f64());
             return detail(504, &format!("Program '{program}' did not finish within {seconds} seconds (server.request_timeout_seconds)."));
         }
-        () = state.shutdown_expired() => {
-            return detail(503, "The server is shutting down and the shutdown timeout passed before this request finished.");
-        }
+        () = state.shutdown_expired() => return shutting_down(),
     };
     cancel_guard.disarm();
     let Ok(reply) = reply else {

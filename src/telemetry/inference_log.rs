@@ -34,6 +34,8 @@ pub(crate) struct LogRecord {
 }
 
 /// A queued line, or (record None) a flush marker acknowledged once everything before it is written.
+type LogLine = Map<String, Value>;
+
 struct Pending {
     record: Option<LogRecord>,
     ack: oneshot::Sender<()>,
@@ -140,20 +142,24 @@ impl Writer {
     }
 
     fn write_batch(&mut self, batch: Vec<Pending>) {
-        let mut by_program: HashMap<Arc<str>, (Vec<u8>, u64)> = HashMap::new();
+        // Per program: the bytes to append and the lines they hold (for metrics).
+        let mut by_program: HashMap<Arc<str>, (Vec<u8>, Vec<LogLine>)> = HashMap::new();
         let mut acks = Vec::with_capacity(batch.len());
         for Pending { record, ack } in batch {
             if let Some(record) = record {
-                let (buf, count) = by_program.entry(record.program.clone()).or_default();
-                let line = format_line(buf, &record, &utc_timestamp());
-                self.metrics.record(&line);
-                *count += 1;
+                let (buf, lines) = by_program.entry(record.program.clone()).or_default();
+                lines.push(format_line(buf, &record, &utc_timestamp()));
             }
             acks.push(ack);
         }
-        for (program, (buf, count)) in by_program {
+        for (program, (buf, lines)) in by_program {
+            let count = lines.len() as u64;
             match self.write_file(&program, &buf) {
                 Ok(()) => {
+                    // Count only what reached the file, so metrics agree with it.
+                    for line in &lines {
+                        self.metrics.record(line);
+                    }
                     self.lines_written.fetch_add(count, Ordering::Relaxed);
                 }
                 Err(e) => self.report(&program, count, &e),
@@ -181,8 +187,11 @@ impl Writer {
                 .insert(program.clone(), (file, (metadata.dev(), metadata.ino())));
         }
         let (file, _) = self.files.get_mut(program).expect("inserted above");
+        let length_before = file.metadata()?.len();
         let result = file.write_all(buf);
         if result.is_err() {
+            // Cut a partly written batch (e.g. disk full) so the next line starts clean.
+            file.set_len(length_before).ok();
             self.files.remove(program);
         }
         result

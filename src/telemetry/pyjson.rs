@@ -21,6 +21,10 @@ impl Formatter for PythonFormatter {
         w.write_all(b": ")
     }
 
+    fn write_f64<W: ?Sized + Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        w.write_all(python_float_repr(value).as_bytes())
+    }
+
     fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
         let mut start = 0;
         for (i, ch) in fragment.char_indices() {
@@ -38,6 +42,47 @@ impl Formatter for PythonFormatter {
     }
 }
 
+/// `repr(float)` in Python: the shortest round-trip digits, positional when the decimal exponent
+/// is in -4..16, otherwise `d.ddde+XX` with at least two exponent digits (`1e-05`, `1e+16`).
+fn python_float_repr(value: f64) -> String {
+    if !value.is_finite() {
+        return if value.is_nan() {
+            "NaN".into()
+        } else if value > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    // Rust's `{:e}` gives the same shortest round-trip digits as Python's repr.
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let point = exponent + 1; // digits before the decimal point
+    if -4 < point && point <= 16 {
+        let len = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+        let text = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+        } else if point >= len {
+            format!("{digits}{}.0", "0".repeat((point - len) as usize))
+        } else {
+            let (whole, fraction) = digits.split_at(point as usize);
+            format!("{whole}.{fraction}")
+        };
+        return format!("{sign}{text}");
+    }
+    let (first, rest) = digits.split_at(1);
+    let fraction = if rest.is_empty() {
+        String::new()
+    } else {
+        format!(".{rest}")
+    };
+    let exponent_sign = if exponent < 0 { '-' } else { '+' };
+    format!("{sign}{first}{fraction}e{exponent_sign}{:02}", exponent.unsigned_abs())
+}
+
 /// Append `value` to `out` in Python's default `json.dumps` style.
 pub(crate) fn write_python_json(out: &mut Vec<u8>, value: &impl Serialize) {
     let mut ser = serde_json::Serializer::with_formatter(out, PythonFormatter);
@@ -48,6 +93,27 @@ pub(crate) fn write_python_json(out: &mut Vec<u8>, value: &impl Serialize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_match_python_repr() {
+        let cases = [
+            (16.0, "16.0"),
+            (16.49, "16.49"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (2.94e-5, "2.94e-05"),
+            (1.5e-7, "1.5e-07"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (123_456_789_012_345_680.0, "1.2345678901234568e+17"),
+            (-0.5, "-0.5"),
+            (0.0, "0.0"),
+            (1e100, "1e+100"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(python_float_repr(value), expected, "{value}");
+        }
+    }
 
     #[test]
     fn matches_python_json_dumps() {

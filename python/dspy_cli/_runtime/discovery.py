@@ -33,12 +33,24 @@ class DiscoveredModule:
     output_names: list[str] = field(default_factory=list)
 
 
+def _defining_class(cls: type, name: str) -> type | None:
+    return next((klass for klass in cls.__mro__ if name in vars(klass)), None)
+
+
 def has_native_async(cls: type) -> bool:
-    """True when the class defines or inherits an ``aforward`` other than dspy.Module's."""
+    """True when the class's ``aforward`` is at least as specific as its ``forward``.
+
+    A user class that defines or inherits its own ``aforward`` is async. A subclass of a DSPy
+    built-in (``class Summ(dspy.ChainOfThought)``) that overrides only ``forward`` is not:
+    running the inherited ``aforward`` would silently skip the user's ``forward``.
+    """
     import dspy
 
-    method = getattr(cls, "aforward", None)
-    return callable(method) and method is not getattr(dspy.Module, "aforward", None)
+    async_owner = _defining_class(cls, "aforward")
+    if async_owner is None or async_owner is dspy.Module or not callable(vars(async_owner)["aforward"]):
+        return False
+    sync_owner = _defining_class(cls, "forward")
+    return sync_owner is None or issubclass(async_owner, sync_owner)
 
 
 def _find_signature(instance: Any) -> Any:
@@ -92,13 +104,15 @@ def _import_file(path: Path, module_name: str) -> Any | None:
     return module
 
 
-def _describe(name: str, cls: type, path: Path) -> DiscoveredModule | None:
+def _describe(name: str, cls: type, path: Path) -> DiscoveredModule:
     try:
         instance = cls()
     except Exception as exc:
+        # Served anyway, as upstream does: each request retries the constructor and answers 500
+        # with its error until it succeeds.
         logger.error("Could not instantiate %s from %s: %s: %s", name, path, type(exc).__name__, exc)
-        return None
-    signature = _find_signature(instance)
+        instance = None
+    signature = _find_signature(instance) if instance is not None else None
     outputs = list(signature.output_fields) if signature is not None else []
     schema = extract_forward_schema(cls, outputs)
     module = DiscoveredModule(
@@ -142,9 +156,7 @@ def discover(modules_dir: Path, package_name: str, src_dir: Path) -> list[Discov
                 and cls.__module__ == module_name
                 and not name.startswith("_")
             ):
-                described = _describe(name, cls, path)
-                if described is not None:
-                    found.append(described)
+                found.append(_describe(name, cls, path))
     names = [m.name for m in found]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

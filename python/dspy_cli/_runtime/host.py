@@ -9,6 +9,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,7 @@ def _route_path(module: DiscoveredModule, gateway: APIGateway) -> str:
 
 def _load_optimized_state(module: DiscoveredModule, package_dir: Path, root: Path) -> None:
     for path in (package_dir / "optimized" / f"{module.name}.json", root / "optimized" / f"{module.name}.json"):
-        if path.exists():
+        if path.exists() and module.instance is not None:
             try:
                 module.instance.load(str(path))
             except Exception as exc:
@@ -132,6 +133,10 @@ def load(settings_json: str) -> dict[str, Any]:
     import dspy
 
     settings = json.loads(settings_json)
+    # .env was read by Rust; Python keeps its own copy of the environment (LM clients and user
+    # code read os.environ), so add the same variables there.
+    for key, value in settings["environment"].items():
+        os.environ.setdefault(key, value)
     configure_logging()
     config = settings["config"]
     registry = settings["registry"]

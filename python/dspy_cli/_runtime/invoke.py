@@ -15,6 +15,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import sys
 from typing import Any
 
 import dspy
@@ -68,11 +69,11 @@ def parse_request(route: Any, body: bytes, kind: int) -> Any:
             pass  # recompute below so error bodies match FastAPI's exactly
         try:
             data: Any = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            pos = getattr(exc, "pos", getattr(exc, "start", 0))
-            message = getattr(exc, "msg", str(exc))
-            error = {"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error", "input": {}}
-            error["ctx"] = {"error": message}
+        except UnicodeDecodeError:
+            raise Rejected(_detail(400, "There was an error parsing the body")) from None
+        except json.JSONDecodeError as exc:
+            error = {"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error", "input": {}}
+            error["ctx"] = {"error": exc.msg}
             raise Rejected(_detail(422, [error])) from None
     else:
         data = body
@@ -104,15 +105,17 @@ def normalize_output(result: Any, route: Any) -> dict[str, Any]:
     return {route.scalar_key: result}
 
 
-def _status_of(exc: BaseException) -> int:
-    """Keep the status of an HTTPException-style error (FastAPI's or Starlette's)."""
+def _http_status(exc: BaseException) -> int | None:
+    """The status of an HTTPException-style error (FastAPI's, Starlette's or look-alikes)."""
     status = getattr(exc, "status_code", None)
-    return status if isinstance(status, int) and 400 <= status <= 599 else 500
+    has_detail = hasattr(exc, "detail")
+    return status if has_detail and isinstance(status, int) and 400 <= status <= 599 else None
 
 
-def _error_detail(exc: BaseException) -> Any:
-    detail = getattr(exc, "detail", None)
-    return detail if detail is not None and _status_of(exc) != 500 else str(exc)
+def _gateway_error(exc: BaseException) -> tuple:
+    """A gateway hook failed: its HTTPException keeps its status (upstream made every one a 500)."""
+    status = _http_status(exc)
+    return _detail(status, exc.detail) if status is not None else _detail(500, str(exc))  # type: ignore[attr-defined]
 
 
 def _usage(tracker: Any) -> bytes | None:
@@ -132,10 +135,29 @@ def _loggable_outputs(route: Any, output: dict[str, Any]) -> bytes:
     return _json(output)
 
 
-def _failure(route: Any, inputs: dict[str, Any], exc: BaseException, tracker: Any) -> tuple:
+def _failure(route: Any, inputs: Any, exc: BaseException, tracker: Any) -> tuple:
+    """A 500 for an error of the module (or of shaping its output), with its log line.
+
+    Module errors are always 500, whatever attributes they carry: an LM client's 401 or 429 is
+    the server's problem, not the caller's.
+    """
     logger.error("Error executing %s: %s: %s", route.name, type(exc).__name__, exc)
-    log = (_loggable_inputs(route, inputs), b"{}", str(exc), _usage(tracker))
-    return (_status_of(exc), _json({"detail": _error_detail(exc)}), log)
+    try:
+        log_inputs = _loggable_inputs(route, inputs)
+    except Exception:
+        log_inputs = _json(str(inputs))
+    return (500, _json({"detail": str(exc)}), (log_inputs, b"{}", str(exc), _usage(tracker)))
+
+
+def _response_body(route: Any, response: Any) -> tuple[int, bytes]:
+    """Status and JSON for what the gateway returned, validated against the response model."""
+    status, raw_body = getattr(response, "status_code", None), getattr(response, "body", None)
+    if isinstance(status, int) and isinstance(raw_body, bytes):
+        return status, raw_body  # a Starlette-style Response from a gateway passes through
+    adapter = route.response_adapter
+    if adapter is None:
+        return 200, _json(response)
+    return 200, adapter.dump_json(adapter.validate_python(response, from_attributes=True))
 
 
 def _finish(route: Any, inputs: dict[str, Any], result: Any, tracker: Any) -> tuple:
@@ -146,46 +168,55 @@ def _finish(route: Any, inputs: dict[str, Any], result: Any, tracker: Any) -> tu
     try:
         response = route.gateway.from_pipeline_output(output)
     except Exception as exc:
-        return (_status_of(exc), _json({"detail": _error_detail(exc)}), (log_inputs, b"{}", str(exc), usage))
-    adapter = route.response_adapter
-    if adapter is None:
-        return (200, _json(response), (log_inputs, log_outputs, None, usage))
+        status, body, _ = _gateway_error(exc)
+        return (status, body, (log_inputs, b"{}", str(exc), usage))
     try:
-        body = adapter.dump_json(adapter.validate_python(response, from_attributes=True))
+        status, body = _response_body(route, response)
     except ValidationError as exc:
         error = f"Output of {route.name} does not match its declared return type: {exc}"
         logger.error("%s", error)
         return (500, _json({"detail": error}), (log_inputs, log_outputs, error, usage))
-    return (200, body, (log_inputs, log_outputs, None, usage))
+    return (status, body, (log_inputs, log_outputs, None, usage))
 
 
-def _prepare(route: Any, request: Any) -> dict[str, Any]:
+def _prepare(route: Any, request: Any) -> tuple[dict[str, Any], Any]:
+    """Inputs for the module (gateway transform, dspy types) and the instance to call."""
     inputs = route.gateway.to_pipeline_inputs(request)
-    return _convert_dspy_inputs(route, inputs) if route.dspy_inputs else inputs
+    if route.dspy_inputs:
+        inputs = _convert_dspy_inputs(route, inputs)
+    instance = route.instance
+    return inputs, route.cls() if instance is None else instance
 
 
 def _execute_sync(route: Any, request: Any) -> tuple:
     try:
-        inputs = _prepare(route, request)
-        instance = route.instance or route.cls()
+        inputs, instance = _prepare(route, request)
     except Exception as exc:
-        return _detail(_status_of(exc), _error_detail(exc))
+        return _gateway_error(exc)
     tracker = None
     try:
         with dspy.context(lm=route.lm.copy(), track_usage=True), track_usage() as tracker:
             result = instance(**inputs)
-    except Exception as exc:
+        return _finish(route, inputs, result, tracker)
+    except BaseException as exc:  # noqa: BLE001 - even SystemExit must become a logged 500
         return _failure(route, inputs, exc, tracker)
-    return _finish(route, inputs, result, tracker)
+
+
+def _crash(route: Any, exc: BaseException) -> tuple:
+    """Last resort of the never-raise contract: an error in the runtime itself."""
+    logger.error("Internal error serving %s: %s: %s", route.name, type(exc).__name__, exc)
+    return _detail(500, f"Internal error in dspy-cli while serving {route.name}: {type(exc).__name__}: {exc}")
 
 
 def run_sync(route: Any, body: bytes, kind: int) -> tuple:
     """Entry point for a sync-pool thread: the whole request, in a fresh copy of the root context."""
     try:
         request = parse_request(route, body, kind)
+        return root_context.copy().run(_execute_sync, route, request)
     except Rejected as rejected:
         return rejected.outcome
-    return root_context.copy().run(_execute_sync, route, request)
+    except BaseException as exc:  # noqa: BLE001 - the engine expects an outcome, never an exception
+        return _crash(route, exc)
 
 
 CANCELLED = (499, b'{"detail":"Client disconnected"}', None)
@@ -193,20 +224,43 @@ CANCELLED = (499, b'{"detail":"Client disconnected"}', None)
 
 async def _execute_async(route: Any, request: Any) -> tuple:
     try:
-        inputs = _prepare(route, request)
-        instance = route.instance or route.cls()
+        inputs, instance = _prepare(route, request)
     except Exception as exc:
-        return _detail(_status_of(exc), _error_detail(exc))
+        return _gateway_error(exc)
     tracker = None
     try:
         with dspy.context(lm=route.lm.copy(), track_usage=True), track_usage() as tracker:
             result = await instance.acall(**inputs)
+        if route.dspy_inputs:
+            # Saving image inputs to logs/img is file I/O: keep it off the event loop.
+            return await asyncio.to_thread(_finish, route, inputs, result, tracker)
+        return _finish(route, inputs, result, tracker)
     except asyncio.CancelledError:
         error = "Request cancelled before the program finished (client disconnected or timed out)"
-        return (499, b'{"detail":"Client disconnected"}', (_loggable_inputs(route, inputs), b"{}", error, _usage(tracker)))
-    except Exception as exc:
+        return (499, CANCELLED[1], (_loggable_inputs(route, inputs), b"{}", error, _usage(tracker)))
+    except BaseException as exc:  # noqa: BLE001 - SystemExit must not stop the event loop
         return _failure(route, inputs, exc, tracker)
-    return _finish(route, inputs, result, tracker)
+
+
+def _task_outcome(route: Any, task: asyncio.Task) -> tuple:
+    if task.cancelled():
+        return CANCELLED
+    try:
+        return task.result()
+    except BaseException as exc:  # noqa: BLE001 - the engine expects an outcome, never an exception
+        return _crash(route, exc)
+
+
+if sys.version_info >= (3, 11):
+
+    def _create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+        return loop.create_task(coro, context=root_context.copy())
+
+else:
+
+    def _create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+        # No context= before 3.11: a task copies the context it is created in.
+        return root_context.copy().run(loop.create_task, coro)
 
 
 def start_async(route: Any, body: bytes, kind: int, done: Any) -> Any:
@@ -219,6 +273,6 @@ def start_async(route: Any, body: bytes, kind: int, done: Any) -> Any:
     except Rejected as rejected:
         done(rejected.outcome)
         return None
-    task = route.loop.create_task(_execute_async(route, request), context=root_context.copy())
-    task.add_done_callback(lambda t: done(CANCELLED if t.cancelled() else t.result()))
+    task = _create_task(route.loop, _execute_async(route, request))
+    task.add_done_callback(lambda t: done(_task_outcome(route, t)))
     return task

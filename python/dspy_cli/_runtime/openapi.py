@@ -17,6 +17,7 @@ def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 def _error_responses() -> dict[str, Any]:
     error = {"$ref": "#/components/schemas/ErrorResponse"}
     return {
+        "400": _json_response("The body is not valid UTF-8", error),
         "422": _json_response("Validation Error", {"$ref": "#/components/schemas/HTTPValidationError"}),
         "429": {**_json_response("Too many concurrent requests", error), "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
         "500": _json_response("The program raised an error", error),
