@@ -97,7 +97,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, overrides_with = "no_reload")]
     pub(crate) reload: bool,
     /// Disable auto-reload (the dspy-cli-rs default)
-    #[arg(long)]
+    #[arg(long, env = "DSPY_CLI_NO_RELOAD")]
     pub(crate) no_reload: bool,
     /// Save OpenAPI spec to file on server start (default: enabled)
     #[arg(long, overrides_with = "no_save_openapi")]
@@ -109,7 +109,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value = "json", value_parser = openapi_format, env = "DSPY_CLI_OPENAPI_FORMAT")]
     pub(crate) openapi_format: String,
     /// Path to Python interpreter to use (default: auto-detect)
-    #[arg(long, value_name = "FILE", value_parser = existing_file)]
+    #[arg(long, value_name = "FILE", value_parser = existing_file, env = "DSPY_CLI_PYTHON")]
     pub(crate) python: Option<PathBuf>,
     /// Use system Python environment instead of project venv
     #[arg(long, env = "DSPY_CLI_SYSTEM")]
