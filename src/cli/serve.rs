@@ -169,6 +169,35 @@ fn point_registry_at_mock(registry: &mut Map<String, Value>, mock: SocketAddr) {
     }
 }
 
+fn bind(runtime: &tokio::runtime::Runtime, host: &str, port: u16) -> Result<tokio::net::TcpListener, ExitStatus> {
+    let address = format!("{host}:{port}");
+    runtime
+        .block_on(tokio::net::TcpListener::bind(&address))
+        .map_err(|err| {
+            let hint = if err.kind() == std::io::ErrorKind::AddrInUse {
+                "Another process is using this port: stop it or choose another port with --port."
+            } else {
+                "Check --host and --port."
+            };
+            abort(&format!("Error: could not listen on {address}: {err}. {hint}"))
+        })
+}
+
+fn start_mock_lm(runtime: &tokio::runtime::Runtime, registry: &mut Map<String, Value>) -> Result<(), ExitStatus> {
+    let options = MockOptions {
+        delay: Duration::from_millis(50),
+        error_rate: 0.0,
+    };
+    let mock = runtime
+        .block_on(mock_lm::spawn_local(options))
+        .map_err(|err| abort(&format!("Error: could not start the built-in mock LM: {err}")))?;
+    point_registry_at_mock(registry, mock);
+    tracing::warn!(
+        "--mock-lm: every program talks to a built-in mock LM at http://{mock}/v1. Answers are FAKE; do not use this in production."
+    );
+    Ok(())
+}
+
 /// Everything after configuration: runtime, listener, engine, serving, shutdown.
 fn run(
     py: Python<'_>,
@@ -181,33 +210,14 @@ fn run(
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
     };
-    let address = format!("{}:{}", args.host, args.port);
-    let listener = match runtime.block_on(tokio::net::TcpListener::bind(&address)) {
-        Ok(l) => l,
-        Err(err) => {
-            let hint = if err.kind() == std::io::ErrorKind::AddrInUse {
-                "Another process is using this port: stop it or choose another port with --port."
-            } else {
-                "Check --host and --port."
-            };
-            return abort(&format!("Error: could not listen on {address}: {err}. {hint}"));
-        }
+    let listener = match bind(&runtime, &args.host, args.port) {
+        Ok(listener) => listener,
+        Err(status) => return status,
     };
-    if args.mock_lm {
-        match runtime.block_on(mock_lm::spawn_local(MockOptions {
-            delay: Duration::from_millis(50),
-            error_rate: 0.0,
-        })) {
-            Ok(mock) => {
-                point_registry_at_mock(&mut settings.registry, mock);
-                tracing::warn!(
-                    "--mock-lm: every program talks to a built-in mock LM at http://{mock}/v1. Answers are FAKE; do not use this in production."
-                );
-            }
-            Err(err) => {
-                return abort(&format!("Error: could not start the built-in mock LM: {err}"));
-            }
-        }
+    if args.mock_lm
+        && let Err(status) = start_mock_lm(&runtime, &mut settings.registry)
+    {
+        return status;
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let (expired_tx, expired_rx) = watch::channel(false);
@@ -243,14 +253,7 @@ fn run(
     std::io::stdout().flush().ok();
 
     let (engine, rest) = loaded.split();
-    let program_names: Vec<String> = rest
-        .programs
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["name"].as_str().map(str::to_owned))
-        .collect();
-    metrics.seed_from_logs(&settings.logs_dir, &program_names);
+    metrics.seed_from_logs(&settings.logs_dir, &rest.program_names());
     let engine = Arc::new(engine);
     let parts = ServedParts {
         programs: rest.programs.clone(),
@@ -265,17 +268,7 @@ fn run(
     signals.abort();
     // Drop the HTTP side's references (handlers are finished) before stopping the engine.
     drop(state);
-    py.detach(|| {
-        match Arc::try_unwrap(engine) {
-            Ok(engine) => engine.shutdown(Duration::from_secs(5)),
-            Err(_) => {
-                tracing::warn!("requests still hold the engine at shutdown; not waiting for them")
-            }
-        }
-        log.flush(Duration::from_secs(5));
-        drop(log);
-        drop(runtime);
-    });
+    py.detach(|| stop_engine(engine, &log, runtime));
     rest.shutdown_gateways(py);
     drop(log_thread);
     let error = match served_ok {
@@ -290,11 +283,20 @@ fn run(
     ExitStatus::Failure
 }
 
+/// Stop the Python threads, flush the inference log, drop the runtime. Runs detached.
+fn stop_engine(engine: Arc<crate::engine::Engine>, log: &InferenceLog, runtime: tokio::runtime::Runtime) {
+    match Arc::try_unwrap(engine) {
+        Ok(engine) => engine.shutdown(Duration::from_secs(5)),
+        Err(_) => tracing::warn!("requests still hold the engine at shutdown; not waiting for them"),
+    }
+    log.flush(Duration::from_secs(5));
+    drop(runtime);
+}
+
 async fn wait_for(mut stop: watch::Receiver<bool>) {
     stop.wait_for(|stopping| *stopping).await.ok();
 }
 
-/// First signal: stop accepting and drain. Second signal: exit at once.
 /// First signal: stop accepting and let in-flight requests finish; after `timeout` they get a
 /// 503. Second signal: exit at once.
 async fn watch_signals(stop: watch::Sender<bool>, expired: watch::Sender<bool>, timeout: Duration) {

@@ -54,6 +54,16 @@ pub(crate) struct ProjectHandles {
 }
 
 impl ProjectHandles {
+    /// Discovered programs, in discovery order.
+    pub(crate) fn program_names(&self) -> Vec<String> {
+        self.programs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Run the gateways' `shutdown()` hooks (after the engine has stopped).
     pub(crate) fn shutdown_gateways(self, py: Python<'_>) {
         if let Err(err) = self.host.call_method1(py, "shutdown_gateways", (self.gateways,)) {
