@@ -1,19 +1,18 @@
 //! Turning the outcome tuple that `_runtime.invoke` returns into a [`Reply`] and a log line.
 
+use super::JobContext;
+use crate::telemetry::{LogRecord, PendingLog};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use tokio::sync::oneshot;
-
-use super::JobContext;
-use crate::telemetry::LogRecord;
 
 /// The finished response for the HTTP layer.
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: Vec<u8>,
-    /// Resolves once the inference log line is written; the response must wait for it.
-    pub(crate) logged: Option<oneshot::Receiver<()>>,
+    /// The inference log line; the handler commits it before responding. If the reply is
+    /// never read, the line is still written (see [`PendingLog`]).
+    pub(crate) log: Option<PendingLog>,
 }
 
 fn bytes_of(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
@@ -48,11 +47,12 @@ pub(crate) fn deliver(job: JobContext, outcome: &Bound<'_, PyAny>) {
         Ok((status, body, record)) => Reply {
             status,
             body,
-            logged: record.map(|r| job.log.append(r)),
+            log: record.map(|r| job.log.pending(r)),
         },
         Err(err) => internal_error(&format!("malformed outcome from the Python runtime: {err}")),
     };
-    // The receiver is gone if the client disconnected; the log line is queued regardless.
+    // If the client is gone the reply is dropped here, and its PendingLog hands the line to the
+    // background writer.
     job.reply.send(reply).ok();
 }
 
@@ -63,7 +63,7 @@ pub(crate) fn internal_error(message: &str) -> Reply {
     Reply {
         status: 500,
         body,
-        logged: None,
+        log: None,
     }
 }
 

@@ -162,9 +162,9 @@ async fn execute(
     let Ok(reply) = reply else {
         return detail(503, "The server is shutting down; the request was not completed.");
     };
-    if let Some(logged) = reply.logged {
+    if let Some(log) = reply.log {
         // Durability: respond only once the inference log line reached the kernel.
-        logged.await.ok();
+        log.commit();
     }
     json_bytes(reply.status, reply.body)
 }

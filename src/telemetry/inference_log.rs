@@ -1,20 +1,21 @@
-//! `logs/<Program>.log`: one JSON object per inference, appended by one writer thread.
+//! `logs/<Program>.log`: one JSON object per inference.
 //!
 //! Durability contract: a request's response is sent only after its line was handed to the
-//! kernel (`write(2)` returned). The writer batches every line waiting in its queue into one
-//! write per file (group commit), so this costs one syscall per batch, not per request.
+//! kernel (`write(2)` returned). The HTTP handler appends the line itself right before it
+//! responds, so the common path needs no extra thread hand-off. A record whose request is gone
+//! (client disconnected, timeout, shutdown) is written by a background thread instead, in
+//! batches: [`PendingLog`] makes sure one of the two always happens.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use tokio::sync::oneshot;
 
 use super::metrics::MetricsStore;
 use super::pyjson::write_python_json;
@@ -33,128 +34,151 @@ pub(crate) struct LogRecord {
     pub(crate) usage_json: Option<Vec<u8>>,
 }
 
-/// A queued line, or (record None) a flush marker acknowledged once everything before it is written.
 type LogLine = Map<String, Value>;
 
-struct Pending {
-    record: Option<LogRecord>,
-    ack: oneshot::Sender<()>,
+/// Work for the background thread: orphaned records, or a flush marker to acknowledge.
+enum Orphan {
+    Record(LogRecord),
+    Flush(std::sync::mpsc::Sender<()>),
 }
 
-/// Handle to the writer thread. Cloning shares the same thread.
+/// Handle to the log files and the background thread. Cloning shares both.
 #[derive(Clone)]
 pub(crate) struct InferenceLog {
-    tx: crossbeam_channel::Sender<Pending>,
-    write_errors: Arc<AtomicU64>,
-    lines_written: Arc<AtomicU64>,
+    files: Arc<LogFiles>,
+    orphans: crossbeam_channel::Sender<Orphan>,
 }
 
 impl InferenceLog {
-    /// Start the writer thread appending to `<logs_dir>/<Program>.log`.
+    /// Open the log directory's writer and start the thread for orphaned records.
     pub(crate) fn start(logs_dir: PathBuf, metrics: Arc<MetricsStore>) -> (Self, std::thread::JoinHandle<()>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let write_errors = Arc::new(AtomicU64::new(0));
-        let lines_written = Arc::new(AtomicU64::new(0));
-        let mut writer = Writer {
+        let files = Arc::new(LogFiles {
             logs_dir,
             metrics,
-            files: HashMap::new(),
-            write_errors: write_errors.clone(),
-            lines_written: lines_written.clone(),
-            last_report: None,
-        };
+            open: Mutex::default(),
+            write_errors: AtomicU64::new(0),
+            lines_written: AtomicU64::new(0),
+            last_report: Mutex::new(None),
+        });
+        let (orphans, rx) = crossbeam_channel::unbounded();
+        let background = files.clone();
         let handle = std::thread::Builder::new()
             .name("log-writer".into())
-            .spawn(move || writer.run(&rx))
+            .spawn(move || write_orphans(&background, &rx))
             .expect("spawning the log writer thread");
-        (
-            Self {
-                tx,
-                write_errors,
-                lines_written,
-            },
-            handle,
-        )
+        (Self { files, orphans }, handle)
     }
 
     pub(crate) fn lines_written(&self) -> u64 {
-        self.lines_written.load(Ordering::Relaxed)
+        self.files.lines_written.load(Ordering::Relaxed)
     }
 
     /// Lines lost to write errors (full disk, unwritable directory) since start.
     pub(crate) fn write_errors(&self) -> u64 {
-        self.write_errors.load(Ordering::Relaxed)
+        self.files.write_errors.load(Ordering::Relaxed)
     }
 
-    /// Queue a record; the returned receiver resolves once its line is written (or failed).
-    pub(crate) fn append(&self, record: LogRecord) -> oneshot::Receiver<()> {
-        let (ack, done) = oneshot::channel();
-        // If the writer is gone we are shutting down; the dropped sender resolves `done`.
-        self.tx
-            .send(Pending {
-                record: Some(record),
-                ack,
-            })
-            .ok();
-        done
-    }
-
-    /// Wait (up to `timeout`) until every line queued so far is written.
-    pub(crate) fn flush(&self, timeout: Duration) {
-        let (ack, done) = std::sync::mpsc::channel::<()>();
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Pending { record: None, ack: tx }).is_err() {
-            return;
+    /// Wrap a record so it is written either by [`PendingLog::commit`] or, if that never
+    /// happens, by the background thread.
+    pub(crate) fn pending(&self, record: LogRecord) -> PendingLog {
+        PendingLog {
+            record: Some(record),
+            log: self.clone(),
         }
-        std::thread::spawn(move || {
-            rx.blocking_recv().ok();
-            ack.send(()).ok();
-        });
-        done.recv_timeout(timeout).ok();
+    }
+
+    /// Wait (up to `timeout`) until every orphaned record queued so far is written.
+    pub(crate) fn flush(&self, timeout: Duration) {
+        let (ack, done) = std::sync::mpsc::channel();
+        if self.orphans.send(Orphan::Flush(ack)).is_ok() {
+            done.recv_timeout(timeout).ok();
+        }
     }
 }
 
-struct Writer {
-    logs_dir: PathBuf,
-    metrics: Arc<MetricsStore>,
-    /// Open files with the (device, inode) they were opened as.
-    files: HashMap<Arc<str>, (File, (u64, u64))>,
-    write_errors: Arc<AtomicU64>,
-    lines_written: Arc<AtomicU64>,
-    last_report: Option<Instant>,
+/// A log line owed for one request.
+pub(crate) struct PendingLog {
+    record: Option<LogRecord>,
+    log: InferenceLog,
+}
+
+impl PendingLog {
+    /// Write the line now, on this thread (a short append to the page cache).
+    pub(crate) fn commit(mut self) {
+        if let Some(record) = self.record.take() {
+            self.log.files.write(&[record]);
+        }
+    }
+}
+
+impl Drop for PendingLog {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            // Nobody will commit it (the request was abandoned): the background thread will.
+            self.log.orphans.send(Orphan::Record(record)).ok();
+        }
+    }
+}
+
+impl std::fmt::Debug for PendingLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLog")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
 }
 
 const MAX_BATCH: usize = 512;
 
-impl Writer {
-    fn run(&mut self, rx: &crossbeam_channel::Receiver<Pending>) {
-        // Ends when every sender is dropped and the queue is drained.
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
-                }
+fn write_orphans(files: &LogFiles, rx: &crossbeam_channel::Receiver<Orphan>) {
+    // Ends when every sender is dropped and the queue is drained.
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(MAX_BATCH));
+        let mut records = Vec::new();
+        let mut acks = Vec::new();
+        for orphan in batch {
+            match orphan {
+                Orphan::Record(record) => records.push(record),
+                Orphan::Flush(ack) => acks.push(ack),
             }
-            self.write_batch(batch);
+        }
+        files.write(&records);
+        for ack in acks {
+            ack.send(()).ok();
         }
     }
+}
 
-    fn write_batch(&mut self, batch: Vec<Pending>) {
+/// The open log files, shared by every thread that writes lines.
+struct LogFiles {
+    logs_dir: PathBuf,
+    metrics: Arc<MetricsStore>,
+    /// Open files with the (device, inode) they were opened as.
+    open: Mutex<HashMap<Arc<str>, OpenFile>>,
+    write_errors: AtomicU64,
+    lines_written: AtomicU64,
+    last_report: Mutex<Option<Instant>>,
+}
+
+struct OpenFile {
+    file: File,
+    identity: (u64, u64),
+}
+
+impl LogFiles {
+    /// Format and append `records` (one write per program), then count them in the metrics.
+    fn write(&self, records: &[LogRecord]) {
+        let timestamp = utc_timestamp();
         // Per program: the bytes to append and the lines they hold (for metrics).
-        let mut by_program: HashMap<Arc<str>, (Vec<u8>, Vec<LogLine>)> = HashMap::new();
-        let mut acks = Vec::with_capacity(batch.len());
-        for Pending { record, ack } in batch {
-            if let Some(record) = record {
-                let (buf, lines) = by_program.entry(record.program.clone()).or_default();
-                lines.push(format_line(buf, &record, &utc_timestamp()));
-            }
-            acks.push(ack);
+        let mut by_program: HashMap<&Arc<str>, (Vec<u8>, Vec<LogLine>)> = HashMap::new();
+        for record in records {
+            let (buf, lines) = by_program.entry(&record.program).or_default();
+            lines.push(format_line(buf, record, &timestamp));
         }
         for (program, (buf, lines)) in by_program {
             let count = lines.len() as u64;
-            match self.write_file(&program, &buf) {
+            match self.append(program, &buf) {
                 Ok(()) => {
                     // Count only what reached the file, so metrics agree with it.
                     for line in &lines {
@@ -162,46 +186,47 @@ impl Writer {
                     }
                     self.lines_written.fetch_add(count, Ordering::Relaxed);
                 }
-                Err(e) => self.report(&program, count, &e),
+                Err(e) => self.report(program, count, &e),
             }
-        }
-        for ack in acks {
-            ack.send(()).ok();
         }
     }
 
-    fn write_file(&mut self, program: &Arc<str>, buf: &[u8]) -> std::io::Result<()> {
+    fn append(&self, program: &Arc<str>, buf: &[u8]) -> std::io::Result<()> {
         let path = self.logs_dir.join(format!("{program}.log"));
-        // Reopen when the file was removed or replaced (log rotation, a deleted logs directory):
-        // writing on through the old handle would silently lose the lines. One stat per batch.
-        let current = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()));
-        let stale = self
-            .files
-            .get(program)
-            .is_none_or(|(_, identity)| Some(*identity) != current);
-        if stale {
-            self.files.remove(program);
+        let mut open = self.open.lock().expect("log files lock");
+        // Reopen when the file was removed or replaced (rotation, a deleted logs directory):
+        // writing on through the old handle would silently lose the lines. One stat per write.
+        let metadata = std::fs::metadata(&path).ok();
+        let current = metadata.as_ref().map(|m| (m.dev(), m.ino()));
+        if open.get(program).is_none_or(|f| Some(f.identity) != current) {
+            open.remove(program);
             let file = open_append(&self.logs_dir, &path)?;
             let metadata = file.metadata()?;
-            self.files
-                .insert(program.clone(), (file, (metadata.dev(), metadata.ino())));
+            open.insert(
+                program.clone(),
+                OpenFile {
+                    file,
+                    identity: (metadata.dev(), metadata.ino()),
+                },
+            );
         }
-        let (file, _) = self.files.get_mut(program).expect("inserted above");
-        let length_before = file.metadata()?.len();
-        let result = file.write_all(buf);
+        let entry = open.get_mut(program).expect("opened above");
+        let result = entry.file.write_all(buf);
         if result.is_err() {
-            // Cut a partly written batch (e.g. disk full) so the next line starts clean.
-            file.set_len(length_before).ok();
-            self.files.remove(program);
+            // Cut a partly written line (e.g. disk full) so the next one starts clean.
+            if let Some(before) = metadata.filter(std::fs::Metadata::is_file).map(|m| m.len()) {
+                entry.file.set_len(before).ok();
+            }
+            open.remove(program);
         }
         result
     }
 
-    fn report(&mut self, program: &str, lines: u64, err: &std::io::Error) {
+    fn report(&self, program: &str, lines: u64, err: &std::io::Error) {
         self.write_errors.fetch_add(lines, Ordering::Relaxed);
-        let due = self.last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-        if due {
-            self.last_report = Some(Instant::now());
+        let mut last = self.last_report.lock().expect("report lock");
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            *last = Some(Instant::now());
             tracing::error!(
                 "Failed to write inference log for {program} in {}: {err}. Requests keep being served; lost lines are counted (reported at most once a minute).",
                 self.logs_dir.display()
@@ -371,19 +396,24 @@ mod tests {
     }
 
     #[test]
-    fn writer_appends_and_acks() {
+    fn committed_and_abandoned_records_are_all_written() {
         let dir = std::env::temp_dir().join(format!("dspy-cli-rs-log-{}", std::process::id()));
         let metrics = Arc::new(MetricsStore::default());
         let (log, handle) = InferenceLog::start(dir.clone(), metrics.clone());
-        let acks: Vec<_> = (0..5).map(|_| log.append(record(None, None))).collect();
-        for ack in acks {
-            ack.blocking_recv().unwrap();
+        for i in 0..6 {
+            let pending = log.pending(record(None, None));
+            if i % 2 == 0 {
+                pending.commit(); // written at once
+            } // else dropped: the background thread writes it
         }
+        // The committed ones are on disk before the call returns.
+        assert!(std::fs::read_to_string(dir.join("P.log")).unwrap().lines().count() >= 3);
+        log.flush(Duration::from_secs(5));
         drop(log);
         handle.join().unwrap();
         let text = std::fs::read_to_string(dir.join("P.log")).unwrap();
-        assert_eq!(text.lines().count(), 5);
-        assert_eq!(metrics.program_json("P")["call_count"], 5);
+        assert_eq!(text.lines().count(), 6);
+        assert_eq!(metrics.program_json("P")["call_count"], 6);
         std::fs::remove_dir_all(dir).ok();
     }
 }
