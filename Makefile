@@ -40,8 +40,11 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -q -- -D warnings
 
+## Benchmark against dspy-cli 0.1.13 and the FastAPI recipe (bench/README.md); BENCH_ARGS="--full" for the matrix.
+BENCH_ARGS ?=
 bench: build-release
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
+## Short benchmark smoke run (ours only, ~1 min): what CI runs so the harness cannot rot.
 bench-quick: build-release
-	$(PY) bench/run.py --quick
+	$(PY) bench/run.py --quick $(BENCH_ARGS)
