@@ -15,8 +15,7 @@ from serving import DEFAULT_CONFIG, MockLM, Server, make_project, start_mock_lm,
 def mock_lm() -> Iterator[MockLM]:
     lm = start_mock_lm()
     yield lm
-    lm.process.terminate()
-    lm.process.wait(10)
+    lm.stop()
 
 
 @pytest.fixture

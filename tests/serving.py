@@ -77,6 +77,17 @@ class MockLM:
     def request_count(self) -> int:
         return httpx.get(f"http://127.0.0.1:{self.port}/stats").json()["requests"]
 
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+    # `with start_mock_lm(...) as lm:` stops the mock at the end of the block.
+    def __enter__(self) -> MockLM:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
 
 def start_mock_lm(delay_ms: int = 10, error_rate: float = 0.0) -> MockLM:
     port = free_port()

@@ -39,5 +39,4 @@ def test_api_conforms_to_its_openapi_document(tmp_path):
         assert "passed" in result.stdout and "failed" not in result.stdout.split("SUMMARY")[-1]
     finally:
         server.stop()
-        lm.process.terminate()
-        lm.process.wait(10)
+        lm.stop()

@@ -109,8 +109,7 @@ def test_metrics_are_seeded_from_existing_logs_and_logs_endpoint_reads_the_tail(
 
 
 def test_error_storm_every_response_is_json(tmp_path):
-    storm = start_mock_lm(delay_ms=5, error_rate=0.9)
-    try:
+    with start_mock_lm(delay_ms=5, error_rate=0.9) as storm:
         make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=storm.api_base))
         server = start_server(tmp_path)
         assert server.client.get("/programs").status_code == 200
@@ -126,9 +125,6 @@ def test_error_storm_every_response_is_json(tmp_path):
         failures = [e for e in read_log(server, "SimplePredict") + read_log(server, "AsyncPredict") if not e["success"]]
         assert len(failures) == statuses[500]
         server.stop()
-    finally:
-        storm.process.terminate()
-        storm.process.wait(10)
 
 
 BACKPRESSURE_CONFIG = DEFAULT_CONFIG + """
@@ -139,8 +135,7 @@ server:
 
 
 def test_backpressure_burst_of_150(tmp_path):
-    slow = start_mock_lm(delay_ms=1000)
-    try:
+    with start_mock_lm(delay_ms=1000) as slow:
         make_project(tmp_path, QA, BACKPRESSURE_CONFIG.format(api_base=slow.api_base))
         server = start_server(tmp_path)
         def timed(i):
@@ -163,14 +158,10 @@ def test_backpressure_burst_of_150(tmp_path):
         rejected = sum(s.value for s in families["dspy_rejected_requests"].samples if s.name.endswith("_total"))
         assert rejected == statuses[429]
         server.stop()
-    finally:
-        slow.process.terminate()
-        slow.process.wait(10)
 
 
 def test_sigterm_with_50_in_flight_answers_all_and_exits_0(tmp_path):
-    slow = start_mock_lm(delay_ms=1500)
-    try:
+    with start_mock_lm(delay_ms=1500) as slow:
         make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=slow.api_base))
         server = start_server(tmp_path)
         with ThreadPoolExecutor(50) as pool:
@@ -184,14 +175,10 @@ def test_sigterm_with_50_in_flight_answers_all_and_exits_0(tmp_path):
         assert set(statuses) <= {200, 503}
         assert statuses[200] == len(server.log_lines("SimplePredict")) + len(server.log_lines("AsyncPredict"))
         assert "Server stopped" in server.stdout()
-    finally:
-        slow.process.terminate()
-        slow.process.wait(10)
 
 
 def test_shutdown_deadline_answers_503_json(tmp_path):
-    slow = start_mock_lm(delay_ms=8000)
-    try:
+    with start_mock_lm(delay_ms=8000) as slow:
         make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=slow.api_base))
         server = start_server(tmp_path, "--shutdown-timeout", "1")
         with ThreadPoolExecutor(4) as pool:
@@ -204,9 +191,6 @@ def test_shutdown_deadline_answers_503_json(tmp_path):
         assert [r.status_code for r in responses] == [503] * 4
         assert "shutting down" in responses[0].json()["detail"]
         assert server.process.wait(30) == 0
-    finally:
-        slow.process.terminate()
-        slow.process.wait(10)
 
 
 def test_sigkill_loses_no_acknowledged_line(serve):
@@ -296,8 +280,7 @@ def test_malformed_lm_output_is_a_json_500_and_a_logged_failure(serve):
 
 
 def test_second_signal_exits_at_once(tmp_path):
-    slow = start_mock_lm(delay_ms=20000)
-    try:
+    with start_mock_lm(delay_ms=20000) as slow:
         make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=slow.api_base))
         server = start_server(tmp_path)
         with ThreadPoolExecutor(1) as pool:
@@ -311,6 +294,3 @@ def test_second_signal_exits_at_once(tmp_path):
             assert time.monotonic() - started < 5
             with contextlib.suppress(httpx.HTTPError):
                 pending.result()
-    finally:
-        slow.process.terminate()
-        slow.process.wait(10)

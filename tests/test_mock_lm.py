@@ -45,5 +45,4 @@ def test_error_rate_fails_requests_with_500():
         response = httpx.post(f"{lm.api_base}/chat/completions", json={"model": "m", "messages": []})
         assert response.status_code == 500 and "injected failure" in response.json()["error"]["message"]
     finally:
-        lm.process.terminate()
-        lm.process.wait(10)
+        lm.stop()
