@@ -258,3 +258,14 @@ def test_project_venv_without_dspy_cli_is_explained(tmp_path):
     assert result.returncode == 1
     assert "dspy-cli is not installed in your project virtual environment" in result.stdout
     assert "You can bypass this check with --system" in result.stdout
+
+
+def test_nested_logs_dir_is_created(tmp_path, mock_lm):
+    make_project(tmp_path, ECHO, DEFAULT_CONFIG.format(api_base=mock_lm.api_base))
+    server = start_server(tmp_path, "--logs-dir", "var/deep/logs")
+    try:
+        assert server.post("/Echo", {"text": "x"}).json() == {"echo": "x"}
+        assert len((tmp_path / "var" / "deep" / "logs" / "Echo.log").read_text().splitlines()) == 1
+        assert "logs: " + str(tmp_path / "var" / "deep" / "logs") in server.stdout()
+    finally:
+        server.stop()
