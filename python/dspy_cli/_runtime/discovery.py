@@ -7,7 +7,7 @@ import inspect
 import logging
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,6 @@ class DiscoveredModule:
     instance: Any
     schema: ForwardSchema
     is_async: bool
-    signature_doc: str = ""
-    input_names: list[str] = field(default_factory=list)
-    output_names: list[str] = field(default_factory=list)
 
 
 def _defining_class(cls: type, name: str) -> type | None:
@@ -122,9 +119,6 @@ def _describe(name: str, cls: type, path: Path) -> DiscoveredModule:
         instance=instance,
         schema=schema,
         is_async=has_native_async(cls),
-        signature_doc=(signature.__doc__ or "").strip() if signature is not None else "",
-        input_names=list(signature.input_fields) if signature is not None else [],
-        output_names=outputs,
     )
     if not schema.typed:
         logger.warning("Module %s does not have typed forward() method - API will have no validation", name)

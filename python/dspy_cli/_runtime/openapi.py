@@ -53,7 +53,7 @@ def _operation_id(path: str, method: str) -> str:
     return f"run_program_{slug}_{method.lower()}"
 
 
-def _program_operation(route: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+def _program_operation(route: Any) -> dict[str, Any]:
     title = route.name.title()
     if route.request_model is not None:
         request = {"$ref": f"#/components/schemas/{route.request_model.__name__}"}
@@ -120,7 +120,7 @@ def build_spec(config: dict[str, Any], modules: list[Any], routes: list[Any], pr
     schemas.update(_validation_schemas())
     paths: dict[str, Any] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _program_operation(route, schemas)
+        paths.setdefault(route.path, {})[route.method.lower()] = _program_operation(route)
     for path, item in _builtin_paths().items():
         paths.setdefault(path, item)
     info: dict[str, Any] = {

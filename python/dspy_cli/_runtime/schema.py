@@ -32,18 +32,6 @@ def is_dspy_type(annotation: Any) -> bool:
     return isinstance(annotation, type) and getattr(annotation, "__module__", "").startswith("dspy")
 
 
-def format_type(annotation: Any) -> str:
-    """Display string as upstream shows it: ``list[str]``, ``Optional[str]``, ``dspy.Image``."""
-    if annotation is None or annotation is inspect.Parameter.empty:
-        return "str"
-    if typing.get_origin(annotation) is not None:
-        text = str(annotation).replace("typing.", "")
-        return text.replace("<class '", "").replace("'>", "")
-    if is_dspy_type(annotation):
-        return f"dspy.{annotation.__name__}"
-    return getattr(annotation, "__name__", str(annotation))
-
-
 def _is_dict_type(annotation: Any) -> bool:
     return annotation in (dict, typing.Dict) or typing.get_origin(annotation) is dict  # noqa: UP006
 
