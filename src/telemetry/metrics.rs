@@ -13,6 +13,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value, json};
 
 use super::inference_log::isoformat_utc;
+use super::latency::LatencyHistogram;
 
 #[derive(Debug, Default, Clone)]
 struct ModelBreakdown {
@@ -28,8 +29,7 @@ pub(crate) struct ProgramMetrics {
     successes: u64,
     errors: u64,
     last_call: Option<(DateTime<FixedOffset>, String)>,
-    durations_ms: Vec<f64>,
-    durations_sorted: bool,
+    latency: LatencyHistogram,
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
@@ -61,8 +61,7 @@ impl ProgramMetrics {
             self.last_call = Some((parsed, isoformat_utc(parsed.with_timezone(&chrono::Utc))));
         }
         if let Some(duration) = entry.get("duration_ms").and_then(Value::as_f64) {
-            self.durations_ms.push(duration);
-            self.durations_sorted = false;
+            self.latency.record(duration);
         }
         if let Some(tokens) = entry.get("tokens").and_then(Value::as_object) {
             self.prompt_tokens += uint(tokens.get("prompt_tokens"));
@@ -86,34 +85,10 @@ impl ProgramMetrics {
         }
     }
 
-    /// Nearest-rank 95th percentile (upstream used a floor index, which under-reports).
-    fn p95(&mut self) -> Option<f64> {
-        if self.durations_ms.is_empty() {
-            return None;
-        }
-        if !self.durations_sorted {
-            self.durations_ms.sort_by(f64::total_cmp);
-            self.durations_sorted = true;
-        }
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss,
-            reason = "rank of a vector index"
-        )]
-        let rank = (0.95 * self.durations_ms.len() as f64).ceil() as usize;
-        Some(self.durations_ms[rank.saturating_sub(1)])
-    }
-
-    fn snapshot(&mut self, program: &str) -> Value {
-        #[expect(clippy::cast_precision_loss, reason = "call counts far below 2^52")]
-        let avg = (!self.durations_ms.is_empty()).then(|| {
-            round_to(
-                self.durations_ms.iter().sum::<f64>() / self.durations_ms.len() as f64,
-                2,
-            )
-        });
-        let p95 = self.p95().map(|p| round_to(p, 2));
+    fn snapshot(&self, program: &str) -> Value {
+        let avg = self.latency.mean_ms().map(|m| round_to(m, 2));
+        // Nearest rank (upstream used a floor index, which under-reports).
+        let p95 = self.latency.quantile_ms(0.95).map(|p| round_to(p, 2));
         let breakdown: Map<String, Value> = self
             .breakdown
             .iter()
@@ -191,8 +166,8 @@ impl MetricsStore {
 
     /// Upstream's `ProgramMetrics.to_dict()` shape for `program` (zeros when it has no calls).
     pub(crate) fn program_json(&self, program: &str) -> Value {
-        let mut programs = self.programs.lock().expect("metrics lock");
-        match programs.get_mut(program) {
+        let programs = self.programs.lock().expect("metrics lock");
+        match programs.get(program) {
             Some(metrics) => metrics.snapshot(program),
             None => ProgramMetrics::default().snapshot(program),
         }

@@ -4,6 +4,7 @@
 
 mod console;
 mod inference_log;
+mod latency;
 mod log_tail;
 mod metrics;
 mod prometheus;
