@@ -18,11 +18,11 @@ use super::args::ServeArgs;
 use super::banner::{print_banner, print_programs};
 use super::interpreter::{Interpreter, choose, exec_serve};
 use crate::config::{Project, ProjectConfig};
-use crate::engine::{EngineSettings, load_project};
+use crate::engine::{EngineSettings, ImageCaps, load_project};
 use crate::mock_lm::{self, MockOptions};
 use crate::server::{self, AppState, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
-use crate::telemetry::{InferenceLog, MetricsStore, init_logging};
+use crate::telemetry::{InferenceLog, MetricsStore, Rotation, init_logging};
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
@@ -84,7 +84,7 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
             logs_dir.display()
         ));
     }
-    let settings = match engine_settings(args, &project, &config, logs_dir) {
+    let mut settings = match engine_settings(args, &project, &config, logs_dir) {
         Ok(s) => s,
         Err(message) => return abort(&format!("Configuration error: {message}")),
     };
@@ -92,9 +92,83 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         Ok(l) => l,
         Err(err) => return abort(&format!("Configuration error: {err}")),
     };
+    let data = match DataSettings::from_config(&config) {
+        Ok(d) => d,
+        Err(err) => return abort(&format!("Configuration error: {err}")),
+    };
+    settings.log_images = data.images;
+    settings.offline = args.mock_lm;
     init_logging();
-    run(py, args, &project, settings, limits)
+    run(py, args, &project, settings, limits, &data)
 }
+
+// ---- Log files, saved images and error bodies (`server.log_*`, `server.expose_errors`) ----
+
+/// `server.*` keys of the log files, the images saved beside them and 5xx bodies.
+struct DataSettings {
+    rotation: Rotation,
+    images: ImageCaps,
+    expose_errors: bool,
+}
+
+impl DataSettings {
+    const DEFAULT_IMAGE_MAX_BYTES: u64 = 10 * 1024 * 1024;
+    const DEFAULT_IMAGES_MAX_TOTAL_BYTES: u64 = 1024 * 1024 * 1024;
+    const MIN_LOG_MAX_BYTES: u64 = 4096;
+    const MAX_LOG_BACKUPS: u64 = 1000;
+
+    fn from_config(config: &ProjectConfig) -> Result<Self, crate::config::ConfigError> {
+        let invalid = |msg: String| crate::config::ConfigError::Invalid(format!("Invalid configuration: {msg}"));
+        let max_bytes = config
+            .server_uint("log_max_bytes")?
+            .unwrap_or(Rotation::DEFAULT_MAX_BYTES);
+        if max_bytes != 0 && max_bytes < Self::MIN_LOG_MAX_BYTES {
+            return Err(invalid(format!(
+                "'server.log_max_bytes' must be 0 (never rotate) or at least {}, got {max_bytes}",
+                Self::MIN_LOG_MAX_BYTES
+            )));
+        }
+        let backups = config
+            .server_uint("log_backups")?
+            .map_or(Ok(Rotation::DEFAULT_BACKUPS), |n| {
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| u64::from(*n) <= Self::MAX_LOG_BACKUPS)
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "'server.log_backups' must be between 0 and {}, got {n}",
+                            Self::MAX_LOG_BACKUPS
+                        ))
+                    })
+            })?;
+        Ok(Self {
+            rotation: Rotation { max_bytes, backups },
+            images: ImageCaps {
+                max_bytes: config
+                    .server_uint("log_image_max_bytes")?
+                    .unwrap_or(Self::DEFAULT_IMAGE_MAX_BYTES),
+                max_total_bytes: config
+                    .server_uint("log_images_max_total_bytes")?
+                    .unwrap_or(Self::DEFAULT_IMAGES_MAX_TOTAL_BYTES),
+            },
+            expose_errors: config.server_bool("expose_errors")?.unwrap_or(true),
+        })
+    }
+
+    fn print(&self) {
+        match self.rotation.max_bytes {
+            0 => println!("  log rotation: off"),
+            max => println!("  log rotation: at {max} bytes, {} backups kept", self.rotation.backups),
+        }
+        println!(
+            "  logged images: up to {} bytes each, {} bytes in total",
+            self.images.max_bytes, self.images.max_total_bytes
+        );
+        println!("  expose errors: {}", self.expose_errors);
+    }
+}
+
+// ---- end of the log and error settings ----
 
 fn limits(config: &ProjectConfig) -> Result<Limits, crate::config::ConfigError> {
     let max = config
@@ -152,6 +226,8 @@ fn engine_settings(
             .map_err(|e| e.to_string())?
             .unwrap_or(false),
         sync_workers,
+        log_images: ImageCaps::default(),
+        offline: false,
     })
 }
 
@@ -205,6 +281,7 @@ fn run(
     project: &Project,
     mut settings: EngineSettings,
     limits: Limits,
+    data: &DataSettings,
 ) -> ExitStatus {
     let runtime = match build_runtime() {
         Ok(rt) => rt,
@@ -231,7 +308,7 @@ fn run(
     let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
 
     let metrics = Arc::new(MetricsStore::default());
-    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), metrics.clone());
+    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), data.rotation, metrics.clone());
     let loaded = match load_project(py, &settings, log.clone()) {
         Ok(loaded) => loaded,
         Err(err) => {
@@ -249,6 +326,8 @@ fn run(
         }
     }
     print_effective_settings(args, &settings, &limits);
+    data.print();
+    println!();
     print_banner(&args.host, args.port);
     std::io::stdout().flush().ok();
 
@@ -262,6 +341,7 @@ fn run(
         metrics,
         log: log.clone(),
         logs_dir: settings.logs_dir.clone(),
+        expose_errors: data.expose_errors,
     };
     state.set_served(Served::new(engine.clone(), parts));
     let served_ok = py.detach(|| runtime.block_on(server));
@@ -331,5 +411,5 @@ fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits:
     println!("  sync worker threads (max): {}", settings.sync_workers);
     println!("  fresh instance per request: {}", settings.fresh_instance_per_request);
     println!("  shutdown timeout: {}s", args.shutdown_timeout);
-    println!("  hot reload: disabled\n");
+    println!("  hot reload: disabled");
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 pub(crate) use outcome::Reply;
-pub(crate) use startup::{EngineSettings, load_project};
+pub(crate) use startup::{EngineSettings, ImageCaps, load_project};
 
 use crate::telemetry::InferenceLog;
 use async_loop::AsyncLoop;
@@ -48,6 +48,8 @@ pub(crate) struct JobContext {
     pub(crate) program: Arc<str>,
     pub(crate) model: Arc<str>,
     pub(crate) started: Instant,
+    /// The request's `X-Request-ID`, for its log line.
+    pub(crate) request_id: Arc<str>,
     pub(crate) reply: oneshot::Sender<Reply>,
     pub(crate) log: InferenceLog,
     /// The program's concurrency slot: held until Python is done with the job, even if the
@@ -91,6 +93,7 @@ impl Engine {
         body: Bytes,
         kind: BodyKind,
         slot: OwnedSemaphorePermit,
+        request_id: Arc<str>,
     ) -> (oneshot::Receiver<Reply>, CancelOnDrop<'_>) {
         let info = &self.routes[route];
         let (tx, rx) = oneshot::channel();
@@ -99,6 +102,7 @@ impl Engine {
             program: info.program.clone(),
             model: info.model.clone(),
             started: Instant::now(),
+            request_id,
             reply: tx,
             log: self.log.clone(),
             _slot: slot,

@@ -6,6 +6,7 @@ mod backpressure;
 mod health;
 mod metrics_routes;
 mod programs;
+mod request_id;
 mod response;
 mod state;
 

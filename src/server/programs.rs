@@ -1,7 +1,7 @@
 //! Program routes (`POST /<Program>` and gateway paths), `/programs` and `/openapi.json`.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::request_id::RequestId;
 use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
 use crate::engine::BodyKind;
-use crate::telemetry::HttpMetrics;
+use crate::telemetry::{HttpMetrics, redact};
 
 const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
 
@@ -50,6 +51,7 @@ fn body_kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
 /// Everything that is not a built-in route: program routes, then 307/404/405 as FastAPI does.
 pub(crate) async fn dispatch(
     State(state): State<AppState>,
+    request_id: Option<Extension<RequestId>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -60,7 +62,16 @@ pub(crate) async fn dispatch(
     };
     let path = uri.path();
     match served.find(&method, path) {
-        RouteMatch::Found(index) => run_program(&state, served, index, &headers, body).await,
+        RouteMatch::Found(index) => {
+            let id = request_id.map_or_else(|| RequestId::from_headers(&headers), |Extension(id)| id);
+            let request = ProgramRequest {
+                index,
+                headers: &headers,
+                body,
+                id,
+            };
+            run_program(&state, served, request).await
+        }
         RouteMatch::WrongMethod => detail(405, "Method Not Allowed"),
         RouteMatch::NotFound => {
             let trimmed = path.trim_end_matches('/');
@@ -95,9 +106,17 @@ impl Drop for GaugeGuard<'_> {
     }
 }
 
-async fn run_program(state: &AppState, served: &Served, index: usize, headers: &HeaderMap, body: Bytes) -> Response {
+/// One request for a program route.
+struct ProgramRequest<'a> {
+    index: usize,
+    headers: &'a HeaderMap,
+    body: Bytes,
+    id: RequestId,
+}
+
+async fn run_program(state: &AppState, served: &Served, request: ProgramRequest<'_>) -> Response {
     let started = Instant::now();
-    let program = &*served.engine.routes[index].program;
+    let program = &*served.engine.routes[request.index].program;
     let queued = GaugeGuard::raise(served, program, HttpMetrics::queued);
     let permit = tokio::select! {
         permit = served.slots.acquire(program) => permit,
@@ -111,7 +130,7 @@ async fn run_program(state: &AppState, served: &Served, index: usize, headers: &
         }
         Some(permit) => {
             let _in_flight = GaugeGuard::raise(served, program, HttpMetrics::in_flight);
-            execute(state, served, index, headers, body, permit).await
+            execute(state, served, request, permit).await
         }
     };
     served
@@ -139,14 +158,18 @@ fn shutting_down() -> Response {
 async fn execute(
     state: &AppState,
     served: &Served,
-    index: usize,
-    headers: &HeaderMap,
-    body: Bytes,
+    request: ProgramRequest<'_>,
     slot: OwnedSemaphorePermit,
 ) -> Response {
+    let ProgramRequest {
+        index,
+        headers,
+        body,
+        id,
+    } = request;
     let kind = body_kind(headers, &body);
     // The slot travels with the job: Python releases it, not this handler.
-    let (reply, mut cancel_guard) = served.engine.submit(index, body, kind, slot);
+    let (reply, mut cancel_guard) = served.engine.submit(index, body, kind, slot, id.0.clone());
     // If this future is dropped or gives up below, the guard cancels an aforward task.
     let request_timeout = served.slots.limits().request_timeout;
     let reply = tokio::select! {
@@ -166,7 +189,29 @@ async fn execute(
         // Durability: respond only once the inference log line reached the kernel.
         log.commit();
     }
+    if reply.status >= 500 {
+        return server_error(served, index, reply.status, &reply.body, &id);
+    }
     json_bytes(reply.status, reply.body)
+}
+
+/// A 5xx from the program: its detail redacted (LM errors quote `api_base`), or with
+/// `server.expose_errors: false` a generic message naming the request id, the detail going
+/// to the server's log only.
+fn server_error(served: &Served, index: usize, status: u16, body: &[u8], id: &RequestId) -> Response {
+    let body = redact(&String::from_utf8_lossy(body)).into_owned();
+    if served.expose_errors {
+        return json_bytes(status, body);
+    }
+    let program = &served.engine.routes[index].program;
+    tracing::error!("request {} to {program} failed with {status}: {body}", id.0);
+    detail(
+        status,
+        &format!(
+            "Internal server error (request id {}). The details are in the server's log.",
+            id.0
+        ),
+    )
 }
 
 async fn sleep_or_forever(duration: Option<Duration>) {

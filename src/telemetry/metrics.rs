@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::inference_log::isoformat_utc;
 use super::latency::LatencyHistogram;
+use super::log_tail::log_and_backups;
 
 #[derive(Debug, Default, Clone)]
 struct ModelBreakdown {
@@ -145,21 +146,28 @@ impl MetricsStore {
         programs.entry(program.to_owned()).or_default().record(entry);
     }
 
-    /// Read existing `<logs_dir>/<program>.log` files; unparsable lines are skipped as upstream does.
+    /// Read existing `<logs_dir>/<program>.log` files and their rotated backups (oldest first);
+    /// unparsable lines are skipped as upstream does. Streams: memory does not grow with them.
     pub(crate) fn seed_from_logs(&self, logs_dir: &Path, programs: &[String]) {
         for program in programs {
-            let path = logs_dir.join(format!("{program}.log"));
-            // Only regular files: a log path pointing at a device must not be read.
-            if !path.metadata().is_ok_and(|m| m.is_file()) {
-                continue;
+            for path in log_and_backups(&logs_dir.join(format!("{program}.log"))).iter().rev() {
+                self.seed_from_file(path, program);
             }
-            let Ok(file) = std::fs::File::open(&path) else { continue };
-            for line in BufReader::new(file).lines().map_while(Result::ok) {
-                if let Ok(Value::Object(mut entry)) = serde_json::from_str::<Value>(&line) {
-                    // The file name decides the program, as in upstream's metrics.
-                    entry.insert("program".into(), Value::from(program.as_str()));
-                    self.record(&entry);
-                }
+        }
+    }
+
+    fn seed_from_file(&self, path: &Path, program: &str) {
+        // Only regular files: a log path pointing at a device must not be read.
+        if !path.metadata().is_ok_and(|m| m.is_file()) {
+            return;
+        }
+        let Ok(file) = std::fs::File::open(path) else { return };
+        // Byte lines: one invalid UTF-8 line must not end the seeding.
+        for line in BufReader::new(file).split(b'\n').map_while(Result::ok) {
+            if let Ok(Value::Object(mut entry)) = serde_json::from_slice::<Value>(&line) {
+                // The file name decides the program, as in upstream's metrics.
+                entry.insert("program".into(), Value::from(program));
+                self.record(&entry);
             }
         }
     }

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dspy_cli._runtime import invoke, openapi
+from dspy_cli._runtime import invoke, logfmt, openapi
 from dspy_cli._runtime.cost import record_cost_in_usage
 from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, discover
 from dspy_cli._runtime.schema import build_request_adapter, build_response_adapter
@@ -151,6 +151,7 @@ def load(settings_json: str) -> dict[str, Any]:
         logger.warning("No DSPy modules discovered!")
     loop = new_event_loop()
     logs_dir = Path(settings["logs_dir"])
+    logfmt.configure(logs_dir, settings["log_images"]["max_bytes"], settings["log_images"]["max_total_bytes"])
     routes: list[Route] = []
     owners: dict[tuple[str, str], str] = {}
     for module in modules:
