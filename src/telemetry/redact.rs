@@ -17,6 +17,8 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     vec![
         // scheme://user:pass@host -> scheme://***@host
         rule(r#"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@"'\\<>]+@"#, "${1}***@"),
+        // user:pass@host without a scheme, as connection errors quote it
+        rule(r#"[^\s/@"'\\<>:=(\[]+:[^\s/@"'\\<>]+@([A-Za-z0-9\[])"#, "***@${1}"),
         // ?api_key=... or &token=... in a URL
         rule(&format!(r#"(?i)([?&;](?:{SECRET_NAMES})=)[^&#\s"'\\<>]+"#), "${1}***"),
         // api_key=..., api_key='...', "api_key": "..." in messages and reprs
@@ -63,6 +65,10 @@ mod tests {
             ("LM(api_key='sk-live', model='m')", "LM(api_key='***', model='m')"),
             ("{\"api_key\": \"k\"}", "{\"api_key\": \"***\"}"),
             ("key sk-abcdefghijklmnop1234 leaked", "key sk-*** leaked"),
+            (
+                "[openai/m] failed to connect to alice:s3cret@127.0.0.1:9: refused",
+                "[openai/m] failed to connect to ***@127.0.0.1:9: refused",
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(redact(text), expected, "for {text:?}");

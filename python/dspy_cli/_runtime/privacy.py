@@ -33,8 +33,8 @@ class RedactingStream:
 
 def install(offline: bool) -> None:
     if offline:
-        for key, value in OFFLINE_ENVIRONMENT.items():
-            os.environ.setdefault(key, value)
+        # --mock-lm is offline by definition: these win over the environment.
+        os.environ.update(OFFLINE_ENVIRONMENT)
     if not isinstance(sys.stderr, RedactingStream):
         sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
         sys.stdout = RedactingStream(sys.stdout)  # type: ignore[assignment]
