@@ -22,13 +22,14 @@ use crate::engine::{EngineSettings, ImageCaps, load_project};
 use crate::mock_lm::{self, MockOptions};
 use crate::server::{self, AppState, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
-use crate::telemetry::{InferenceLog, MetricsStore, Rotation, init_logging};
+use crate::telemetry::{InferenceLog, MetricsStore, Rotation, init_logging, redact};
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
 
 fn abort(message: &str) -> ExitStatus {
-    println!("{message}");
+    // Start-up errors may quote an LM's api_base (and the credentials in it).
+    println!("{}", redact(message));
     eprintln!("Aborted!");
     ExitStatus::Failure
 }
