@@ -16,13 +16,14 @@ use tokio::sync::watch;
 use super::ExitStatus;
 use super::args::ServeArgs;
 use super::banner::{print_banner, print_programs};
+use super::data_settings::DataSettings;
 use super::interpreter::{Interpreter, choose, exec_serve};
 use crate::config::{Project, ProjectConfig};
 use crate::engine::{EngineSettings, ImageCaps, load_project};
 use crate::mock_lm::{self, MockOptions};
 use crate::server::{self, AppState, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
-use crate::telemetry::{InferenceLog, MetricsStore, Rotation, init_logging, redact};
+use crate::telemetry::{InferenceLog, MetricsStore, init_logging, redact};
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
@@ -102,74 +103,6 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
     init_logging();
     run(py, args, &project, settings, limits, &data)
 }
-
-// ---- Log files, saved images and error bodies (`server.log_*`, `server.expose_errors`) ----
-
-/// `server.*` keys of the log files, the images saved beside them and 5xx bodies.
-struct DataSettings {
-    rotation: Rotation,
-    images: ImageCaps,
-    expose_errors: bool,
-}
-
-impl DataSettings {
-    const DEFAULT_IMAGE_MAX_BYTES: u64 = 10 * 1024 * 1024;
-    const DEFAULT_IMAGES_MAX_TOTAL_BYTES: u64 = 1024 * 1024 * 1024;
-    const MIN_LOG_MAX_BYTES: u64 = 4096;
-    const MAX_LOG_BACKUPS: u64 = 1000;
-
-    fn from_config(config: &ProjectConfig) -> Result<Self, crate::config::ConfigError> {
-        let invalid = |msg: String| crate::config::ConfigError::Invalid(format!("Invalid configuration: {msg}"));
-        let max_bytes = config
-            .server_uint("log_max_bytes")?
-            .unwrap_or(Rotation::DEFAULT_MAX_BYTES);
-        if max_bytes != 0 && max_bytes < Self::MIN_LOG_MAX_BYTES {
-            return Err(invalid(format!(
-                "'server.log_max_bytes' must be 0 (never rotate) or at least {}, got {max_bytes}",
-                Self::MIN_LOG_MAX_BYTES
-            )));
-        }
-        let backups = config
-            .server_uint("log_backups")?
-            .map_or(Ok(Rotation::DEFAULT_BACKUPS), |n| {
-                u32::try_from(n)
-                    .ok()
-                    .filter(|n| u64::from(*n) <= Self::MAX_LOG_BACKUPS)
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "'server.log_backups' must be between 0 and {}, got {n}",
-                            Self::MAX_LOG_BACKUPS
-                        ))
-                    })
-            })?;
-        Ok(Self {
-            rotation: Rotation { max_bytes, backups },
-            images: ImageCaps {
-                max_bytes: config
-                    .server_uint("log_image_max_bytes")?
-                    .unwrap_or(Self::DEFAULT_IMAGE_MAX_BYTES),
-                max_total_bytes: config
-                    .server_uint("log_images_max_total_bytes")?
-                    .unwrap_or(Self::DEFAULT_IMAGES_MAX_TOTAL_BYTES),
-            },
-            expose_errors: config.server_bool("expose_errors")?.unwrap_or(true),
-        })
-    }
-
-    fn print(&self) {
-        match self.rotation.max_bytes {
-            0 => println!("  log rotation: off"),
-            max => println!("  log rotation: at {max} bytes, {} backups kept", self.rotation.backups),
-        }
-        println!(
-            "  logged images: up to {} bytes each, {} bytes in total",
-            self.images.max_bytes, self.images.max_total_bytes
-        );
-        println!("  expose errors: {}", self.expose_errors);
-    }
-}
-
-// ---- end of the log and error settings ----
 
 fn limits(config: &ProjectConfig) -> Result<Limits, crate::config::ConfigError> {
     let max = config
