@@ -113,6 +113,7 @@ def test_api_logs_limit_0_on_a_300_mb_log_stays_in_bounded_memory(serve):
     assert server.client.get("/api/logs/Echo?limit=5000").json()["count"] == 1000
     assert server.client.get("/api/logs/Echo?limit=-1").json()["count"] == 1000
     assert server.client.get("/api/logs/Echo?limit=3").json()["count"] == 3
+    (server.logs / "Echo.log").unlink()  # do not leave 300 MB behind in pytest's kept temp dirs
     growth_mib = (peak[0] - before) / 1024
     print(f"RSS growth during 3 x limit=0 on a 300 MB log: {growth_mib:.1f} MiB")
     assert growth_mib < 64, f"RSS grew by {growth_mib:.1f} MiB"
