@@ -12,7 +12,7 @@ use super::ExitStatus;
 use super::args::{CronArgs, CronCommand, ServeArgs};
 use super::serve::{Prepared, abort, load, prepare, share, start_mock_lm, stop_engine};
 use crate::engine::{CronJobInfo, CronReport};
-use crate::scheduler::{self, Schedule};
+use crate::scheduler::{self, Schedule, Zone};
 use crate::server::AppState;
 use crate::server_runtime::{build_runtime, shutdown_signal};
 use crate::telemetry::{InferenceLog, MetricsStore};
@@ -56,7 +56,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
     let jobs = loaded.engine.cron_jobs.clone();
     let (engine, rest) = share(loaded, &state, limits, metrics, &log, &settings);
     let status = match job {
-        None => list(&jobs, &schedules, &zone.describe()),
+        None => list(&jobs, &schedules, zone),
         Some(wanted) => {
             let grace = Duration::from_secs_f64(options.shutdown_timeout.max(0.0));
             let served = state.served().expect("shared above").clone();
@@ -70,21 +70,16 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
     status
 }
 
-fn list(jobs: &[CronJobInfo], schedules: &[Schedule], zone: &str) -> ExitStatus {
+fn list(jobs: &[CronJobInfo], schedules: &[Schedule], zone: Zone) -> ExitStatus {
     if jobs.is_empty() {
         println!("No cron gateways in this project.");
         return ExitStatus::Success;
     }
-    println!("Cron gateways (times in {zone}):\n");
+    println!("Cron gateways (times in {}):\n", zone.describe());
     for (job, schedule) in jobs.iter().zip(schedules) {
-        let next = schedule.next_after(Utc::now()).map_or_else(
-            || "never".to_owned(),
-            |t| {
-                t.with_timezone(&chrono::Local)
-                    .format("%Y-%m-%d %H:%M:%S %:z")
-                    .to_string()
-            },
-        );
+        let next = schedule
+            .next_after(Utc::now())
+            .map_or_else(|| "never".to_owned(), |t| zone.format(t));
         let mode = if job.use_batch { "  batch" } else { "" };
         println!("  {}  schedule={}  next={next}{mode}", job.name(), job.schedule);
     }

@@ -30,6 +30,15 @@ impl Zone {
         }
     }
 
+    /// `time` as a wall-clock time of this zone.
+    pub(crate) fn format(self, time: DateTime<Utc>) -> String {
+        const FORMAT: &str = "%Y-%m-%d %H:%M:%S %:z";
+        match self {
+            Self::Local => time.with_timezone(&Local).format(FORMAT).to_string(),
+            Self::Named(tz) => time.with_timezone(&tz).format(FORMAT).to_string(),
+        }
+    }
+
     pub(crate) fn describe(self) -> String {
         match self {
             Self::Local => "local time".into(),
