@@ -1,9 +1,9 @@
 //! One run of a cron job on the loop thread (`_runtime.cron.start`), reported back to Rust.
 
-use std::sync::Mutex;
-
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
+
+use super::once_reply::OnceReply;
 
 /// How a run went: items that succeeded and failed, and what stopped the run early.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,21 +29,15 @@ impl CronReport {
 
 /// Called once by `_runtime.cron.start` when the run is over.
 #[pyclass(frozen, module = "dspy_cli._native")]
-pub(crate) struct CronDone {
-    reply: Mutex<Option<oneshot::Sender<CronReport>>>,
-}
+pub(crate) struct CronDone(OnceReply<CronReport>);
 
 impl CronDone {
     pub(crate) fn new(reply: oneshot::Sender<CronReport>) -> Self {
-        Self {
-            reply: Mutex::new(Some(reply)),
-        }
+        Self(OnceReply::new(reply))
     }
 
-    pub(crate) fn send(&self, report: CronReport) {
-        if let Some(reply) = self.reply.lock().expect("cron reply lock").take() {
-            reply.send(report).ok();
-        }
+    pub(crate) fn send(&self, value: CronReport) {
+        self.0.send(value);
     }
 }
 

@@ -2,12 +2,13 @@
 //! application on the loop thread (`_runtime.asgi.start`).
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::oneshot;
+
+use super::once_reply::OnceReply;
 
 /// One HTTP request for the app, as plain Rust data.
 #[derive(Debug)]
@@ -42,21 +43,15 @@ impl AsgiResponse {
 
 /// Called once by `_runtime.asgi` with the response.
 #[pyclass(frozen, module = "dspy_cli._native")]
-pub(crate) struct AsgiDone {
-    reply: Mutex<Option<oneshot::Sender<AsgiResponse>>>,
-}
+pub(crate) struct AsgiDone(OnceReply<AsgiResponse>);
 
 impl AsgiDone {
     pub(crate) fn new(reply: oneshot::Sender<AsgiResponse>) -> Self {
-        Self {
-            reply: Mutex::new(Some(reply)),
-        }
+        Self(OnceReply::new(reply))
     }
 
-    pub(crate) fn send(&self, response: AsgiResponse) {
-        if let Some(reply) = self.reply.lock().expect("asgi reply lock").take() {
-            reply.send(response).ok();
-        }
+    pub(crate) fn send(&self, value: AsgiResponse) {
+        self.0.send(value);
     }
 }
 

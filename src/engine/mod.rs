@@ -9,6 +9,7 @@ mod bridge;
 mod cron_run;
 mod doorbell;
 mod gateway_app;
+mod once_reply;
 mod outcome;
 mod startup;
 mod sync_pool;

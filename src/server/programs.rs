@@ -53,9 +53,8 @@ pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extra
     let Some(served) = state.served() else {
         return detail(503, LOADING);
     };
-    let path = request.uri().path();
-    let found = served.find(request.method(), path);
-    if !matches!(found, RouteMatch::Found(_)) && served.is_app_path(path) {
+    let found = served.find(request.method(), request.uri().path());
+    if !matches!(found, RouteMatch::Found(_)) && served.is_app_path(request.uri().path()) {
         return super::gateway_app::forward(served, request).await;
     }
     let (parts, body) = request.into_parts();
@@ -65,7 +64,7 @@ pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extra
     };
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let path = uri.path();
-    match served.find(&method, path) {
+    match found {
         RouteMatch::Found(index) => {
             let kind = body_kind(&headers, &body);
             run_program(&state, served, index, kind, body, Origin::Http).await
