@@ -86,7 +86,7 @@ def test_hooks_and_hierarchy():
 FINDER = {
     "finder.py": '''
         import dspy
-        from dspy_cli.gateway import APIGateway, IdentityGateway
+        from dspy_cli.gateway import APIGateway, CronGateway, IdentityGateway
 
         class Custom(APIGateway):
             path = "/custom/path"
@@ -118,6 +118,23 @@ FINDER = {
             gateway = Broken
             def forward(self, text: str) -> dict:
                 return {"echo": text}
+
+        class InstanceAttr(dspy.Module):
+            gateway = Custom()
+            def forward(self, text: str) -> dict:
+                return {"echo": text}
+
+        class Weekly(CronGateway):
+            schedule = "0 3 * * 7"
+            async def get_pipeline_inputs(self):
+                return []
+            async def on_complete(self, inputs, output):
+                pass
+
+        class Both(dspy.Module):
+            gateway = [Weekly, IdentityGateway]
+            def forward(self, text: str) -> dict:
+                return {"echo": text}
     '''
 }
 
@@ -132,7 +149,14 @@ def test_gateway_finder_rules_and_start_up_notes(serve):
     assert server.post("/Mixed", body).json() == {"echo": "hi"}
     # Every gateway of OnlyBroken failed: it falls back to IdentityGateway, as upstream.
     assert server.post("/OnlyBroken", body).json() == {"echo": "hi"}
+    # An instance instead of a class is not a gateway: IdentityGateway, and a note says so.
+    assert server.post("/InstanceAttr", body).json() == {"echo": "hi"}
+    # [Cron, Identity]: both kept, in order: an HTTP route and a scheduled job.
+    assert server.post("/Both", body).json() == {"echo": "hi"}
+    assert "Registered cron gateway: Both schedule=0 3 * * 7" in server.stderr()
     out = server.stdout()
+    assert "CRON Weekly schedule=0 3 * * 7" in out
+    assert "is not a Gateway subclass (ignored)" in out.split("• InstanceAttr")[1].split("•")[0]
     assert "not served: gateway entry 'not a gateway' is not a Gateway subclass" in out
     assert "not served: gateway entry <class 'int'> is not a Gateway subclass" in out
     assert out.count("not served: gateway Broken could not be created: RuntimeError: needs a token") == 2
