@@ -366,3 +366,43 @@ def test_route_path_conflict_aborts_start_up(tmp_path, mock_lm):
     assert result.returncode == 1
     assert "Route path conflict: '/same' is used by both A.Same and B.Same" in result.stdout
 
+
+
+HOLDING = {
+    "hold.py": '''
+        import asyncio, os
+        from pathlib import Path
+        import dspy
+        from dspy_cli.gateway import APIGateway
+
+        class Holding(APIGateway):
+            path = "/hold"
+
+            def configure_route(self, app, route_path, endpoint, response_model):
+                @app.post(route_path)
+                async def hold():
+                    Path(os.environ["HELD_FILE"]).write_text("held")
+                    await asyncio.sleep(5)
+                    return {"held": True}
+
+        class Held(dspy.Module):
+            gateway = Holding
+
+            def forward(self, text: str) -> dict:
+                return {}
+    '''
+}
+
+
+def test_gateway_app_requests_are_bounded(serve, tmp_path):
+    held = tmp_path / "held"
+    config = DEFAULT_CONFIG + "server:\n  max_concurrent_per_program: 1\n  queue_timeout_seconds: 0.5\n"
+    server = serve(HOLDING, config, env={"HELD_FILE": str(held)})
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(server.post, "/hold")
+        assert wait_until(held.exists, 30)
+        rejected = server.post("/hold")
+        assert rejected.status_code == 429 and "Retry-After" in rejected.headers
+        assert first.result().json() == {"held": True}

@@ -10,14 +10,20 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
+use super::programs::too_many_requests;
 use super::response::detail;
-use super::state::WeakAppState;
+use super::state::{GATEWAY_APP, WeakAppState};
 use super::{MAX_BODY_BYTES, Served};
 use crate::engine::{AsgiRequest, AsgiResponse, BodyKind, ProgramRunner, RunResult};
 use crate::telemetry::Origin;
 
-/// Serve `request` with the gateways' FastAPI app (called as ASGI on the loop thread).
+/// Serve `request` with the gateways' FastAPI app (called as ASGI on the loop thread). The app
+/// has its own `server.max_concurrent_per_program` slots, held until its response is complete.
 pub(crate) async fn forward(served: &Served, request: Request) -> Response {
+    let Some(_slot) = served.slots.acquire(GATEWAY_APP).await else {
+        served.http_metrics.rejected(GATEWAY_APP);
+        return too_many_requests(GATEWAY_APP, served.slots.limits().retry_after_seconds());
+    };
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {

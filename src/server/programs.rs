@@ -137,7 +137,7 @@ pub(crate) async fn run_program(
     response
 }
 
-fn too_many_requests(program: &str, retry_after: u64) -> Response {
+pub(super) fn too_many_requests(program: &str, retry_after: u64) -> Response {
     let mut response = detail(
         429,
         &format!("Too many concurrent requests for '{program}'. Try again later."),

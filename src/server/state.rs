@@ -28,6 +28,10 @@ pub(crate) struct Served {
     app_paths: matchit::Router<()>,
 }
 
+/// The slots of the gateways' FastAPI app: it counts as one program (never a Python
+/// identifier, so no program can share its name).
+pub(crate) const GATEWAY_APP: &str = "<gateway app>";
+
 /// How a request path matched the program routes.
 pub(crate) enum RouteMatch {
     Found(usize),
@@ -55,7 +59,9 @@ impl Served {
             let method = Method::from_bytes(route.method.as_bytes()).unwrap_or(Method::POST);
             routes.entry(route.path.clone()).or_default().push((method, index));
         }
-        let slots = ProgramSlots::new(engine.routes.iter().map(|r| &r.program), parts.limits);
+        let app: Arc<str> = GATEWAY_APP.into();
+        let programs = engine.routes.iter().map(|r| &r.program).chain([&app]);
+        let slots = ProgramSlots::new(programs, parts.limits);
         let mut app_paths = matchit::Router::new();
         for path in &engine.app_paths {
             if let Err(err) = app_paths.insert(matchit_path(path), ()) {
