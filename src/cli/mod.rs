@@ -43,7 +43,13 @@ pub(crate) fn run(py: Python<'_>, mut argv: Vec<String>) -> ExitStatus {
     }
     let args = match <Args as clap::Parser>::try_parse_from(&argv) {
         Ok(args) => args,
-        Err(err) => return usage_error::report(&err),
+        Err(err) => {
+            // Help and usage errors run no user code: `serve --help | head` must not panic.
+            if is_serve {
+                restore_default_sigpipe(py);
+            }
+            return usage_error::report(&err);
+        }
     };
     match args.command {
         None => {

@@ -10,17 +10,21 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::programs::too_many_requests;
+use super::programs::{shutting_down, too_many_requests};
 use super::response::detail;
 use super::state::{GATEWAY_APP, WeakAppState};
-use super::{MAX_BODY_BYTES, Served};
+use super::{AppState, MAX_BODY_BYTES, Served};
 use crate::engine::{AsgiRequest, AsgiResponse, BodyKind, ProgramRunner, RunResult};
 use crate::telemetry::Origin;
 
 /// Serve `request` with the gateways' FastAPI app (called as ASGI on the loop thread). The app
 /// has its own `server.max_concurrent_per_program` slots, held until its response is complete.
-pub(crate) async fn forward(served: &Served, request: Request) -> Response {
-    let Some(_slot) = served.slots.acquire(GATEWAY_APP).await else {
+pub(crate) async fn forward(state: &AppState, served: &Served, request: Request) -> Response {
+    let slot = tokio::select! {
+        slot = served.slots.acquire(GATEWAY_APP) => slot,
+        () = state.shutdown_expired() => return shutting_down(),
+    };
+    let Some(_slot) = slot else {
         served.http_metrics.rejected(GATEWAY_APP);
         return too_many_requests(GATEWAY_APP, served.slots.limits().retry_after_seconds());
     };
@@ -43,7 +47,11 @@ pub(crate) async fn forward(served: &Served, request: Request) -> Response {
         client,
         server: None,
     };
-    match served.engine.serve_app(request).await {
+    let response = tokio::select! {
+        response = served.engine.serve_app(request) => response,
+        () = state.shutdown_expired() => return shutting_down(),
+    };
+    match response {
         Ok(response) => into_response(response),
         Err(_) => detail(503, "The server is shutting down; the request was not completed."),
     }

@@ -55,7 +55,7 @@ pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extra
     };
     let found = served.find(request.method(), request.uri().path());
     if !matches!(found, RouteMatch::Found(_)) && served.is_app_path(request.uri().path()) {
-        return super::gateway_app::forward(served, request).await;
+        return super::gateway_app::forward(&state, served, request).await;
     }
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, super::MAX_BODY_BYTES).await {
@@ -146,7 +146,7 @@ pub(super) fn too_many_requests(program: &str, retry_after: u64) -> Response {
     response
 }
 
-fn shutting_down() -> Response {
+pub(super) fn shutting_down() -> Response {
     detail(
         503,
         "The server is shutting down and the shutdown timeout passed before this request finished.",

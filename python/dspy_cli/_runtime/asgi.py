@@ -46,10 +46,6 @@ def app() -> Any:
     return _app
 
 
-def has_app() -> bool:
-    return _app is not None
-
-
 async def run_program(route_index: int, body: bytes, origin: str) -> tuple[int, bytes]:
     """Run one request of a program through the Rust engine; (status, JSON body)."""
     if bridge is None:
@@ -169,4 +165,4 @@ def start(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes
     keep_running(invoke.create_task(asyncio.get_running_loop(), _serve(scope, body, done)))
 
 
-__all__ = ["app", "describe_route", "has_app", "keep_running", "make_endpoint", "openapi_paths", "registered_paths", "run_program", "start"]
+__all__ = ["app", "describe_route", "keep_running", "make_endpoint", "openapi_paths", "registered_paths", "run_program", "start"]
