@@ -72,7 +72,7 @@ JOBS = {
             num_threads = 2
 
             async def get_pipeline_inputs(self):
-                return [{"text": "a", "_meta": 1}, {"text": "fail", "_meta": 2}, {"text": "b", "_meta": 3}]
+                return [{"text": "a", "_meta": 1}, {"text": "fail", "_meta": 2}, {"text": "b", "_meta": 3}, {"text": "fail2", "_meta": 4}]
 
             async def on_complete(self, inputs, output):
                 record("batch-complete", inputs=inputs, output=output)
@@ -84,8 +84,8 @@ JOBS = {
             gateway = Batched
 
             def forward(self, text: str) -> dict:
-                if text == "fail":
-                    raise ValueError("batch item fail")
+                if text.startswith("fail"):
+                    raise ValueError(f"batch item {text}")
                 return {"echo": text}
     '''
 }
@@ -122,9 +122,11 @@ def test_cron_jobs_run_report_items_never_overlap_and_stop_on_sigterm(serve, tmp
     assert all(e["source"] == "cron" for e in lines)
     # Batch mode: module.batch ran the items; the failing one went to on_error and is logged as failed.
     batch = [json.loads(line) for line in server.log_lines("BatchEcho")]
-    assert {(e["inputs"]["text"], e["success"]) for e in batch} >= {("a", True), ("fail", False), ("b", True)}
-    batch_error = next(r for r in _records(out) if r["kind"] == "batch-error")
-    assert batch_error["inputs"] == {"text": "fail", "_meta": 2} and "batch item fail" in batch_error["error"]
+    assert {(e["inputs"]["text"], e["success"]) for e in batch} == {("a", True), ("fail", False), ("b", True), ("fail2", False)}
+    # Each failure is matched back to its own item.
+    batch_errors = [r for r in _records(out) if r["kind"] == "batch-error"]
+    assert {r["inputs"]["_meta"] for r in batch_errors} == {2, 4}
+    assert all(r["error"] == f"batch item {r['inputs']['text']}" for r in batch_errors)
 
     # The slow job (2.5 s per run, ticking every second) never overlaps itself.
     slow = [k for k in kinds() if k.startswith("slow")]
