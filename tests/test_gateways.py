@@ -295,6 +295,17 @@ ENDPOINT_ROUTE = {
                 if text == "boom":
                     raise ValueError("boom")
                 return {"loud": text.upper()}
+
+        class Shadowed(APIGateway):
+            def configure_route(self, app, route_path, endpoint, response_model):
+                app.add_api_route("/programs", endpoint, methods=["GET"])
+                app.add_api_route(route_path, endpoint, methods=["POST"])
+
+        class Other(dspy.Module):
+            gateway = Shadowed
+
+            def forward(self) -> dict:
+                return {"other": True}
     '''
 }
 
@@ -309,6 +320,10 @@ def test_endpoint_registered_directly_validates_and_keeps_errors(serve):
     assert len(server.log_lines("Shout")) == 2
     schema = server.client.get("/openapi.json").json()["paths"]["/accept"]["post"]
     assert "requestBody" in schema
+    # A gateway route that a built-in route shadows is named at start-up, not silently lost.
+    assert "not served: GET /programs of gateway Other.Shadowed (shadowed by the built-in route)" in server.stdout()
+    assert "programs" in server.client.get("/programs").json()
+    assert server.post("/Other/Shadowed", {}).json() == {"other": True}
 
 
 # --- setup() errors abort start-up ---------------------------------------------------------------

@@ -25,6 +25,12 @@ from dspy_cli.gateway import APIGateway, Gateway, IdentityGateway
 # reachable through its endpoint); internal, for the items of a cron job.
 HTTP, APP, CRON = "http", "app", "cron"
 
+# Routes the Rust server answers itself, before any gateway route.
+BUILTIN_ROUTES = {
+    path: "the built-in route"
+    for path in ("/health/live", "/health/ready", "/programs", "/openapi.json", "/api/metrics", "/metrics")
+}
+
 logger = logging.getLogger("dspy_cli.server")
 
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
@@ -147,6 +153,19 @@ class _RouteBuilder:
             )
         self.owners[key] = owner
 
+    def _claim_app_routes(self, app_routes: list[Any], owner: str) -> list[str]:
+        """Claim what a gateway registered on the app; notes for what other routes shadow."""
+        notes = []
+        for app_route in app_routes:
+            for method in sorted(getattr(app_route, "methods", None) or []):
+                key = (method, app_route.path)
+                holder = self.owners.get(key) or (BUILTIN_ROUTES.get(app_route.path) if method in ("GET", "HEAD") else None)
+                if holder is not None and holder != owner:
+                    notes.append(f"not served: {method} {app_route.path} of gateway {owner} (shadowed by {holder})")
+                else:
+                    self.owners[key] = owner
+        return notes
+
     def add_module(self, module: DiscoveredModule) -> list[str]:
         """Register a module's gateways; returns the notes on what is not served."""
         alias = self.settings["program_aliases"].get(module.name, self.settings["default_alias"])
@@ -169,6 +188,7 @@ class _RouteBuilder:
             before = len(app.routes)
             gateway.configure_route(app, path, endpoint, route.response_model)
             route.app_routes = [asgi.describe_route(r) for r in app.routes[before:]]
+            found.notes += self._claim_app_routes(app.routes[before:], owner)
             if not route.app_routes:
                 found.notes.append(f"not served: gateway {type(gateway).__name__} registered no route in configure_route")
         if found.cron:
