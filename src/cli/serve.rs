@@ -273,7 +273,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
             Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
         }
     }
-    print_effective_settings(args, &settings, &limits);
+    print_effective_settings(args, &settings, &limits, zone);
     print_banner(&args.host, args.port);
     std::io::stdout().flush().ok();
 
@@ -400,7 +400,7 @@ async fn watch_signals(stop: watch::Sender<bool>, expired: watch::Sender<bool>, 
     std::process::exit(130);
 }
 
-fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits: &Limits) {
+fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits: &Limits, zone: Zone) {
     println!("Settings:");
     println!(
         "  max concurrent requests per program: {}",
@@ -415,6 +415,10 @@ fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits:
     println!("  sync worker threads (max): {}", settings.sync_workers);
     println!("  fresh instance per request: {}", settings.fresh_instance_per_request);
     println!("  shutdown timeout: {}s", args.shutdown_timeout);
-    println!("  cron: {}", if args.no_cron { "off (--no-cron)" } else { "on" });
+    if args.no_cron {
+        println!("  cron: off (--no-cron)");
+    } else {
+        println!("  cron: on, schedules in {}", zone.describe());
+    }
     println!("  hot reload: disabled\n");
 }
