@@ -135,6 +135,11 @@ FINDER = {
             gateway = [Weekly, IdentityGateway]
             def forward(self, text: str) -> dict:
                 return {"echo": text}
+
+        class Probe(dspy.Module):
+            def forward(self) -> dict:
+                import sys
+                return {"fastapi_loaded": "fastapi" in sys.modules}
     '''
 }
 
@@ -149,6 +154,8 @@ def test_gateway_finder_rules_and_start_up_notes(serve):
     assert server.post("/Mixed", body).json() == {"echo": "hi"}
     # Every gateway of OnlyBroken failed: it falls back to IdentityGateway, as upstream.
     assert server.post("/OnlyBroken", body).json() == {"echo": "hi"}
+    # No gateway here overrides configure_route: fastapi is never imported.
+    assert server.post("/Probe", {}).json() == {"fastapi_loaded": False}
     # An instance instead of a class is not a gateway: IdentityGateway, and a note says so.
     assert server.post("/InstanceAttr", body).json() == {"echo": "hi"}
     # [Cron, Identity]: both kept, in order: an HTTP route and a scheduled job.
