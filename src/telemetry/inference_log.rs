@@ -33,8 +33,24 @@ pub(crate) struct LogRecord {
     /// `{"<lm>": [{"prompt_tokens": .., "completion_tokens": .., "cost": ..}, ...]}` from DSPy
     /// usage tracking (`cost` when DSPy priced the call).
     pub(crate) usage_json: Option<Vec<u8>>,
-    /// The request's `X-Request-ID`, written as the line's last field.
+    /// The request's `X-Request-ID`, written as the line's last field (none for cron runs).
     pub(crate) request_id: Option<Arc<str>>,
+    /// What started the run; lines of cron runs end with `"source": "cron"`.
+    pub(crate) origin: Origin,
+}
+
+/// What started a program run. HTTP lines keep upstream's exact fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Http,
+    Cron,
+}
+
+impl Origin {
+    /// The name Python uses for it (`"http"`, `"cron"`).
+    pub(crate) fn from_name(name: &str) -> Self {
+        if name == "cron" { Self::Cron } else { Self::Http }
+    }
 }
 
 type LogLine = Map<String, Value>;
@@ -401,6 +417,9 @@ fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) -> Map<St
     if let Some(calls) = usage.lm_calls {
         line.insert("lm_calls".into(), calls);
     }
+    if record.origin == Origin::Cron {
+        line.insert("source".into(), Value::from("cron"));
+    }
     if let Some(id) = &record.request_id {
         line.insert("request_id".into(), Value::from(&**id));
     }
@@ -464,6 +483,7 @@ mod tests {
             program: "P".into(),
             model: "openai/m".into(),
             duration: Duration::from_micros(16_494),
+            origin: Origin::Http,
             inputs_json: br#"{"q":"caf\u00e9"}"#.to_vec(),
             outputs_json: if error.is_some() {
                 b"{}".to_vec()

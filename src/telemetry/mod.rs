@@ -13,7 +13,7 @@ mod redact;
 
 pub(crate) use console::init_logging;
 pub(crate) use inference_log::{
-    InferenceLog, LogRecord, PendingLog, Rotation, count_image_not_saved, images_not_saved,
+    InferenceLog, LogRecord, Origin, PendingLog, Rotation, count_image_not_saved, images_not_saved,
 };
 pub(crate) use log_tail::{capped_limit, log_and_backups, newest_entries};
 pub(crate) use metrics::{MetricsStore, UsageTotals, sort_programs};
