@@ -28,6 +28,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
         mut settings,
         limits,
         zone,
+        data,
     } = match prepare(py, &serve_args, "cron", argv, "Loading DSPy project...\n") {
         Ok(prepared) => prepared,
         Err(status) => return status,
@@ -45,7 +46,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
     let (_expired_tx, expired_rx) = watch::channel(false);
     let state = AppState::new(expired_rx);
     let metrics = Arc::new(MetricsStore::default());
-    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), metrics.clone());
+    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), data.rotation, metrics.clone());
     let (loaded, schedules) = match load(py, &settings, &log, &state, &runtime, zone) {
         Ok(loaded) => loaded,
         Err(message) => {
@@ -54,7 +55,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
         }
     };
     let jobs = loaded.engine.cron_jobs.clone();
-    let (engine, rest) = share(loaded, &state, limits, metrics, &log, &settings);
+    let (engine, rest) = share(loaded, &state, (limits, data.expose_errors), metrics, &log, &settings);
     let status = match job {
         None => list(&jobs, &schedules, zone),
         Some(wanted) => {

@@ -3,6 +3,7 @@
 mod args;
 mod banner;
 mod cron;
+mod data_settings;
 mod generate;
 mod interpreter;
 mod mock_lm;

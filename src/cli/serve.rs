@@ -16,20 +16,22 @@ use tokio::sync::watch;
 use super::ExitStatus;
 use super::args::ServeArgs;
 use super::banner::{print_banner, print_programs};
+use super::data_settings::DataSettings;
 use super::interpreter::{Interpreter, choose, exec_command};
 use crate::config::{Project, ProjectConfig};
-use crate::engine::{Engine, EngineSettings, LoadedProject, ProjectHandles, RunnerHooks, load_project};
+use crate::engine::{Engine, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
 use crate::scheduler::{self, Schedule, Scheduler, Zone};
 use crate::server::{self, AppState, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
-use crate::telemetry::{InferenceLog, MetricsStore, init_logging};
+use crate::telemetry::{InferenceLog, MetricsStore, init_logging, redact};
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
 
 pub(super) fn abort(message: &str) -> ExitStatus {
-    println!("{message}");
+    // Start-up errors may quote an LM's api_base (and the credentials in it).
+    println!("{}", redact(message));
     eprintln!("Aborted!");
     ExitStatus::Failure
 }
@@ -65,6 +67,8 @@ pub(super) struct Prepared {
     pub(super) settings: EngineSettings,
     pub(super) limits: Limits,
     pub(super) zone: Zone,
+    /// Log rotation, image caps, error exposure.
+    pub(super) data: DataSettings,
 }
 
 /// Pick the interpreter (re-executing `dspy-cli <command>` in the project venv), then read
@@ -102,17 +106,21 @@ pub(super) fn prepare(
             logs_dir.display()
         )));
     }
-    let settings = engine_settings(args, &project, &config, logs_dir)
+    let mut settings = engine_settings(args, &project, &config, logs_dir)
         .map_err(|message| abort(&format!("Configuration error: {message}")))?;
     let limits = limits(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
     let zone = Zone::parse(config.server_setting("timezone").and_then(Value::as_str))
         .map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let data = DataSettings::from_config(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    settings.log_images = data.images;
+    settings.offline = args.mock_lm;
     init_logging();
     Ok(Prepared {
         project,
         settings,
         limits,
         zone,
+        data,
     })
 }
 
@@ -172,6 +180,8 @@ fn engine_settings(
             .map_err(|e| e.to_string())?
             .unwrap_or(false),
         sync_workers,
+        log_images: ImageCaps::default(),
+        offline: false,
     })
 }
 
@@ -228,6 +238,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
         mut settings,
         limits,
         zone,
+        data,
     } = prepared;
     let runtime = match build_runtime() {
         Ok(rt) => rt,
@@ -254,7 +265,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
 
     let metrics = Arc::new(MetricsStore::default());
-    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), metrics.clone());
+    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), data.rotation, metrics.clone());
     let loaded = load(py, &settings, &log, &state, &runtime, zone);
     let (loaded, schedules) = match loaded {
         Ok(loaded) => loaded,
@@ -274,10 +285,12 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
         }
     }
     print_effective_settings(args, &settings, &limits, zone);
+    data.print();
+    println!();
     print_banner(&args.host, args.port);
     std::io::stdout().flush().ok();
 
-    let (engine, rest) = share(loaded, &state, limits, metrics, &log, &settings);
+    let (engine, rest) = share(loaded, &state, (limits, data.expose_errors), metrics, &log, &settings);
     let scheduler = (!args.no_cron && !schedules.is_empty()).then(|| {
         let _entered = runtime.enter();
         let served = state.served().expect("set above");
@@ -337,7 +350,7 @@ pub(super) fn load(
 pub(super) fn share(
     loaded: LoadedProject,
     state: &AppState,
-    limits: Limits,
+    (limits, expose_errors): (Limits, bool),
     metrics: Arc<MetricsStore>,
     log: &InferenceLog,
     settings: &EngineSettings,
@@ -352,6 +365,7 @@ pub(super) fn share(
         metrics,
         log: log.clone(),
         logs_dir: settings.logs_dir.clone(),
+        expose_errors,
     };
     state.set_served(Served::new(engine.clone(), parts));
     (engine, rest)
@@ -420,5 +434,5 @@ fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits:
     } else {
         println!("  cron: on, schedules in {}", zone.describe());
     }
-    println!("  hot reload: disabled\n");
+    println!("  hot reload: disabled");
 }

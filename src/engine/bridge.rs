@@ -89,6 +89,7 @@ impl ProgramBridge {
             outputs_json: outputs_json.as_bytes().to_vec(),
             error,
             usage_json: None,
+            request_id: None,
             origin: Origin::from_name(origin),
         };
         let pending = self.log.pending(record);

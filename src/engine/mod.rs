@@ -24,7 +24,9 @@ pub(crate) use bridge::{ProgramRunner, RunResult};
 pub(crate) use cron_run::CronReport;
 pub(crate) use gateway_app::{AsgiRequest, AsgiResponse};
 pub(crate) use outcome::Reply;
-pub(crate) use startup::{CronJobInfo, EngineSettings, LoadedProject, ProjectHandles, RunnerHooks, load_project};
+pub(crate) use startup::{
+    CronJobInfo, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project,
+};
 
 use crate::telemetry::{InferenceLog, Origin};
 use async_loop::AsyncLoop;
@@ -70,6 +72,8 @@ pub(crate) struct JobContext {
     pub(crate) model: Arc<str>,
     pub(crate) started: Instant,
     pub(crate) origin: Origin,
+    /// The request's `X-Request-ID`, for its log line (none for cron runs).
+    pub(crate) request_id: Option<Arc<str>>,
     pub(crate) reply: oneshot::Sender<Reply>,
     pub(crate) log: InferenceLog,
     /// The program's concurrency slot: held until Python is done with the job, even if the
@@ -117,6 +121,7 @@ impl Engine {
         kind: BodyKind,
         origin: Origin,
         slot: OwnedSemaphorePermit,
+        request_id: Option<Arc<str>>,
     ) -> (oneshot::Receiver<Reply>, CancelOnDrop<'_>) {
         let info = &self.routes[route];
         let (tx, rx) = oneshot::channel();
@@ -126,6 +131,7 @@ impl Engine {
             model: info.model.clone(),
             started: Instant::now(),
             origin,
+            request_id,
             reply: tx,
             log: self.log.clone(),
             _slot: slot,

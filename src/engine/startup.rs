@@ -54,6 +54,17 @@ pub(crate) struct EngineSettings {
     pub(crate) fresh_instance_per_request: bool,
     #[serde(skip)]
     pub(crate) sync_workers: usize,
+    /// Size caps of the images saved under `logs/img`.
+    pub(crate) log_images: ImageCaps,
+    /// `--mock-lm`: switch off the model-metadata and cost-map downloads of DSPy and LiteLLM.
+    pub(crate) offline: bool,
+}
+
+/// `server.log_image_max_bytes` and `server.log_images_max_total_bytes`.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub(crate) struct ImageCaps {
+    pub(crate) max_bytes: u64,
+    pub(crate) max_total_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +175,10 @@ pub(crate) fn load_project(
     hooks: RunnerHooks,
 ) -> Result<LoadedProject, LoadError> {
     let wrap = |err: PyErr| python_error(py, &err);
+    // Before dspy is imported: redacting stdout/stderr, and the offline switches it reads.
+    PyModule::import(py, "dspy_cli._runtime.privacy")
+        .and_then(|privacy| privacy.call_method1("install", (settings.offline,)))
+        .map_err(wrap)?;
     let host = PyModule::import(py, "dspy_cli._runtime.host").map_err(wrap)?;
     let invoke = PyModule::import(py, "dspy_cli._runtime.invoke").map_err(wrap)?;
     let json = serde_json::to_string(settings).map_err(|e| LoadError(e.to_string()))?;

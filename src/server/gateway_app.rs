@@ -85,7 +85,8 @@ impl ProgramRunner for WeakAppState {
                     Bytes::from(serde_json::json!({"detail": super::programs::LOADING}).to_string()),
                 );
             };
-            let response = super::programs::run_program(&state, &served, route, BodyKind::Json, body, origin).await;
+            let response =
+                super::programs::run_program(&state, &served, route, BodyKind::Json, body, origin, None).await;
             let status = response.status().as_u16();
             let body = axum::body::to_bytes(response.into_body(), usize::MAX)
                 .await

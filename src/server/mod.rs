@@ -7,6 +7,7 @@ mod gateway_app;
 mod health;
 mod metrics_routes;
 mod programs;
+mod request_id;
 mod response;
 mod state;
 

@@ -6,15 +6,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::request_id::RequestId;
 use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
 use crate::engine::BodyKind;
-use crate::telemetry::{HttpMetrics, Origin};
+use crate::telemetry::{HttpMetrics, Origin, redact};
 
 pub(crate) const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
 
@@ -57,6 +59,7 @@ pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extra
     if !matches!(found, RouteMatch::Found(_)) && served.is_app_path(request.uri().path()) {
         return super::gateway_app::forward(&state, served, request).await;
     }
+    let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, super::MAX_BODY_BYTES).await {
         Ok(body) => body,
@@ -67,7 +70,8 @@ pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extra
     match found {
         RouteMatch::Found(index) => {
             let kind = body_kind(&headers, &body);
-            run_program(&state, served, index, kind, body, Origin::Http).await
+            let request_id = request_id.unwrap_or_else(|| RequestId::from_headers(&headers).0);
+            run_program(&state, served, index, kind, body, Origin::Http, Some(request_id)).await
         }
         RouteMatch::WrongMethod => detail(405, "Method Not Allowed"),
         RouteMatch::NotFound => {
@@ -104,7 +108,7 @@ impl Drop for GaugeGuard<'_> {
 }
 
 /// One run of engine route `index`: wait for a slot, run, log, count. HTTP requests, gateway
-/// endpoints and cron items all come through here.
+/// endpoints and cron items all come through here; only HTTP requests have a request id.
 pub(crate) async fn run_program(
     state: &AppState,
     served: &Served,
@@ -112,6 +116,7 @@ pub(crate) async fn run_program(
     kind: BodyKind,
     body: Bytes,
     origin: Origin,
+    request_id: Option<Arc<str>>,
 ) -> Response {
     let started = Instant::now();
     let program = &*served.engine.routes[index].program;
@@ -128,7 +133,7 @@ pub(crate) async fn run_program(
         }
         Some(permit) => {
             let _in_flight = GaugeGuard::raise(served, program, HttpMetrics::in_flight);
-            execute(state, served, index, (kind, body, origin), permit).await
+            execute(state, served, index, (kind, body, origin, request_id), permit).await
         }
     };
     served
@@ -157,11 +162,13 @@ async fn execute(
     state: &AppState,
     served: &Served,
     index: usize,
-    (kind, body, origin): (BodyKind, Bytes, Origin),
+    (kind, body, origin, request_id): (BodyKind, Bytes, Origin, Option<Arc<str>>),
     slot: OwnedSemaphorePermit,
 ) -> Response {
     // The slot travels with the job: Python releases it, not this handler.
-    let (reply, mut cancel_guard) = served.engine.submit(index, body, kind, origin, slot);
+    let (reply, mut cancel_guard) = served
+        .engine
+        .submit(index, body, kind, origin, slot, request_id.clone());
     // If this future is dropped or gives up below, the guard cancels an aforward task.
     let request_timeout = served.slots.limits().request_timeout;
     let reply = tokio::select! {
@@ -181,7 +188,27 @@ async fn execute(
         // Durability: respond only once the inference log line reached the kernel.
         log.commit();
     }
+    if reply.status >= 500 {
+        return server_error(served, index, reply.status, &reply.body, request_id.as_deref());
+    }
     json_bytes(reply.status, reply.body)
+}
+
+/// A 5xx from the program: its detail redacted (LM errors quote `api_base`), or with
+/// `server.expose_errors: false` a generic message naming the request id, the detail going
+/// to the server's log only.
+fn server_error(served: &Served, index: usize, status: u16, body: &[u8], request_id: Option<&str>) -> Response {
+    let body = redact(&String::from_utf8_lossy(body)).into_owned();
+    if served.expose_errors {
+        return json_bytes(status, body);
+    }
+    let program = &served.engine.routes[index].program;
+    let id = request_id.unwrap_or("-");
+    tracing::error!("request {id} to {program} failed with {status}: {body}");
+    detail(
+        status,
+        &format!("Internal server error (request id {id}). The details are in the server's log."),
+    )
 }
 
 async fn sleep_or_forever(duration: Option<Duration>) {

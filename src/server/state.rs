@@ -22,6 +22,8 @@ pub(crate) struct Served {
     pub(crate) http_metrics: HttpMetrics,
     pub(crate) log: InferenceLog,
     pub(crate) logs_dir: PathBuf,
+    /// `server.expose_errors`: 5xx bodies carry the (redacted) error, or only a request id.
+    pub(crate) expose_errors: bool,
     /// path → the methods served there and the engine route index of each.
     routes: HashMap<String, Vec<(Method, usize)>>,
     /// Paths that the gateways' FastAPI app serves (every method goes to the app).
@@ -47,6 +49,7 @@ pub(crate) struct ServedParts {
     pub(crate) metrics: Arc<MetricsStore>,
     pub(crate) log: InferenceLog,
     pub(crate) logs_dir: PathBuf,
+    pub(crate) expose_errors: bool,
 }
 
 impl Served {
@@ -78,6 +81,7 @@ impl Served {
             http_metrics: HttpMetrics::default(),
             log: parts.log,
             logs_dir: parts.logs_dir,
+            expose_errors: parts.expose_errors,
             routes,
         }
     }

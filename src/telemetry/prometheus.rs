@@ -34,6 +34,7 @@ pub(crate) struct EngineGauges {
     pub(crate) loop_tasks: u64,
     pub(crate) log_lines_written: u64,
     pub(crate) log_write_errors: u64,
+    pub(crate) log_images_not_saved: u64,
 }
 
 pub(crate) struct HttpMetrics {
@@ -78,7 +79,7 @@ impl CronMetrics {
 }
 
 /// Engine gauges: name and help text.
-const ENGINE_GAUGES: [(&str, &str); 8] = [
+const ENGINE_GAUGES: [(&str, &str); 9] = [
     ("sync_pool_threads", "Threads in the sync (forward) pool"),
     ("sync_pool_busy_threads", "Sync pool threads running a job"),
     ("sync_pool_queue_depth", "Sync jobs waiting for a thread"),
@@ -92,6 +93,10 @@ const ENGINE_GAUGES: [(&str, &str); 8] = [
     (
         "log_write_errors",
         "Inference log lines that could not be written since start",
+    ),
+    (
+        "log_images_not_saved",
+        "Images not saved under logs/img since start (over server.log_image_max_bytes or server.log_images_max_total_bytes)",
     ),
 ];
 
@@ -223,6 +228,7 @@ impl HttpMetrics {
             ("asyncio_tasks", engine.loop_tasks as f64),
             ("log_lines_written", engine.log_lines_written as f64),
             ("log_write_errors", engine.log_write_errors as f64),
+            ("log_images_not_saved", engine.log_images_not_saved as f64),
         ];
         for ((_, gauge), (_, value)) in self.engine.iter().zip(values) {
             gauge.set(value);

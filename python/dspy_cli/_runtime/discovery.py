@@ -102,6 +102,7 @@ def _import_file(path: Path, module_name: str) -> Any | None:
 
 
 def _describe(name: str, cls: type, path: Path) -> DiscoveredModule:
+    """``module_path`` is the dotted module name, as upstream (never a filesystem path)."""
     try:
         instance = cls()
     except Exception as exc:
@@ -115,7 +116,7 @@ def _describe(name: str, cls: type, path: Path) -> DiscoveredModule:
     module = DiscoveredModule(
         name=name,
         cls=cls,
-        module_path=str(path),
+        module_path=cls.__module__,
         instance=instance,
         schema=schema,
         is_async=has_native_async(cls),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dspy_cli._runtime import asgi, cron, gateways, invoke, openapi
+from dspy_cli._runtime import asgi, cron, gateways, invoke, logfmt, openapi
 from dspy_cli._runtime.cost import record_cost_in_usage
 from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, discover
 from dspy_cli._runtime.schema import build_request_adapter, build_response_adapter
@@ -223,7 +223,9 @@ def load(settings_json: str) -> dict[str, Any]:
     if not modules:
         logger.warning("No DSPy modules discovered!")
     loop = new_event_loop()
-    builder = _RouteBuilder(settings, lms, Path(settings["logs_dir"]), loop)
+    logs_dir = Path(settings["logs_dir"])
+    logfmt.configure(logs_dir, settings["log_images"]["max_bytes"], settings["log_images"]["max_total_bytes"])
+    builder = _RouteBuilder(settings, lms, logs_dir, loop)
     notes: dict[str, list[str]] = {}
     for module in modules:
         _load_optimized_state(module, package_dir, root)
