@@ -1,6 +1,6 @@
 //! Program routes (`POST /<Program>` and gateway paths), `/programs` and `/openapi.json`.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::backpressure::NoSlot;
+use super::body::read_limited;
 use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
 use crate::engine::BodyKind;
-use crate::telemetry::HttpMetrics;
+use crate::telemetry::{HttpMetrics, LogRecord};
 
 const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
 
@@ -53,7 +55,7 @@ pub(crate) async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Some(served) = state.served() else {
         return detail(503, LOADING);
@@ -95,8 +97,27 @@ impl Drop for GaugeGuard<'_> {
     }
 }
 
-async fn run_program(state: &AppState, served: &Served, index: usize, headers: &HeaderMap, body: Bytes) -> Response {
+async fn run_program(state: &AppState, served: &Served, index: usize, headers: &HeaderMap, body: Body) -> Response {
     let started = Instant::now();
+    let program = &*served.engine.routes[index].program;
+    // Size and arrival time are checked before the request takes a place in the queue.
+    let response = match read_limited(headers, body, served.slots.limits()).await {
+        Err(refused) => refused,
+        Ok(body) => admit_and_execute(state, served, index, headers, body).await,
+    };
+    served
+        .http_metrics
+        .observe_response(program, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+async fn admit_and_execute(
+    state: &AppState,
+    served: &Served,
+    index: usize,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
     let program = &*served.engine.routes[index].program;
     let queued = GaugeGuard::raise(served, program, HttpMetrics::queued);
     let permit = tokio::select! {
@@ -104,20 +125,16 @@ async fn run_program(state: &AppState, served: &Served, index: usize, headers: &
         () = state.shutdown_expired() => return shutting_down(),
     };
     drop(queued);
-    let response = match permit {
-        None => {
+    match permit {
+        Err(NoSlot::QueueFull | NoSlot::TimedOut) => {
             served.http_metrics.rejected(program);
             too_many_requests(program, served.slots.limits().retry_after_seconds())
         }
-        Some(permit) => {
+        Ok(permit) => {
             let _in_flight = GaugeGuard::raise(served, program, HttpMetrics::in_flight);
             execute(state, served, index, headers, body, permit).await
         }
-    };
-    served
-        .http_metrics
-        .observe_response(program, response.status().as_u16(), started.elapsed().as_secs_f64());
-    response
+    }
 }
 
 fn too_many_requests(program: &str, retry_after: u64) -> Response {
@@ -136,6 +153,12 @@ fn shutting_down() -> Response {
     )
 }
 
+/// Why a handler stopped waiting for its program.
+enum GaveUp {
+    Timeout(Duration),
+    Shutdown,
+}
+
 async fn execute(
     state: &AppState,
     served: &Served,
@@ -145,28 +168,64 @@ async fn execute(
     slot: OwnedSemaphorePermit,
 ) -> Response {
     let kind = body_kind(headers, &body);
+    let submitted = Instant::now();
     // The slot travels with the job: Python releases it, not this handler.
-    let (reply, mut cancel_guard) = served.engine.submit(index, body, kind, slot);
+    let (mut ticket, mut cancel_guard) = served.engine.submit(index, body.clone(), kind, slot);
     // If this future is dropped or gives up below, the guard cancels an aforward task.
     let request_timeout = served.slots.limits().request_timeout;
-    let reply = tokio::select! {
-        reply = reply => reply,
-        () = sleep_or_forever(request_timeout) => {
-            let program = &served.engine.routes[index].program;
-            let seconds = request_timeout.map_or(0.0, |t| t.as_secs_f64());
-            return detail(504, &format!("Program '{program}' did not finish within {seconds} seconds (server.request_timeout_seconds)."));
-        }
-        () = state.shutdown_expired() => return shutting_down(),
+    let waited = tokio::select! {
+        reply = ticket.reply() => Ok(reply),
+        () = sleep_or_forever(request_timeout) => Err(GaveUp::Timeout(request_timeout.unwrap_or_default())),
+        () = state.shutdown_expired() => Err(GaveUp::Shutdown),
+    };
+    let reply = match waited {
+        Ok(Ok(reply)) => reply,
+        // The engine dropped the job unanswered: it is stopping.
+        Ok(Err(_)) => return give_up(served, index, &body, submitted, GaveUp::Shutdown),
+        Err(reason) => match ticket.abandon() {
+            // It finished while we were deciding: answer normally.
+            Some(reply) => reply,
+            None => return give_up(served, index, &body, submitted, reason),
+        },
     };
     cancel_guard.disarm();
-    let Ok(reply) = reply else {
-        return detail(503, "The server is shutting down; the request was not completed.");
-    };
     if let Some(log) = reply.log {
         // Durability: respond only once the inference log line reached the kernel.
         log.commit();
     }
     json_bytes(reply.status, reply.body)
+}
+
+/// Answer a request whose program did not finish (504 on timeout, 503 at the shutdown
+/// deadline), after logging it as the failure it is. The job's own line, if it ever finishes,
+/// is dropped (`Ticket::abandon`).
+fn give_up(served: &Served, index: usize, body: &Bytes, submitted: Instant, reason: GaveUp) -> Response {
+    let route = &served.engine.routes[index];
+    let (response, error) = match reason {
+        GaveUp::Timeout(limit) => {
+            let message = format!(
+                "Program '{}' did not finish within {} seconds (server.request_timeout_seconds).",
+                route.program,
+                limit.as_secs_f64()
+            );
+            (detail(504, &message), format!("Timeout: {message}"))
+        }
+        GaveUp::Shutdown => (
+            shutting_down(),
+            "Cut off by shutdown: the server stopped before the program finished (--shutdown-timeout).".to_owned(),
+        ),
+    };
+    let record = LogRecord {
+        program: route.program.clone(),
+        model: route.model.clone(),
+        duration: submitted.elapsed(),
+        inputs_json: body.to_vec(),
+        outputs_json: b"{}".to_vec(),
+        error: Some(error),
+        usage_json: None,
+    };
+    served.log.pending(record).commit();
+    response
 }
 
 async fn sleep_or_forever(duration: Option<Duration>) {

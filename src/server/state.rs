@@ -9,6 +9,7 @@ use axum::http::Method;
 use tokio::sync::watch;
 
 use super::backpressure::{Limits, ProgramSlots};
+use super::connections::ConnectionStats;
 use crate::engine::Engine;
 use crate::telemetry::{HttpMetrics, InferenceLog, MetricsStore};
 
@@ -93,13 +94,15 @@ pub(crate) struct AppState {
     served: Arc<OnceLock<Arc<Served>>>,
     /// Becomes true when the shutdown deadline has passed: waiting requests answer 503.
     shutdown_expired: watch::Receiver<bool>,
+    pub(crate) connections: Arc<ConnectionStats>,
 }
 
 impl AppState {
-    pub(crate) fn new(shutdown_expired: watch::Receiver<bool>) -> Self {
+    pub(crate) fn new(shutdown_expired: watch::Receiver<bool>, connections: Arc<ConnectionStats>) -> Self {
         Self {
             served: Arc::default(),
             shutdown_expired,
+            connections,
         }
     }
 

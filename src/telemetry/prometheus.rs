@@ -34,6 +34,10 @@ pub(crate) struct EngineGauges {
     pub(crate) loop_tasks: u64,
     pub(crate) log_lines_written: u64,
     pub(crate) log_write_errors: u64,
+    // Connection layer (server/connections.rs).
+    pub(crate) open_connections: u64,
+    pub(crate) connections_timed_out: u64,
+    pub(crate) accept_fd_exhausted: u64,
 }
 
 pub(crate) struct HttpMetrics {
@@ -49,7 +53,7 @@ pub(crate) struct HttpMetrics {
 }
 
 /// Engine gauges: name and help text.
-const ENGINE_GAUGES: [(&str, &str); 8] = [
+const ENGINE_GAUGES: [(&str, &str); 11] = [
     ("sync_pool_threads", "Threads in the sync (forward) pool"),
     ("sync_pool_busy_threads", "Sync pool threads running a job"),
     ("sync_pool_queue_depth", "Sync jobs waiting for a thread"),
@@ -63,6 +67,16 @@ const ENGINE_GAUGES: [(&str, &str); 8] = [
     (
         "log_write_errors",
         "Inference log lines that could not be written since start",
+    ),
+    // Connection layer.
+    ("open_connections", "Client connections open now"),
+    (
+        "connections_timed_out",
+        "Connections closed by the header, keep-alive or write timeout since start",
+    ),
+    (
+        "accept_fd_exhausted",
+        "Times accept() found no free file descriptor (new connections waited)",
     ),
 ];
 
@@ -175,6 +189,9 @@ impl HttpMetrics {
             ("asyncio_tasks", engine.loop_tasks as f64),
             ("log_lines_written", engine.log_lines_written as f64),
             ("log_write_errors", engine.log_write_errors as f64),
+            ("open_connections", engine.open_connections as f64),
+            ("connections_timed_out", engine.connections_timed_out as f64),
+            ("accept_fd_exhausted", engine.accept_fd_exhausted as f64),
         ];
         for ((_, gauge), (_, value)) in self.engine.iter().zip(values) {
             gauge.set(value);
