@@ -304,10 +304,7 @@ mod tests {
 
     #[test]
     fn server_numbers_are_range_checked_with_the_key_named() {
-        let config = load(&format!(
-            "{VALID}server:\n  a: 0\n  b: 1e20\n  c: 7\n  d: -1\n"
-        ))
-        .unwrap();
+        let config = load(&format!("{VALID}server:\n  a: 0\n  b: 1e20\n  c: 7\n  d: -1\n")).unwrap();
         fn error<T: std::fmt::Debug>(result: Result<T, ConfigError>) -> String {
             result.unwrap_err().to_string()
         }

@@ -134,9 +134,7 @@ pub(crate) async fn serve(
 }
 
 async fn accept_failed(stats: &ConnectionStats, err: &io::Error) {
-    let errno = rustix::io::Errno::from_io_error(err);
-    let out_of_descriptors = matches!(errno, Some(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE));
-    if out_of_descriptors {
+    if super::programs::out_of_descriptors(err) {
         stats.fd_exhausted.fetch_add(1, Ordering::Relaxed);
         let mut last = stats.last_fd_warning.lock().expect("warning lock");
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {

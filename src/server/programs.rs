@@ -16,7 +16,7 @@ use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
 use crate::engine::BodyKind;
-use crate::telemetry::{HttpMetrics, LogRecord};
+use crate::telemetry::{HttpMetrics, LogRecord, PendingLog};
 
 const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
 
@@ -189,11 +189,25 @@ async fn execute(
         },
     };
     cancel_guard.disarm();
-    if let Some(log) = reply.log {
-        // Durability: respond only once the inference log line reached the kernel.
-        log.commit();
+    // Durability: respond only once the inference log line reached the kernel.
+    if let Some(Err(err)) = reply.log.map(PendingLog::commit)
+        && out_of_descriptors(&err)
+    {
+        // Transient: refuse to acknowledge a request whose line is lost; the client retries.
+        return detail(
+            503,
+            "The server is out of file descriptors and could not log this request, so it is not acknowledged. Retry later.",
+        );
     }
     json_bytes(reply.status, reply.body)
+}
+
+/// EMFILE/ENFILE (other log write errors, such as a full disk, keep requests answered).
+pub(crate) fn out_of_descriptors(err: &std::io::Error) -> bool {
+    matches!(
+        rustix::io::Errno::from_io_error(err),
+        Some(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE)
+    )
 }
 
 /// Answer a request whose program did not finish (504 on timeout, 503 at the shutdown
@@ -224,7 +238,8 @@ fn give_up(served: &Served, index: usize, body: &Bytes, submitted: Instant, reas
         error: Some(error),
         usage_json: None,
     };
-    served.log.pending(record).commit();
+    // A line that cannot be written is reported and counted by the log; the answer stands.
+    served.log.pending(record).commit().ok();
     response
 }
 
