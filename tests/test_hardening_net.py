@@ -293,8 +293,11 @@ def test_nan_infinity_and_deep_nesting_keep_log_lines_valid_json(project):
         server.stop()
 
 
-def low_fd_limit():
+def restore_default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def low_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
 
@@ -362,7 +365,7 @@ def test_ctrl_c_in_a_terminal_stops_quietly(project):
     # Started with SIGINT ignored (background runs, CI), the child would ignore Ctrl+C too.
     child = pexpect.spawn(DSPY_CLI, ["serve", "--system", "--mock-lm", "--port", port, "--host", "127.0.0.1", "--no-save-openapi"],
                           cwd=str(root), encoding="utf-8", timeout=90,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                          preexec_fn=restore_default_sigint)
     try:
         assert wait_until(lambda: _ready(port), 90)
         assert httpx.post(f"http://127.0.0.1:{port}/Echo", json={"text": "hi"}).status_code == 200
