@@ -68,8 +68,11 @@ def config(**server: object) -> str:
 
 @pytest.fixture
 def project(tmp_path, mock_lm):
+    made = []
+
     def factory(**server: object):
-        return make_project(tmp_path, MODULES, config(**server).format(api_base=mock_lm.api_base))
+        made.append(tmp_path / f"project{len(made)}")
+        return make_project(made[-1], MODULES, config(**server).format(api_base=mock_lm.api_base))
     return factory
 
 
@@ -179,6 +182,22 @@ def test_sigterm_with_stuck_clients_exits_0_within_the_deadline(project):
     assert line["inputs"] == {"seconds": 60}
     assert "Server stopped" in server.stdout()
     assert "Traceback" not in server.stderr()
+
+
+def test_connections_past_the_limit_wait_for_a_free_one(project):
+    server = start_server(project(max_connections=2, keep_alive_timeout_seconds=60))
+    try:
+        first, second = connect(server), connect(server)
+        time.sleep(0.5)
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(httpx.post, f"{server.url}/Echo", json={"text": "third"}, timeout=60)
+            time.sleep(1.5)
+            assert not waiting.done()  # not refused: it waits in the listen backlog
+            first.close()
+            assert waiting.result().json() == {"text": "third"}
+        second.close()
+    finally:
+        server.stop()
 
 
 def test_oversized_bodies_get_json_413_before_being_read(project):

@@ -242,6 +242,8 @@ struct TimedIo {
     head_started: Option<Instant>,
     read_timer: Pin<Box<Sleep>>,
     write_stalled_since: Option<Instant>,
+    /// Last write progress: a response still being written keeps the connection from idling.
+    last_write: Instant,
     write_timer: Pin<Box<Sleep>>,
 }
 
@@ -260,6 +262,7 @@ impl TimedIo {
             head_started: None,
             read_timer: Box::pin(tokio::time::sleep_until(now)),
             write_stalled_since: None,
+            last_write: Instant::now(),
             write_timer: Box::pin(tokio::time::sleep_until(now)),
         }
     }
@@ -281,7 +284,7 @@ impl TimedIo {
         }
         self.sync_with_requests();
         Some(match self.head_started {
-            None => self.idle_since + self.keep_alive_timeout,
+            None => self.idle_since.max(self.last_write) + self.keep_alive_timeout,
             Some(started) => started + self.header_timeout,
         })
     }
@@ -295,6 +298,7 @@ impl TimedIo {
     fn guard_write<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         if poll.is_ready() {
             self.write_stalled_since = None;
+            self.last_write = Instant::now();
             return poll;
         }
         let since = *self.write_stalled_since.get_or_insert_with(Instant::now);

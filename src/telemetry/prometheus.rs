@@ -112,7 +112,7 @@ impl Default for HttpMetrics {
         );
         registry.register(
             "rejected_requests",
-            "Program requests rejected with 429 after the queue timeout",
+            "Program requests rejected with 429 (queue full, or the queue timeout passed)",
             rejected.clone(),
         );
         registry.register(
