@@ -219,7 +219,7 @@ fn run(
     let (expired_tx, expired_rx) = watch::channel(false);
     let connection_stats = Arc::new(ConnectionStats::default());
     let state = AppState::new(expired_rx.clone(), connection_stats.clone());
-    let connection_limits = fit_to_open_file_limit(connection_limits);
+    raise_open_file_limit(connection_limits.max_connections);
     let server = runtime.spawn(server::serve(
         listener,
         server::router(state.clone()),
@@ -317,15 +317,15 @@ async fn watch_signals(stop: watch::Sender<bool>, expired: watch::Sender<bool>, 
 
 /// Make room for `max_connections` sockets under the open-file limit: raise the soft limit
 /// toward the hard one if needed, else say how many connections fit (never silently).
-fn fit_to_open_file_limit(limits: ConnectionLimits) -> ConnectionLimits {
+fn raise_open_file_limit(max_connections: usize) {
     use rustix::process::{Resource, getrlimit, setrlimit};
     /// Descriptors kept for Python, log files, LM connections and the runtime.
     const RESERVED: u64 = 256;
-    let wanted = limits.max_connections as u64 + RESERVED;
+    let wanted = max_connections as u64 + RESERVED;
     let current = getrlimit(Resource::Nofile);
     let soft = current.current.unwrap_or(u64::MAX);
     if soft >= wanted {
-        return limits;
+        return;
     }
     let raised = current.maximum.map_or(wanted, |hard| hard.min(wanted));
     let new = rustix::process::Rlimit {
@@ -341,10 +341,9 @@ fn fit_to_open_file_limit(limits: ConnectionLimits) -> ConnectionLimits {
         tracing::warn!(
             "The open-file limit ({soft}) leaves room for about {} of server.max_connections = {} connections; past that, new connections wait until descriptors free up. Raise it with `ulimit -n`.",
             soft.saturating_sub(RESERVED),
-            limits.max_connections
+            max_connections
         );
     }
-    limits
 }
 
 fn print_effective_settings(

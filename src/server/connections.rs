@@ -104,7 +104,8 @@ pub(crate) async fn serve(
         }
     }
     drop(listener); // the port closes: new clients are refused instead of queueing
-    let all_closed = slots.acquire_many(u32::try_from(limits.max_connections).unwrap_or(u32::MAX));
+    let every_slot = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let all_closed = slots.acquire_many(every_slot);
     let deadline = async {
         let mut expired = expired;
         if expired.wait_for(|e| *e).await.is_err() {
@@ -119,12 +120,9 @@ pub(crate) async fn serve(
     let open = stats.open.load(Ordering::Relaxed);
     force_tx.send(true).ok();
     // Closing is a drop on each connection's task: a moment is plenty.
-    tokio::time::timeout(
-        Duration::from_secs(1),
-        slots.acquire_many(u32::try_from(limits.max_connections).unwrap_or(u32::MAX)),
-    )
-    .await
-    .ok();
+    tokio::time::timeout(Duration::from_secs(1), slots.acquire_many(every_slot))
+        .await
+        .ok();
     if open > 0 {
         tracing::warn!(
             "Shutdown deadline: closed {open} connection(s) still open (slow clients or requests cut off; see the 503s above)"
@@ -134,7 +132,7 @@ pub(crate) async fn serve(
 }
 
 async fn accept_failed(stats: &ConnectionStats, err: &io::Error) {
-    if super::programs::out_of_descriptors(err) {
+    if out_of_descriptors(err) {
         stats.fd_exhausted.fetch_add(1, Ordering::Relaxed);
         let mut last = stats.last_fd_warning.lock().expect("warning lock");
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
@@ -148,6 +146,14 @@ async fn accept_failed(stats: &ConnectionStats, err: &io::Error) {
         tracing::debug!("accept failed: {err}");
     }
     tokio::time::sleep(ACCEPT_BACKOFF).await;
+}
+
+/// EMFILE/ENFILE: the process or the system has no file descriptor left.
+pub(crate) fn out_of_descriptors(err: &io::Error) -> bool {
+    matches!(
+        rustix::io::Errno::from_io_error(err),
+        Some(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE)
+    )
 }
 
 /// One accepted connection and what it needs to run.

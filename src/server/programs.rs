@@ -12,6 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::backpressure::NoSlot;
 use super::body::read_limited;
+use super::connections::out_of_descriptors;
 use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
@@ -194,20 +195,13 @@ async fn execute(
         && out_of_descriptors(&err)
     {
         // Transient: refuse to acknowledge a request whose line is lost; the client retries.
+        // (Other write errors, such as a full disk, keep requests answered.)
         return detail(
             503,
             "The server is out of file descriptors and could not log this request, so it is not acknowledged. Retry later.",
         );
     }
     json_bytes(reply.status, reply.body)
-}
-
-/// EMFILE/ENFILE (other log write errors, such as a full disk, keep requests answered).
-pub(crate) fn out_of_descriptors(err: &std::io::Error) -> bool {
-    matches!(
-        rustix::io::Errno::from_io_error(err),
-        Some(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE)
-    )
 }
 
 /// Answer a request whose program did not finish (504 on timeout, 503 at the shutdown
