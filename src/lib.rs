@@ -8,6 +8,7 @@ mod config;
 mod engine;
 mod mock_lm;
 mod scaffold;
+mod scheduler;
 mod server;
 mod server_runtime;
 mod telemetry;

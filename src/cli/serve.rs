@@ -16,11 +16,12 @@ use tokio::sync::watch;
 use super::ExitStatus;
 use super::args::ServeArgs;
 use super::banner::{print_banner, print_programs};
-use super::interpreter::{Interpreter, choose, exec_serve};
+use super::interpreter::{Interpreter, choose, exec_command};
 use super::serve_limits::{connection_limits, request_limits, sync_worker_threads};
 use crate::config::{Project, ProjectConfig};
-use crate::engine::{EngineSettings, load_project};
+use crate::engine::{Engine, EngineSettings, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
+use crate::scheduler::{self, Schedule, Scheduler, Zone};
 use crate::server::{self, AppState, ConnectionLimits, ConnectionStats, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
 use crate::telemetry::{InferenceLog, MetricsStore, init_logging};
@@ -28,7 +29,7 @@ use crate::telemetry::{InferenceLog, MetricsStore, init_logging};
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
 
-fn abort(message: &str) -> ExitStatus {
+pub(super) fn abort(message: &str) -> ExitStatus {
     println!("{message}");
     eprintln!("Aborted!");
     ExitStatus::Failure
@@ -53,49 +54,70 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         eprintln!("Error: {message}");
         return ExitStatus::Usage;
     }
-    let Ok(cwd) = std::env::current_dir() else {
-        return abort("Error: the current directory is not accessible");
-    };
-    match choose(py, args.system, args.python.as_deref(), &cwd) {
-        Err(status) => return status,
-        Ok(Interpreter::Exec(python)) => {
-            std::io::stdout().flush().ok();
-            // Everything after `dspy-cli serve`.
-            return exec_serve(&python, raw_args.get(2..).unwrap_or_default());
-        }
-        Ok(Interpreter::InProcess) => {}
+    match prepare(py, args, "serve", raw_args, "Starting DSPy API server...\n") {
+        Ok(prepared) => run(py, args, prepared),
+        Err(status) => status,
     }
-    println!("Starting DSPy API server...\n");
-    let project = match Project::locate(&cwd) {
-        Ok(p) => p,
-        Err(err) => return abort(&err.to_string()),
+}
+
+/// A project ready to load: what `serve` and `cron` share before Python imports anything.
+pub(super) struct Prepared {
+    pub(super) project: Project,
+    pub(super) settings: EngineSettings,
+    pub(super) limits: Limits,
+    pub(super) connections: ConnectionLimits,
+    pub(super) zone: Zone,
+}
+
+/// Pick the interpreter (re-executing `dspy-cli <command>` in the project venv), then read
+/// the project and its configuration.
+pub(super) fn prepare(
+    py: Python<'_>,
+    args: &ServeArgs,
+    command: &str,
+    raw_args: &[String],
+    greeting: &str,
+) -> Result<Prepared, ExitStatus> {
+    let Ok(cwd) = std::env::current_dir() else {
+        return Err(abort("Error: the current directory is not accessible"));
     };
-    let config = match ProjectConfig::load(&project.config_path()) {
-        Ok(c) => c,
-        Err(err) => return abort(&format!("Configuration error: {err}")),
-    };
+    match choose(py, args.system, args.python.as_deref(), &cwd)? {
+        Interpreter::Exec(python) => {
+            std::io::stdout().flush().ok();
+            // Everything after `dspy-cli <command>`.
+            return Err(exec_command(&python, command, raw_args.get(2..).unwrap_or_default()));
+        }
+        Interpreter::InProcess => {}
+    }
+    println!("{greeting}");
+    let project = Project::locate(&cwd).map_err(|err| abort(&err.to_string()))?;
+    let config =
+        ProjectConfig::load(&project.config_path()).map_err(|err| abort(&format!("Configuration error: {err}")))?;
     println!("✓ Configuration loaded");
     if let Err(err) = config.validate_aliases() {
-        return abort(&format!("Error creating application: {err}"));
+        return Err(abort(&format!("Error creating application: {err}")));
     }
     let logs_dir = args.logs_dir.as_ref().map_or_else(|| cwd.join("logs"), |d| cwd.join(d));
     if let Err(err) = std::fs::create_dir_all(&logs_dir) {
-        return abort(&format!(
+        return Err(abort(&format!(
             "Error: cannot create the logs directory {}: {err}. Choose another with --logs-dir.",
             logs_dir.display()
-        ));
+        )));
     }
-    let settings = match engine_settings(args, &project, &config, logs_dir) {
-        Ok(s) => s,
-        Err(message) => return abort(&format!("Configuration error: {message}")),
-    };
-    let limits = match request_limits(&config).and_then(|r| Ok((r, connection_limits(&config)?))) {
-        Ok(l) => l,
-        Err(err) => return abort(&format!("Configuration error: {err}")),
-    };
+    let settings = engine_settings(args, &project, &config, logs_dir)
+        .map_err(|message| abort(&format!("Configuration error: {message}")))?;
+    let limits = request_limits(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let connections = connection_limits(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let zone = Zone::parse(config.server_setting("timezone").and_then(Value::as_str))
+        .map_err(|err| abort(&format!("Configuration error: {err}")))?;
     init_logging();
-    quiet_python_sigint(py);
-    run(py, args, &project, settings, limits)
+    Ok(Prepared {
+        project,
+        settings,
+        limits,
+        connections,
+        zone,
+    })
 }
 
 /// Ctrl+C is handled by tokio (graceful shutdown). Python's own SIGINT handler would also fire
@@ -179,7 +201,10 @@ fn bind(runtime: &tokio::runtime::Runtime, host: &str, port: u16) -> Result<toki
         })
 }
 
-fn start_mock_lm(runtime: &tokio::runtime::Runtime, registry: &mut Map<String, Value>) -> Result<(), ExitStatus> {
+pub(super) fn start_mock_lm(
+    runtime: &tokio::runtime::Runtime,
+    registry: &mut Map<String, Value>,
+) -> Result<(), ExitStatus> {
     let options = MockOptions {
         delay: Duration::from_millis(50),
         error_rate: 0.0,
@@ -195,13 +220,15 @@ fn start_mock_lm(runtime: &tokio::runtime::Runtime, registry: &mut Map<String, V
 }
 
 /// Everything after configuration: runtime, listener, engine, serving, shutdown.
-fn run(
-    py: Python<'_>,
-    args: &ServeArgs,
-    project: &Project,
-    mut settings: EngineSettings,
-    (limits, connection_limits): (Limits, ConnectionLimits),
-) -> ExitStatus {
+fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
+    let Prepared {
+        project,
+        mut settings,
+        limits,
+        connections: connection_limits,
+        zone,
+    } = prepared;
+    quiet_python_sigint(py);
     let runtime = match build_runtime() {
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
@@ -233,15 +260,17 @@ fn run(
 
     let metrics = Arc::new(MetricsStore::default());
     let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), metrics.clone());
-    let loaded = match load_project(py, &settings, log.clone()) {
+    let loaded = load(py, &settings, &log, &state, &runtime, zone);
+    let (loaded, schedules) = match loaded {
         Ok(loaded) => loaded,
-        Err(err) => {
+        Err(message) => {
             stop_tx.send(true).ok();
             py.detach(|| drop(runtime));
-            return abort(&format!("Error creating application: {err}"));
+            return abort(&message);
         }
     };
-    print_programs(&loaded.programs, &loaded.engine.routes, &project.package_name);
+    print_programs(&loaded, &project.package_name, args.no_cron);
+    print_cron_registration(&loaded, args.no_cron, zone);
     if !args.no_save_openapi {
         let file = format!("openapi.{}", args.openapi_format);
         match loaded.save_openapi(py, &project.root.join(&file).to_string_lossy(), &args.openapi_format) {
@@ -249,23 +278,23 @@ fn run(
             Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
         }
     }
-    print_effective_settings(args, &settings, &limits, &connection_limits);
+    print_effective_settings(args, &settings, &limits, &connection_limits, zone);
     print_banner(&args.host, args.port);
     std::io::stdout().flush().ok();
 
-    let (engine, rest) = loaded.split();
-    metrics.seed_from_logs(&settings.logs_dir, &rest.program_names());
-    let engine = Arc::new(engine);
-    let parts = ServedParts {
-        programs: rest.programs.clone(),
-        openapi: rest.openapi.clone(),
-        limits,
-        metrics,
-        log: log.clone(),
-        logs_dir: settings.logs_dir.clone(),
-    };
-    state.set_served(Served::new(engine.clone(), parts));
-    let served_ok = py.detach(|| runtime.block_on(server));
+    let (engine, rest) = share(loaded, &state, limits, metrics, &log, &settings);
+    let scheduler = (!args.no_cron && !schedules.is_empty()).then(|| {
+        let _entered = runtime.enter();
+        let served = state.served().expect("set above");
+        Scheduler::start(served, schedules, stop_rx.clone(), shutdown_timeout)
+    });
+    let served_ok = py.detach(|| {
+        let served_ok = runtime.block_on(server);
+        if let Some(scheduler) = scheduler {
+            runtime.block_on(scheduler.stop());
+        }
+        served_ok
+    });
     signals.abort();
     // Drop the HTTP side's references (handlers are finished) before stopping the engine.
     drop(state);
@@ -284,8 +313,67 @@ fn run(
     ExitStatus::Failure
 }
 
+/// Import the project through the engine and check its cron schedules.
+pub(super) fn load(
+    py: Python<'_>,
+    settings: &EngineSettings,
+    log: &InferenceLog,
+    state: &AppState,
+    runtime: &tokio::runtime::Runtime,
+    zone: Zone,
+) -> Result<(LoadedProject, Vec<Schedule>), String> {
+    let hooks = RunnerHooks {
+        runner: Arc::new(state.downgrade()),
+        runtime: runtime.handle().clone(),
+    };
+    let loaded =
+        load_project(py, settings, log.clone(), hooks).map_err(|err| format!("Error creating application: {err}"))?;
+    match scheduler::parse_schedules(&loaded.engine.cron_jobs, zone) {
+        Ok(schedules) => Ok((loaded, schedules)),
+        Err(err) => {
+            let (engine, _) = loaded.split();
+            py.detach(|| engine.shutdown(Duration::from_secs(1)));
+            Err(format!("Error creating application: {err}"))
+        }
+    }
+}
+
+/// Hand the loaded engine to the HTTP layer (`state` answers from now on).
+pub(super) fn share(
+    loaded: LoadedProject,
+    state: &AppState,
+    limits: Limits,
+    metrics: Arc<MetricsStore>,
+    log: &InferenceLog,
+    settings: &EngineSettings,
+) -> (Arc<Engine>, ProjectHandles) {
+    let (engine, rest) = loaded.split();
+    metrics.seed_from_logs(&settings.logs_dir, &rest.program_names());
+    let engine = Arc::new(engine);
+    let parts = ServedParts {
+        programs: rest.programs.clone(),
+        openapi: rest.openapi.clone(),
+        limits,
+        metrics,
+        log: log.clone(),
+        logs_dir: settings.logs_dir.clone(),
+    };
+    state.set_served(Served::new(engine.clone(), parts));
+    (engine, rest)
+}
+
+fn print_cron_registration(loaded: &LoadedProject, no_cron: bool, zone: Zone) {
+    for job in &loaded.engine.cron_jobs {
+        if no_cron {
+            tracing::warn!(target: "dspy_cli.server.scheduler", "Cron gateway {} schedule={} not scheduled: --no-cron (run it with `dspy-cli cron run {}`)", job.name(), job.schedule, job.name());
+        } else {
+            tracing::info!(target: "dspy_cli.server.scheduler", "{} (time zone: {})", scheduler::registered_line(job), zone.describe());
+        }
+    }
+}
+
 /// Stop the Python threads, flush the inference log, drop the runtime. Runs detached.
-fn stop_engine(engine: Arc<crate::engine::Engine>, log: &InferenceLog, runtime: tokio::runtime::Runtime) {
+pub(super) fn stop_engine(engine: Arc<Engine>, log: &InferenceLog, runtime: tokio::runtime::Runtime) {
     match Arc::try_unwrap(engine) {
         // Every request was answered by now (or cut off at the deadline and logged as such):
         // a sync job still running is not waited for long, so the process exits in time.
@@ -351,6 +439,7 @@ fn print_effective_settings(
     settings: &EngineSettings,
     limits: &Limits,
     connections: &ConnectionLimits,
+    zone: Zone,
 ) {
     println!("Settings:");
     println!(
@@ -380,5 +469,10 @@ fn print_effective_settings(
         connections.write_timeout.as_secs_f64(),
         connections.max_header_bytes
     );
+    if args.no_cron {
+        println!("  cron: off (--no-cron)");
+    } else {
+        println!("  cron: on, schedules in {}", zone.describe());
+    }
     println!("  hot reload: disabled\n");
 }

@@ -5,6 +5,7 @@
 mod backpressure;
 mod body;
 mod connections;
+mod gateway_app;
 mod health;
 mod metrics_routes;
 mod programs;

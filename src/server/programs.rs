@@ -1,8 +1,8 @@
 //! Program routes (`POST /<Program>` and gateway paths), `/programs` and `/openapi.json`.
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -17,9 +17,9 @@ use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
 use crate::engine::BodyKind;
-use crate::telemetry::{HttpMetrics, LogRecord, PendingLog};
+use crate::telemetry::{HttpMetrics, LogRecord, Origin, PendingLog};
 
-const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
+pub(crate) const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
 
 pub(crate) async fn list(State(state): State<AppState>) -> Response {
     match state.served() {
@@ -50,20 +50,29 @@ fn body_kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
     }
 }
 
-/// Everything that is not a built-in route: program routes, then 307/404/405 as FastAPI does.
-pub(crate) async fn dispatch(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+/// Everything that is not a built-in route: program routes, the gateways' FastAPI app, then
+/// 307/404/405 as FastAPI does.
+pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let Some(served) = state.served() else {
         return detail(503, LOADING);
     };
+    let found = served.find(request.method(), request.uri().path());
+    if !matches!(found, RouteMatch::Found(_)) && served.is_app_path(request.uri().path()) {
+        return super::gateway_app::forward(&state, served, request).await;
+    }
+    let (parts, body) = request.into_parts();
+    // Size and arrival time are checked before the request takes a place in a queue.
+    let body = match read_limited(&parts.headers, body, served.slots.limits()).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let path = uri.path();
-    match served.find(&method, path) {
-        RouteMatch::Found(index) => run_program(&state, served, index, &headers, body).await,
+    match found {
+        RouteMatch::Found(index) => {
+            let kind = body_kind(&headers, &body);
+            run_program(&state, served, index, kind, body, Origin::Http).await
+        }
         RouteMatch::WrongMethod => detail(405, "Method Not Allowed"),
         RouteMatch::NotFound => {
             let trimmed = path.trim_end_matches('/');
@@ -98,27 +107,17 @@ impl Drop for GaugeGuard<'_> {
     }
 }
 
-async fn run_program(state: &AppState, served: &Served, index: usize, headers: &HeaderMap, body: Body) -> Response {
-    let started = Instant::now();
-    let program = &*served.engine.routes[index].program;
-    // Size and arrival time are checked before the request takes a place in the queue.
-    let response = match read_limited(headers, body, served.slots.limits()).await {
-        Err(refused) => refused,
-        Ok(body) => admit_and_execute(state, served, index, headers, body).await,
-    };
-    served
-        .http_metrics
-        .observe_response(program, response.status().as_u16(), started.elapsed().as_secs_f64());
-    response
-}
-
-async fn admit_and_execute(
+/// One run of engine route `index`: wait for a slot, run, log, count. HTTP requests, gateway
+/// endpoints and cron items all come through here.
+pub(crate) async fn run_program(
     state: &AppState,
     served: &Served,
     index: usize,
-    headers: &HeaderMap,
+    kind: BodyKind,
     body: Bytes,
+    origin: Origin,
 ) -> Response {
+    let started = Instant::now();
     let program = &*served.engine.routes[index].program;
     let queued = GaugeGuard::raise(served, program, HttpMetrics::queued);
     let permit = tokio::select! {
@@ -126,19 +125,23 @@ async fn admit_and_execute(
         () = state.shutdown_expired() => return shutting_down(),
     };
     drop(queued);
-    match permit {
+    let response = match permit {
         Err(NoSlot::QueueFull | NoSlot::TimedOut) => {
             served.http_metrics.rejected(program);
             too_many_requests(program, served.slots.limits().retry_after_seconds())
         }
         Ok(permit) => {
             let _in_flight = GaugeGuard::raise(served, program, HttpMetrics::in_flight);
-            execute(state, served, index, headers, body, permit).await
+            execute(state, served, index, (kind, body, origin), permit).await
         }
-    }
+    };
+    served
+        .http_metrics
+        .observe_response(program, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
 }
 
-fn too_many_requests(program: &str, retry_after: u64) -> Response {
+pub(super) fn too_many_requests(program: &str, retry_after: u64) -> Response {
     let mut response = detail(
         429,
         &format!("Too many concurrent requests for '{program}'. Try again later."),
@@ -147,7 +150,7 @@ fn too_many_requests(program: &str, retry_after: u64) -> Response {
     response
 }
 
-fn shutting_down() -> Response {
+pub(super) fn shutting_down() -> Response {
     detail(
         503,
         "The server is shutting down and the shutdown timeout passed before this request finished.",
@@ -164,14 +167,12 @@ async fn execute(
     state: &AppState,
     served: &Served,
     index: usize,
-    headers: &HeaderMap,
-    body: Bytes,
+    (kind, body, origin): (BodyKind, Bytes, Origin),
     slot: OwnedSemaphorePermit,
 ) -> Response {
-    let kind = body_kind(headers, &body);
     let submitted = Instant::now();
     // The slot travels with the job: Python releases it, not this handler.
-    let (mut ticket, mut cancel_guard) = served.engine.submit(index, body.clone(), kind, slot);
+    let (mut ticket, mut cancel_guard) = served.engine.submit(index, body.clone(), kind, origin, slot);
     // If this future is dropped or gives up below, the guard cancels an aforward task.
     let request_timeout = served.slots.limits().request_timeout;
     let waited = tokio::select! {
@@ -179,14 +180,15 @@ async fn execute(
         () = sleep_or_forever(request_timeout) => Err(GaveUp::Timeout(request_timeout.unwrap_or_default())),
         () = state.shutdown_expired() => Err(GaveUp::Shutdown),
     };
+    let gave_up = |reason| give_up(served, index, (&body, origin), submitted, reason);
     let reply = match waited {
         Ok(Ok(reply)) => reply,
         // The engine dropped the job unanswered: it is stopping.
-        Ok(Err(_)) => return give_up(served, index, &body, submitted, GaveUp::Shutdown),
+        Ok(Err(_)) => return gave_up(GaveUp::Shutdown),
         Err(reason) => match ticket.abandon() {
             // It finished while we were deciding: answer normally.
             Some(reply) => reply,
-            None => return give_up(served, index, &body, submitted, reason),
+            None => return gave_up(reason),
         },
     };
     cancel_guard.disarm();
@@ -207,7 +209,13 @@ async fn execute(
 /// Answer a request whose program did not finish (504 on timeout, 503 at the shutdown
 /// deadline), after logging it as the failure it is. The job's own line, if it ever finishes,
 /// is dropped (`Ticket::abandon`).
-fn give_up(served: &Served, index: usize, body: &Bytes, submitted: Instant, reason: GaveUp) -> Response {
+fn give_up(
+    served: &Served,
+    index: usize,
+    (body, origin): (&Bytes, Origin),
+    submitted: Instant,
+    reason: GaveUp,
+) -> Response {
     let route = &served.engine.routes[index];
     let (response, error) = match reason {
         GaveUp::Timeout(limit) => {
@@ -231,6 +239,7 @@ fn give_up(served: &Served, index: usize, body: &Bytes, submitted: Instant, reas
         outputs_json: b"{}".to_vec(),
         error: Some(error),
         usage_json: None,
+        origin,
     };
     // A line that cannot be written is reported and counted by the log; the answer stands.
     served.log.pending(record).commit().ok();

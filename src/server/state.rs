@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use axum::body::Bytes;
 use axum::http::Method;
@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::backpressure::{Limits, ProgramSlots};
 use super::connections::ConnectionStats;
-use crate::engine::Engine;
+use crate::engine::{Engine, RouteKind};
 use crate::telemetry::{HttpMetrics, InferenceLog, MetricsStore};
 
 /// What exists once the project is loaded.
@@ -25,7 +25,13 @@ pub(crate) struct Served {
     pub(crate) logs_dir: PathBuf,
     /// path → the methods served there and the engine route index of each.
     routes: HashMap<String, Vec<(Method, usize)>>,
+    /// Paths that the gateways' FastAPI app serves (every method goes to the app).
+    app_paths: matchit::Router<()>,
 }
+
+/// The slots of the gateways' FastAPI app: it counts as one program (never a Python
+/// identifier, so no program can share its name).
+pub(crate) const GATEWAY_APP: &str = "<gateway app>";
 
 /// How a request path matched the program routes.
 pub(crate) enum RouteMatch {
@@ -48,11 +54,23 @@ impl Served {
     pub(crate) fn new(engine: Arc<Engine>, parts: ServedParts) -> Self {
         let mut routes: HashMap<String, Vec<(Method, usize)>> = HashMap::new();
         for (index, route) in engine.routes.iter().enumerate() {
+            if route.kind != RouteKind::Http {
+                continue;
+            }
             let method = Method::from_bytes(route.method.as_bytes()).unwrap_or(Method::POST);
             routes.entry(route.path.clone()).or_default().push((method, index));
         }
-        let slots = ProgramSlots::new(engine.routes.iter().map(|r| &r.program), parts.limits);
+        let app: Arc<str> = GATEWAY_APP.into();
+        let programs = engine.routes.iter().map(|r| &r.program).chain([&app]);
+        let slots = ProgramSlots::new(programs, parts.limits);
+        let mut app_paths = matchit::Router::new();
+        for path in &engine.app_paths {
+            if let Err(err) = app_paths.insert(matchit_path(path), ()) {
+                tracing::error!("gateway route {path} cannot be served: {err}");
+            }
+        }
         Self {
+            app_paths,
             engine,
             programs: parts.programs,
             openapi: Bytes::from(parts.openapi),
@@ -75,6 +93,11 @@ impl Served {
         }
     }
 
+    /// True when `path` belongs to the gateways' FastAPI app.
+    pub(crate) fn is_app_path(&self, path: &str) -> bool {
+        self.app_paths.at(path).is_ok()
+    }
+
     /// Discovered programs, in discovery order (cron-only ones included).
     pub(crate) fn program_names(&self) -> impl Iterator<Item = &str> {
         self.programs
@@ -87,6 +110,23 @@ impl Served {
     pub(crate) fn has_program(&self, name: &str) -> bool {
         self.program_names().any(|p| p == name)
     }
+}
+
+/// A FastAPI path (`/a/{id}`, `/f/{rest:path}`, `/n/{n:int}`) in matchit's syntax.
+fn matchit_path(path: &str) -> String {
+    path.split('/')
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(param) => match param.split_once(':') {
+                    Some((name, "path")) => format!("{{*{name}}}"),
+                    Some((name, _)) => format!("{{{name}}}"),
+                    None => segment.to_owned(),
+                },
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[derive(Clone)]
@@ -117,6 +157,16 @@ impl AppState {
         }
     }
 
+    /// A handle that does not keep the served project alive (held by Python, which the engine
+    /// itself owns: a strong one would make a cycle).
+    pub(crate) fn downgrade(&self) -> WeakAppState {
+        WeakAppState {
+            served: Arc::downgrade(&self.served),
+            shutdown_expired: self.shutdown_expired.clone(),
+            connections: self.connections.clone(),
+        }
+    }
+
     /// Resolves once the shutdown deadline has passed.
     pub(crate) async fn shutdown_expired(&self) {
         let mut expired = self.shutdown_expired.clone();
@@ -124,5 +174,34 @@ impl AppState {
             // The sender is gone only when the process is ending: never resolve.
             std::future::pending::<()>().await;
         }
+    }
+}
+
+pub(crate) struct WeakAppState {
+    served: Weak<OnceLock<Arc<Served>>>,
+    shutdown_expired: watch::Receiver<bool>,
+    connections: Arc<ConnectionStats>,
+}
+
+impl WeakAppState {
+    pub(crate) fn upgrade(&self) -> Option<AppState> {
+        Some(AppState {
+            served: self.served.upgrade()?,
+            shutdown_expired: self.shutdown_expired.clone(),
+            connections: self.connections.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matchit_path;
+
+    #[test]
+    fn fastapi_paths_become_matchit_paths() {
+        assert_eq!(matchit_path("/hooks/in"), "/hooks/in");
+        assert_eq!(matchit_path("/hooks/{id}"), "/hooks/{id}");
+        assert_eq!(matchit_path("/n/{n:int}/x"), "/n/{n}/x");
+        assert_eq!(matchit_path("/files/{rest:path}"), "/files/{*rest}");
     }
 }

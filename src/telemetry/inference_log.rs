@@ -32,6 +32,22 @@ pub(crate) struct LogRecord {
     /// `{"<lm>": [{"prompt_tokens": .., "completion_tokens": .., "cost": ..}, ...]}` from DSPy
     /// usage tracking (`cost` when DSPy priced the call).
     pub(crate) usage_json: Option<Vec<u8>>,
+    /// What started the run; lines of cron runs end with `"source": "cron"`.
+    pub(crate) origin: Origin,
+}
+
+/// What started a program run. HTTP lines keep upstream's exact fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Http,
+    Cron,
+}
+
+impl Origin {
+    /// The name Python uses for it (`"http"`, `"cron"`).
+    pub(crate) fn from_name(name: &str) -> Self {
+        if name == "cron" { Self::Cron } else { Self::Http }
+    }
 }
 
 type LogLine = Map<String, Value>;
@@ -311,6 +327,9 @@ fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) -> Map<St
     if let Some(calls) = usage.lm_calls {
         line.insert("lm_calls".into(), calls);
     }
+    if record.origin == Origin::Cron {
+        line.insert("source".into(), Value::from("cron"));
+    }
     write_python_json(out, &line);
     out.push(b'\n');
     line
@@ -371,6 +390,7 @@ mod tests {
             program: "P".into(),
             model: "openai/m".into(),
             duration: Duration::from_micros(16_494),
+            origin: Origin::Http,
             inputs_json: br#"{"q":"caf\u00e9"}"#.to_vec(),
             outputs_json: if error.is_some() {
                 b"{}".to_vec()

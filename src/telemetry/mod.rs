@@ -10,7 +10,7 @@ mod prometheus;
 mod pyjson;
 
 pub(crate) use console::init_logging;
-pub(crate) use inference_log::{InferenceLog, LogRecord, PendingLog};
+pub(crate) use inference_log::{InferenceLog, LogRecord, Origin, PendingLog};
 pub(crate) use log_tail::newest_entries;
 pub(crate) use metrics::{MetricsStore, UsageTotals, sort_programs};
 pub(crate) use prometheus::{EngineGauges, HttpMetrics};

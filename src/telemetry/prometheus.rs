@@ -50,6 +50,35 @@ pub(crate) struct HttpMetrics {
     tokens: Family<Labels, Gauge>,
     cost: Family<Labels, Gauge<f64, AtomicU64>>,
     engine: Vec<(&'static str, Gauge<f64, AtomicU64>)>,
+    cron: CronMetrics,
+}
+
+/// Counters of the cron scheduler, labelled by job (`Program.Gateway`).
+#[derive(Default)]
+struct CronMetrics {
+    runs: Family<Labels, Counter>,
+    skipped_ticks: Family<Labels, Counter>,
+    items: Family<Labels, Counter>,
+}
+
+impl CronMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "cron_runs",
+            "Cron job runs by outcome (ok: every item succeeded)",
+            self.runs.clone(),
+        );
+        registry.register(
+            "cron_skipped_ticks",
+            "Cron ticks skipped because the job's previous run was still going",
+            self.skipped_ticks.clone(),
+        );
+        registry.register(
+            "cron_items",
+            "Items processed by cron jobs, by outcome",
+            self.items.clone(),
+        );
+    }
 }
 
 /// Engine gauges: name and help text.
@@ -133,8 +162,11 @@ impl Default for HttpMetrics {
                 (*name, gauge)
             })
             .collect();
+        let cron = CronMetrics::default();
+        cron.register(&mut registry);
         Self {
             registry,
+            cron,
             requests,
             latency,
             in_flight,
@@ -165,6 +197,22 @@ impl HttpMetrics {
 
     pub(crate) fn rejected(&self, name: &str) {
         self.rejected.get_or_create(&program(name)).inc();
+    }
+
+    /// One finished cron run of `job` with its item counts.
+    pub(crate) fn cron_run(&self, job: &str, ok: u64, failed: u64, completed: bool) {
+        let labels = |outcome: &str| vec![("job", job.to_owned()), ("outcome", outcome.to_owned())];
+        let outcome = if completed && failed == 0 { "ok" } else { "failed" };
+        self.cron.runs.get_or_create(&labels(outcome)).inc();
+        self.cron.items.get_or_create(&labels("ok")).inc_by(ok);
+        self.cron.items.get_or_create(&labels("failed")).inc_by(failed);
+    }
+
+    pub(crate) fn cron_skipped_tick(&self, job: &str) {
+        self.cron
+            .skipped_ticks
+            .get_or_create(&vec![("job", job.to_owned())])
+            .inc();
     }
 
     /// Encode everything, after refreshing the values read at scrape time.
