@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup build build-release demo test test-rust test-python lint bench bench-quick clean-logs
+.PHONY: setup build build-release demo test test-rust test-python lint bench bench-quick soak clean-logs
 
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
@@ -48,3 +48,8 @@ bench: build-release
 ## Short benchmark smoke run (ours only, ~1 min): what CI runs so the harness cannot rot.
 bench-quick: build-release
 	$(PY) bench/run.py --quick $(BENCH_ARGS)
+
+## Soak: 1,000,000 no-LM requests against one server; RSS and p99 must not drift (bench/README.md). Not in `make test`.
+SOAK_ARGS ?=
+soak: build-release
+	$(PY) bench/soak.py $(SOAK_ARGS)

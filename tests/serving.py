@@ -159,13 +159,14 @@ class Server:
         return self.process.returncode
 
 
-def start_server(root: Path, *args: str, wait_ready: bool = True, env: dict[str, str] | None = None, timeout: float = 60) -> Server:
+def start_server(root: Path, *args: str, wait_ready: bool = True, env: dict[str, str] | None = None, timeout: float = 60,
+                 preexec_fn=None) -> Server:
     port = free_port()
     stdout_path, stderr_path = root / "server.stdout", root / "server.stderr"
     command = [DSPY_CLI, "serve", "--system", "--host", "127.0.0.1", "--port", str(port), "--no-save-openapi", *args]
     process = subprocess.Popen(
         command, cwd=root, stdout=stdout_path.open("w"), stderr=stderr_path.open("w"), stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(env or {})}, preexec_fn=preexec_fn,
     )
     server = Server(root, port, process, stdout_path, stderr_path)
     target = "/health/ready" if wait_ready else "/health/live"

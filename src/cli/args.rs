@@ -103,6 +103,19 @@ fn sync_workers_in_range(value: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{workers} is not in the range 1<=x<=200."))
 }
 
+/// Seconds of grace after a stop signal: 0 to one day (larger would overflow the timer).
+fn shutdown_seconds_in_range(value: &str) -> Result<f64, String> {
+    let seconds: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{value}' is not a valid float."))?;
+    if (0.0..=86_400.0).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(format!("{value} is not in the range 0<=x<=86400."))
+    }
+}
+
 fn openapi_format(value: &str) -> Result<String, String> {
     let lower = value.to_ascii_lowercase();
     if lower == "json" || lower == "yaml" {
@@ -175,7 +188,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "DSPY_CLI_MOCK_LM")]
     pub(crate) mock_lm: bool,
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl+C (default: 30)
-    #[arg(long, default_value = "30", env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
+    #[arg(long, default_value = "30", value_parser = shutdown_seconds_in_range, env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
     pub(crate) shutdown_timeout: f64,
     /// Serve HTTP without running cron gateways (run them elsewhere with `dspy-cli cron run`)
     #[arg(long, env = "DSPY_CLI_NO_CRON")]

@@ -27,6 +27,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
         project: _,
         mut settings,
         limits,
+        connections: _,
         zone,
         data,
     } = match prepare(py, &serve_args, "cron", argv, "Loading DSPy project...\n") {
@@ -44,7 +45,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
     }
     // No HTTP server: the deadline signal is only there because runs share its code path.
     let (_expired_tx, expired_rx) = watch::channel(false);
-    let state = AppState::new(expired_rx);
+    let state = AppState::new(expired_rx, Arc::default());
     let metrics = Arc::new(MetricsStore::default());
     let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), data.rotation, metrics.clone());
     let (loaded, schedules) = match load(py, &settings, &log, &state, &runtime, zone) {

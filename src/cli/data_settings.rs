@@ -18,11 +18,13 @@ impl DataSettings {
     const DEFAULT_IMAGES_MAX_TOTAL_BYTES: u64 = 1024 * 1024 * 1024;
     const MIN_LOG_MAX_BYTES: u64 = 4096;
     const MAX_LOG_BACKUPS: u64 = 1000;
+    /// 1 TiB: anything larger is a typo, not a size.
+    const MAX_BYTES: u64 = 1 << 40;
 
     pub(super) fn from_config(config: &ProjectConfig) -> Result<Self, ConfigError> {
         let invalid = |msg: String| ConfigError::Invalid(format!("Invalid configuration: {msg}"));
         let max_bytes = config
-            .server_uint("log_max_bytes")?
+            .server_uint_in("log_max_bytes", 0..=Self::MAX_BYTES)?
             .unwrap_or(Rotation::DEFAULT_MAX_BYTES);
         if max_bytes != 0 && max_bytes < Self::MIN_LOG_MAX_BYTES {
             return Err(invalid(format!(
@@ -31,26 +33,18 @@ impl DataSettings {
             )));
         }
         let backups = config
-            .server_uint("log_backups")?
-            .map_or(Ok(Rotation::DEFAULT_BACKUPS), |n| {
-                u32::try_from(n)
-                    .ok()
-                    .filter(|n| u64::from(*n) <= Self::MAX_LOG_BACKUPS)
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "'server.log_backups' must be between 0 and {}, got {n}",
-                            Self::MAX_LOG_BACKUPS
-                        ))
-                    })
-            })?;
+            .server_uint_in("log_backups", 0..=Self::MAX_LOG_BACKUPS)?
+            .map_or(Rotation::DEFAULT_BACKUPS, |n| {
+                u32::try_from(n).expect("at most MAX_LOG_BACKUPS")
+            });
         Ok(Self {
             rotation: Rotation { max_bytes, backups },
             images: ImageCaps {
                 max_bytes: config
-                    .server_uint("log_image_max_bytes")?
+                    .server_uint_in("log_image_max_bytes", 0..=Self::MAX_BYTES)?
                     .unwrap_or(Self::DEFAULT_IMAGE_MAX_BYTES),
                 max_total_bytes: config
-                    .server_uint("log_images_max_total_bytes")?
+                    .server_uint_in("log_images_max_total_bytes", 0..=Self::MAX_BYTES)?
                     .unwrap_or(Self::DEFAULT_IMAGES_MAX_TOTAL_BYTES),
             },
             expose_errors: config.server_bool("expose_errors")?.unwrap_or(true),
@@ -99,7 +93,7 @@ mod tests {
             ("  log_max_bytes: -1\n", "'server.log_max_bytes' must be a whole number"),
             (
                 "  log_backups: 5000\n",
-                "'server.log_backups' must be between 0 and 1000",
+                "'server.log_backups' must be a whole number from 0 to 1000",
             ),
             (
                 "  log_image_max_bytes: big\n",

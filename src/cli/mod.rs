@@ -11,6 +11,7 @@ mod new;
 mod new_prompts;
 mod prompt;
 mod serve;
+mod serve_limits;
 mod style;
 mod usage_error;
 

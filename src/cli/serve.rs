@@ -18,11 +18,12 @@ use super::args::ServeArgs;
 use super::banner::{print_banner, print_programs};
 use super::data_settings::DataSettings;
 use super::interpreter::{Interpreter, choose, exec_command};
+use super::serve_limits::{connection_limits, request_limits, sync_worker_threads};
 use crate::config::{Project, ProjectConfig};
 use crate::engine::{Engine, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
 use crate::scheduler::{self, Schedule, Scheduler, Zone};
-use crate::server::{self, AppState, Limits, Served, ServedParts};
+use crate::server::{self, AppState, ConnectionLimits, ConnectionStats, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
 use crate::telemetry::{InferenceLog, MetricsStore, init_logging, redact};
 
@@ -66,6 +67,7 @@ pub(super) struct Prepared {
     pub(super) project: Project,
     pub(super) settings: EngineSettings,
     pub(super) limits: Limits,
+    pub(super) connections: ConnectionLimits,
     pub(super) zone: Zone,
     /// Log rotation, image caps, error exposure.
     pub(super) data: DataSettings,
@@ -108,7 +110,8 @@ pub(super) fn prepare(
     }
     let mut settings = engine_settings(args, &project, &config, logs_dir)
         .map_err(|message| abort(&format!("Configuration error: {message}")))?;
-    let limits = limits(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let limits = request_limits(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let connections = connection_limits(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
     let zone = Zone::parse(config.server_setting("timezone").and_then(Value::as_str))
         .map_err(|err| abort(&format!("Configuration error: {err}")))?;
     let data = DataSettings::from_config(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
@@ -119,22 +122,22 @@ pub(super) fn prepare(
         project,
         settings,
         limits,
+        connections,
         zone,
         data,
     })
 }
 
-fn limits(config: &ProjectConfig) -> Result<Limits, crate::config::ConfigError> {
-    let max = config
-        .server_uint("max_concurrent_per_program")?
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    Ok(Limits {
-        max_concurrent_per_program: max.unwrap_or(Limits::DEFAULT_MAX_CONCURRENT),
-        queue_timeout: config
-            .server_seconds("queue_timeout_seconds")?
-            .unwrap_or(Limits::DEFAULT_QUEUE_TIMEOUT),
-        request_timeout: config.server_seconds("request_timeout_seconds")?,
-    })
+/// Ctrl+C is handled by tokio (graceful shutdown). Python's own SIGINT handler would also fire
+/// and raise `KeyboardInterrupt` in whatever Python code runs next on the main thread (the
+/// gateways' shutdown, an event loop's `__del__`): switch it off before tokio installs its own.
+fn quiet_python_sigint(py: Python<'_>) {
+    let ignored = py
+        .import("signal")
+        .and_then(|signal| signal.call_method1("signal", (signal.getattr("SIGINT")?, signal.getattr("SIG_IGN")?)));
+    if let Err(err) = ignored {
+        tracing::debug!("could not switch off Python's SIGINT handler: {err}");
+    }
 }
 
 fn engine_settings(
@@ -153,13 +156,8 @@ fn engine_settings(
         .iter()
         .map(|(p, a)| (p.clone(), Value::from(a.as_str())))
         .collect();
-    let configured_workers = config.server_uint("sync_worker_threads").map_err(|e| e.to_string())?;
-    let sync_workers = args
-        .sync_workers
-        .or(configured_workers
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|n| *n > 0))
-        .unwrap_or(DEFAULT_SYNC_WORKERS);
+    let configured_workers = sync_worker_threads(config).map_err(|e| e.to_string())?;
+    let sync_workers = args.sync_workers.or(configured_workers).unwrap_or(DEFAULT_SYNC_WORKERS);
     Ok(EngineSettings {
         config: config.raw.clone(),
         registry,
@@ -237,9 +235,11 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
         project,
         mut settings,
         limits,
+        connections: connection_limits,
         zone,
         data,
     } = prepared;
+    quiet_python_sigint(py);
     let runtime = match build_runtime() {
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
@@ -255,11 +255,16 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let (expired_tx, expired_rx) = watch::channel(false);
-    let state = AppState::new(expired_rx);
+    let connection_stats = Arc::new(ConnectionStats::default());
+    let state = AppState::new(expired_rx.clone(), connection_stats.clone());
+    raise_open_file_limit(connection_limits.max_connections);
     let server = runtime.spawn(server::serve(
         listener,
         server::router(state.clone()),
-        wait_for(stop_rx.clone()),
+        connection_limits,
+        connection_stats,
+        stop_rx.clone(),
+        expired_rx,
     ));
     let shutdown_timeout = Duration::from_secs_f64(args.shutdown_timeout.max(0.0));
     let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
@@ -284,7 +289,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
             Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
         }
     }
-    print_effective_settings(args, &settings, &limits, zone);
+    print_effective_settings(args, &settings, &limits, &connection_limits, zone);
     data.print();
     println!();
     print_banner(&args.host, args.port);
@@ -384,15 +389,13 @@ fn print_cron_registration(loaded: &LoadedProject, no_cron: bool, zone: Zone) {
 /// Stop the Python threads, flush the inference log, drop the runtime. Runs detached.
 pub(super) fn stop_engine(engine: Arc<Engine>, log: &InferenceLog, runtime: tokio::runtime::Runtime) {
     match Arc::try_unwrap(engine) {
-        Ok(engine) => engine.shutdown(Duration::from_secs(5)),
+        // Every request was answered by now (or cut off at the deadline and logged as such):
+        // a sync job still running is not waited for long, so the process exits in time.
+        Ok(engine) => engine.shutdown(Duration::from_millis(500)),
         Err(_) => tracing::warn!("requests still hold the engine at shutdown; not waiting for them"),
     }
     log.flush(Duration::from_secs(5));
     drop(runtime);
-}
-
-async fn wait_for(mut stop: watch::Receiver<bool>) {
-    stop.wait_for(|stopping| *stopping).await.ok();
 }
 
 /// First signal: stop accepting and let in-flight requests finish; after `timeout` they get a
@@ -414,7 +417,44 @@ async fn watch_signals(stop: watch::Sender<bool>, expired: watch::Sender<bool>, 
     std::process::exit(130);
 }
 
-fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits: &Limits, zone: Zone) {
+/// Make room for `max_connections` sockets under the open-file limit: raise the soft limit
+/// toward the hard one if needed, else say how many connections fit (never silently).
+fn raise_open_file_limit(max_connections: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    /// Descriptors kept for Python, log files, LM connections and the runtime.
+    const RESERVED: u64 = 256;
+    let wanted = max_connections as u64 + RESERVED;
+    let current = getrlimit(Resource::Nofile);
+    let soft = current.current.unwrap_or(u64::MAX);
+    if soft >= wanted {
+        return;
+    }
+    let raised = current.maximum.map_or(wanted, |hard| hard.min(wanted));
+    let new = rustix::process::Rlimit {
+        current: Some(raised),
+        maximum: current.maximum,
+    };
+    let soft = if raised > soft && setrlimit(Resource::Nofile, new).is_ok() {
+        raised
+    } else {
+        soft
+    };
+    if soft < wanted {
+        tracing::warn!(
+            "The open-file limit ({soft}) leaves room for about {} of server.max_connections = {} connections; past that, new connections wait until descriptors free up. Raise it with `ulimit -n`.",
+            soft.saturating_sub(RESERVED),
+            max_connections
+        );
+    }
+}
+
+fn print_effective_settings(
+    args: &ServeArgs,
+    settings: &EngineSettings,
+    limits: &Limits,
+    connections: &ConnectionLimits,
+    zone: Zone,
+) {
     println!("Settings:");
     println!(
         "  max concurrent requests per program: {}",
@@ -429,6 +469,20 @@ fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits:
     println!("  sync worker threads (max): {}", settings.sync_workers);
     println!("  fresh instance per request: {}", settings.fresh_instance_per_request);
     println!("  shutdown timeout: {}s", args.shutdown_timeout);
+    println!(
+        "  queue per program: {}; body: {} bytes within {}s",
+        limits.max_queued_per_program,
+        limits.max_body_bytes,
+        limits.body_read_timeout.as_secs_f64()
+    );
+    println!(
+        "  connections: {} max; timeouts: keep-alive {}s, headers {}s, write {}s; headers up to {} bytes",
+        connections.max_connections,
+        connections.keep_alive_timeout.as_secs_f64(),
+        connections.header_read_timeout.as_secs_f64(),
+        connections.write_timeout.as_secs_f64(),
+        connections.max_header_bytes
+    );
     if args.no_cron {
         println!("  cron: off (--no-cron)");
     } else {

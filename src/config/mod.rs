@@ -123,25 +123,39 @@ impl ProjectConfig {
         self.raw.get("server").and_then(|s| s.get(key)).filter(|v| !v.is_null())
     }
 
-    pub(crate) fn server_uint(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+    /// A whole number under `server.<key>` within `range`, if set: a value outside it (0 where
+    /// it would make the server useless, or absurdly large) is an error naming the key.
+    pub(crate) fn server_uint_in(
+        &self,
+        key: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ConfigError> {
         match self.server_setting(key) {
             None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| invalid(&format!("'server.{key}' must be a whole number >= 0, got {v}"))),
+            Some(v) => v.as_u64().filter(|n| range.contains(n)).map(Some).ok_or_else(|| {
+                invalid(&format!(
+                    "'server.{key}' must be a whole number from {} to {}, got {v}",
+                    range.start(),
+                    range.end()
+                ))
+            }),
         }
     }
 
-    /// A positive number of seconds under `server.<key>`, if set.
+    /// A number of seconds under `server.<key>`, if set: above 0 and at most one day (larger
+    /// values are mistakes, and would overflow the timer).
     pub(crate) fn server_seconds(&self, key: &str) -> Result<Option<std::time::Duration>, ConfigError> {
         match self.server_setting(key) {
             None => Ok(None),
             Some(v) => v
                 .as_f64()
-                .filter(|s| *s > 0.0 && s.is_finite())
+                .filter(|s| *s > 0.0 && *s <= MAX_SECONDS)
                 .map(|s| Some(std::time::Duration::from_secs_f64(s)))
-                .ok_or_else(|| invalid(&format!("'server.{key}' must be a number of seconds > 0, got {v}"))),
+                .ok_or_else(|| {
+                    invalid(&format!(
+                        "'server.{key}' must be a number of seconds above 0 and at most {MAX_SECONDS}, got {v}"
+                    ))
+                }),
         }
     }
 
@@ -155,6 +169,9 @@ impl ProjectConfig {
         }
     }
 }
+
+/// The largest timeout accepted: one day.
+const MAX_SECONDS: f64 = 86_400.0;
 
 fn invalid(msg: &str) -> ConfigError {
     ConfigError::Invalid(format!("Invalid configuration: {msg}"))
@@ -286,8 +303,36 @@ mod tests {
     }
 
     #[test]
+    fn server_numbers_are_range_checked_with_the_key_named() {
+        let config = load(&format!("{VALID}server:\n  a: 0\n  b: 1e20\n  c: 7\n  d: -1\n")).unwrap();
+        fn error<T: std::fmt::Debug>(result: Result<T, ConfigError>) -> String {
+            result.unwrap_err().to_string()
+        }
+        assert_eq!(
+            error(config.server_uint_in("a", 1..=10)),
+            "Invalid configuration: 'server.a' must be a whole number from 1 to 10, got 0"
+        );
+        assert!(error(config.server_uint_in("b", 1..=10)).contains("'server.b'"));
+        assert!(error(config.server_uint_in("c", 1..=5)).contains("got 7"));
+        assert_eq!(config.server_uint_in("c", 1..=10).unwrap(), Some(7));
+        for key in ["a", "b", "d"] {
+            assert!(
+                error(config.server_seconds(key)).contains(&format!("'server.{key}'")),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            config.server_seconds("c").unwrap(),
+            Some(std::time::Duration::from_secs(7))
+        );
+    }
+
+    #[test]
     fn bare_server_key_is_empty() {
         let config = load(&format!("{VALID}server:\n")).unwrap();
-        assert_eq!(config.server_uint("max_concurrent_per_program").unwrap(), None);
+        assert_eq!(
+            config.server_uint_in("max_concurrent_per_program", 1..=10).unwrap(),
+            None
+        );
     }
 }

@@ -14,7 +14,7 @@ mod outcome;
 mod startup;
 mod sync_pool;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -76,6 +76,9 @@ pub(crate) struct JobContext {
     pub(crate) request_id: Option<Arc<str>>,
     pub(crate) reply: oneshot::Sender<Reply>,
     pub(crate) log: InferenceLog,
+    /// Set by [`Ticket::abandon`]: the HTTP side answered and logged the request itself, so
+    /// the job's own log line is dropped. Locked while the outcome is delivered.
+    pub(crate) abandoned: Arc<Mutex<bool>>,
     /// The program's concurrency slot: held until Python is done with the job, even if the
     /// client left or timed out, so abandoned work still counts against the limit.
     _slot: OwnedSemaphorePermit,
@@ -90,6 +93,30 @@ pub(crate) struct Engine {
     async_loop: Option<AsyncLoop>,
     sync_pool: SyncPool,
     log: InferenceLog,
+}
+
+/// The HTTP side's end of a job: its reply, and the right to give up on it.
+pub(crate) struct Ticket {
+    reply: oneshot::Receiver<Reply>,
+    abandoned: Arc<Mutex<bool>>,
+}
+
+impl Ticket {
+    pub(crate) fn reply(&mut self) -> &mut oneshot::Receiver<Reply> {
+        &mut self.reply
+    }
+
+    /// Give up on the job (request timeout, shutdown deadline). Returns the reply if it arrived
+    /// in the meantime; otherwise the job's own log line will be dropped, so that the caller's
+    /// line (saying why the request was cut off) is the only one.
+    pub(crate) fn abandon(&mut self) -> Option<Reply> {
+        let mut abandoned = self.abandoned.lock().expect("abandon lock");
+        if let Ok(reply) = self.reply.try_recv() {
+            return Some(reply);
+        }
+        *abandoned = true;
+        None
+    }
 }
 
 /// Cancels the asyncio task of an `aforward` request if dropped before the reply arrived
@@ -122,9 +149,10 @@ impl Engine {
         origin: Origin,
         slot: OwnedSemaphorePermit,
         request_id: Option<Arc<str>>,
-    ) -> (oneshot::Receiver<Reply>, CancelOnDrop<'_>) {
+    ) -> (Ticket, CancelOnDrop<'_>) {
         let info = &self.routes[route];
         let (tx, rx) = oneshot::channel();
+        let abandoned = Arc::new(Mutex::new(false));
         let job = JobContext {
             route,
             program: info.program.clone(),
@@ -134,6 +162,7 @@ impl Engine {
             request_id,
             reply: tx,
             log: self.log.clone(),
+            abandoned: abandoned.clone(),
             _slot: slot,
         };
         let target = match (&self.async_loop, info.is_async) {
@@ -143,7 +172,7 @@ impl Engine {
                 None
             }
         };
-        (rx, CancelOnDrop { target })
+        (Ticket { reply: rx, abandoned }, CancelOnDrop { target })
     }
 
     /// Hand a request to the gateways' FastAPI app (on the loop thread).

@@ -45,17 +45,22 @@ fn parse_outcome(job: &JobContext, outcome: &Bound<'_, PyAny>) -> PyResult<(u16,
 
 /// Deliver a job's outcome: queue its log line (even if the client is gone), then reply.
 pub(crate) fn deliver(job: JobContext, outcome: &Bound<'_, PyAny>) {
+    let abandoned = job.abandoned.clone();
+    // Held until the reply is sent, so the handler either sees the reply or has abandoned first.
+    let abandoned = abandoned.lock().expect("abandon lock");
     let reply = match parse_outcome(&job, outcome) {
         Ok((status, body, record)) => Reply {
             status,
             body,
-            log: record.map(|r| job.log.pending(r)),
+            // An abandoned request was already logged by its handler (as a timeout or cut off).
+            log: record.filter(|_| !*abandoned).map(|r| job.log.pending(r)),
         },
         Err(err) => internal_error(&format!("malformed outcome from the Python runtime: {err}")),
     };
     // If the client is gone the reply is dropped here, and its PendingLog hands the line to the
     // background writer.
     job.reply.send(reply).ok();
+    drop(abandoned);
 }
 
 /// A 500 for failures of the engine itself (never the module's own errors).

@@ -10,28 +10,31 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
+use super::body::read_limited;
 use super::programs::{shutting_down, too_many_requests};
 use super::response::detail;
 use super::state::{GATEWAY_APP, WeakAppState};
-use super::{AppState, MAX_BODY_BYTES, Served};
+use super::{AppState, Served};
 use crate::engine::{AsgiRequest, AsgiResponse, BodyKind, ProgramRunner, RunResult};
 use crate::telemetry::Origin;
 
 /// Serve `request` with the gateways' FastAPI app (called as ASGI on the loop thread). The app
 /// has its own `server.max_concurrent_per_program` slots, held until its response is complete.
 pub(crate) async fn forward(state: &AppState, served: &Served, request: Request) -> Response {
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let (parts, body) = request.into_parts();
+    // The body is read (bounded in size and time) before a slot is taken.
+    let body = match read_limited(&parts.headers, body, served.slots.limits()).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let slot = tokio::select! {
         slot = served.slots.acquire(GATEWAY_APP) => slot,
         () = state.shutdown_expired() => return shutting_down(),
     };
-    let Some(_slot) = slot else {
+    let Ok(_slot) = slot else {
         served.http_metrics.rejected(GATEWAY_APP);
         return too_many_requests(GATEWAY_APP, served.slots.limits().retry_after_seconds());
-    };
-    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return detail(413, "Request body too large");
     };
     let headers = parts
         .headers

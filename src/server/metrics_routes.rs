@@ -2,6 +2,7 @@
 //! and `/metrics` (Prometheus). None of them rescans a log file.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -74,7 +75,9 @@ pub(crate) async fn prometheus(State(state): State<AppState>) -> Response {
     let Some(served) = state.served() else {
         return detail(503, NOT_READY);
     };
-    let text = served.http_metrics.render(&usage(served), &engine_gauges(served));
+    let text = served
+        .http_metrics
+        .render(&usage(served), &engine_gauges(&state, served));
     (
         [(
             header::CONTENT_TYPE,
@@ -92,8 +95,9 @@ fn usage(served: &Served) -> Vec<(String, crate::telemetry::UsageTotals)> {
         .collect()
 }
 
-fn engine_gauges(served: &Served) -> EngineGauges {
+fn engine_gauges(state: &AppState, served: &Served) -> EngineGauges {
     let pool = served.engine.pool_stats();
+    let connections = &state.connections;
     EngineGauges {
         pool_threads: pool.threads,
         pool_busy: pool.busy,
@@ -104,5 +108,8 @@ fn engine_gauges(served: &Served) -> EngineGauges {
         log_lines_written: served.log.lines_written(),
         log_write_errors: served.log.write_errors(),
         log_images_not_saved: images_not_saved(),
+        open_connections: connections.open.load(Ordering::Relaxed),
+        connections_timed_out: connections.timed_out.load(Ordering::Relaxed),
+        accept_fd_exhausted: connections.fd_exhausted.load(Ordering::Relaxed),
     }
 }

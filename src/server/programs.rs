@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::backpressure::NoSlot;
+use super::body::read_limited;
+use super::connections::out_of_descriptors;
 use super::request_id::RequestId;
 use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
 use crate::engine::BodyKind;
-use crate::telemetry::{HttpMetrics, Origin, redact};
+use crate::telemetry::{HttpMetrics, LogRecord, Origin, PendingLog, redact};
 
 pub(crate) const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
 
@@ -61,9 +64,10 @@ pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extra
     }
     let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, super::MAX_BODY_BYTES).await {
+    // Size and arrival time are checked before the request takes a place in a queue.
+    let body = match read_limited(&parts.headers, body, served.slots.limits()).await {
         Ok(body) => body,
-        Err(_) => return detail(413, "Request body too large"),
+        Err(refused) => return refused,
     };
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let path = uri.path();
@@ -127,11 +131,11 @@ pub(crate) async fn run_program(
     };
     drop(queued);
     let response = match permit {
-        None => {
+        Err(NoSlot::QueueFull | NoSlot::TimedOut) => {
             served.http_metrics.rejected(program);
             too_many_requests(program, served.slots.limits().retry_after_seconds())
         }
-        Some(permit) => {
+        Ok(permit) => {
             let _in_flight = GaugeGuard::raise(served, program, HttpMetrics::in_flight);
             execute(state, served, index, (kind, body, origin, request_id), permit).await
         }
@@ -158,6 +162,12 @@ pub(super) fn shutting_down() -> Response {
     )
 }
 
+/// Why a handler stopped waiting for its program.
+enum GaveUp {
+    Timeout(Duration),
+    Shutdown,
+}
+
 async fn execute(
     state: &AppState,
     served: &Served,
@@ -165,28 +175,41 @@ async fn execute(
     (kind, body, origin, request_id): (BodyKind, Bytes, Origin, Option<Arc<str>>),
     slot: OwnedSemaphorePermit,
 ) -> Response {
+    let submitted = Instant::now();
     // The slot travels with the job: Python releases it, not this handler.
-    let (reply, mut cancel_guard) = served
-        .engine
-        .submit(index, body, kind, origin, slot, request_id.clone());
+    let (mut ticket, mut cancel_guard) =
+        served
+            .engine
+            .submit(index, body.clone(), kind, origin, slot, request_id.clone());
     // If this future is dropped or gives up below, the guard cancels an aforward task.
     let request_timeout = served.slots.limits().request_timeout;
-    let reply = tokio::select! {
-        reply = reply => reply,
-        () = sleep_or_forever(request_timeout) => {
-            let program = &served.engine.routes[index].program;
-            let seconds = request_timeout.map_or(0.0, |t| t.as_secs_f64());
-            return detail(504, &format!("Program '{program}' did not finish within {seconds} seconds (server.request_timeout_seconds)."));
-        }
-        () = state.shutdown_expired() => return shutting_down(),
+    let waited = tokio::select! {
+        reply = ticket.reply() => Ok(reply),
+        () = sleep_or_forever(request_timeout) => Err(GaveUp::Timeout(request_timeout.unwrap_or_default())),
+        () = state.shutdown_expired() => Err(GaveUp::Shutdown),
+    };
+    let gave_up = |reason| give_up(served, index, (&body, origin, request_id.clone()), submitted, reason);
+    let reply = match waited {
+        Ok(Ok(reply)) => reply,
+        // The engine dropped the job unanswered: it is stopping.
+        Ok(Err(_)) => return gave_up(GaveUp::Shutdown),
+        Err(reason) => match ticket.abandon() {
+            // It finished while we were deciding: answer normally.
+            Some(reply) => reply,
+            None => return gave_up(reason),
+        },
     };
     cancel_guard.disarm();
-    let Ok(reply) = reply else {
-        return detail(503, "The server is shutting down; the request was not completed.");
-    };
-    if let Some(log) = reply.log {
-        // Durability: respond only once the inference log line reached the kernel.
-        log.commit();
+    // Durability: respond only once the inference log line reached the kernel.
+    if let Some(Err(err)) = reply.log.map(PendingLog::commit)
+        && out_of_descriptors(&err)
+    {
+        // Transient: refuse to acknowledge a request whose line is lost; the client retries.
+        // (Other write errors, such as a full disk, keep requests answered.)
+        return detail(
+            503,
+            "The server is out of file descriptors and could not log this request, so it is not acknowledged. Retry later.",
+        );
     }
     if reply.status >= 500 {
         return server_error(served, index, reply.status, &reply.body, request_id.as_deref());
@@ -209,6 +232,47 @@ fn server_error(served: &Served, index: usize, status: u16, body: &[u8], request
         status,
         &format!("Internal server error (request id {id}). The details are in the server's log."),
     )
+}
+
+/// Answer a request whose program did not finish (504 on timeout, 503 at the shutdown
+/// deadline), after logging it as the failure it is. The job's own line, if it ever finishes,
+/// is dropped (`Ticket::abandon`).
+fn give_up(
+    served: &Served,
+    index: usize,
+    (body, origin, request_id): (&Bytes, Origin, Option<Arc<str>>),
+    submitted: Instant,
+    reason: GaveUp,
+) -> Response {
+    let route = &served.engine.routes[index];
+    let (response, error) = match reason {
+        GaveUp::Timeout(limit) => {
+            let message = format!(
+                "Program '{}' did not finish within {} seconds (server.request_timeout_seconds).",
+                route.program,
+                limit.as_secs_f64()
+            );
+            (detail(504, &message), format!("Timeout: {message}"))
+        }
+        GaveUp::Shutdown => (
+            shutting_down(),
+            "Cut off by shutdown: the server stopped before the program finished (--shutdown-timeout).".to_owned(),
+        ),
+    };
+    let record = LogRecord {
+        program: route.program.clone(),
+        model: route.model.clone(),
+        duration: submitted.elapsed(),
+        inputs_json: body.to_vec(),
+        outputs_json: b"{}".to_vec(),
+        error: Some(error),
+        usage_json: None,
+        request_id,
+        origin,
+    };
+    // A line that cannot be written is reported and counted by the log; the answer stands.
+    served.log.pending(record).commit().ok();
+    response
 }
 
 async fn sleep_or_forever(duration: Option<Duration>) {

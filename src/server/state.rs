@@ -9,6 +9,7 @@ use axum::http::Method;
 use tokio::sync::watch;
 
 use super::backpressure::{Limits, ProgramSlots};
+use super::connections::ConnectionStats;
 use crate::engine::{Engine, RouteKind};
 use crate::telemetry::{HttpMetrics, InferenceLog, MetricsStore};
 
@@ -137,13 +138,15 @@ pub(crate) struct AppState {
     served: Arc<OnceLock<Arc<Served>>>,
     /// Becomes true when the shutdown deadline has passed: waiting requests answer 503.
     shutdown_expired: watch::Receiver<bool>,
+    pub(crate) connections: Arc<ConnectionStats>,
 }
 
 impl AppState {
-    pub(crate) fn new(shutdown_expired: watch::Receiver<bool>) -> Self {
+    pub(crate) fn new(shutdown_expired: watch::Receiver<bool>, connections: Arc<ConnectionStats>) -> Self {
         Self {
             served: Arc::default(),
             shutdown_expired,
+            connections,
         }
     }
 
@@ -164,6 +167,7 @@ impl AppState {
         WeakAppState {
             served: Arc::downgrade(&self.served),
             shutdown_expired: self.shutdown_expired.clone(),
+            connections: self.connections.clone(),
         }
     }
 
@@ -180,6 +184,7 @@ impl AppState {
 pub(crate) struct WeakAppState {
     served: Weak<OnceLock<Arc<Served>>>,
     shutdown_expired: watch::Receiver<bool>,
+    connections: Arc<ConnectionStats>,
 }
 
 impl WeakAppState {
@@ -187,6 +192,7 @@ impl WeakAppState {
         Some(AppState {
             served: self.served.upgrade()?,
             shutdown_expired: self.shutdown_expired.clone(),
+            connections: self.connections.clone(),
         })
     }
 }

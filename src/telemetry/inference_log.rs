@@ -128,9 +128,11 @@ pub(crate) struct PendingLog {
 
 impl PendingLog {
     /// Write the line now, on this thread (a short append to the page cache).
-    pub(crate) fn commit(mut self) {
-        if let Some(record) = self.record.take() {
-            self.log.files.write(&[record]);
+    /// The error is already reported and counted; the caller decides whether to acknowledge.
+    pub(crate) fn commit(mut self) -> std::io::Result<()> {
+        match self.record.take() {
+            Some(record) => self.log.files.write(&[record]),
+            None => Ok(()),
         }
     }
 }
@@ -178,7 +180,8 @@ fn write_orphans(files: &LogFiles, rx: &crossbeam_channel::Receiver<Orphan>) {
                 Orphan::Flush(ack) => acks.push(ack),
             }
         }
-        files.write(&records);
+        // Failures are reported and counted inside; nobody is waiting to be told.
+        files.write(&records).ok();
         for ack in acks {
             ack.send(()).ok();
         }
@@ -239,7 +242,9 @@ struct OpenFile {
 
 impl LogFiles {
     /// Format and append `records` (one write per program), then count them in the metrics.
-    fn write(&self, records: &[LogRecord]) {
+    /// The last append error, if any (each is also reported and counted).
+    fn write(&self, records: &[LogRecord]) -> std::io::Result<()> {
+        let mut result = Ok(());
         let timestamp = utc_timestamp();
         // Per program: the bytes to append and the lines they hold (for metrics).
         let mut by_program: HashMap<&Arc<str>, (Vec<u8>, Vec<LogLine>)> = HashMap::new();
@@ -257,9 +262,13 @@ impl LogFiles {
                     }
                     self.lines_written.fetch_add(count, Ordering::Relaxed);
                 }
-                Err(e) => self.report(program, count, &e),
+                Err(e) => {
+                    self.report(program, count, &e);
+                    result = Err(e);
+                }
             }
         }
+        result
     }
 
     fn slot(&self, program: &Arc<str>) -> FileSlot {
@@ -380,6 +389,15 @@ fn parse_or_str(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
+/// `inputs` is always an object, as upstream's. Anything else (a body that is not a JSON
+/// object, JSON nested deeper than the parser's limit) is kept under `_raw`.
+fn inputs_object(bytes: &[u8]) -> Value {
+    match parse_or_str(bytes) {
+        Value::Object(map) => Value::Object(map),
+        other => serde_json::json!({ "_raw": other }),
+    }
+}
+
 fn round_to(x: f64, places: i32) -> f64 {
     let factor = 10f64.powi(places);
     (x * factor).round() / factor
@@ -397,7 +415,7 @@ fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) -> Map<St
         "duration_ms".into(),
         Value::from(round_to(record.duration.as_secs_f64() * 1000.0, 2)),
     );
-    line.insert("inputs".into(), parse_or_str(&record.inputs_json));
+    line.insert("inputs".into(), inputs_object(&record.inputs_json));
     line.insert("outputs".into(), parse_or_str(&record.outputs_json));
     if let Some(error) = &record.error {
         line.insert("error".into(), Value::from(redact(error).as_ref()));
@@ -528,6 +546,22 @@ mod tests {
     }
 
     #[test]
+    fn inputs_stay_an_object_whatever_arrives() {
+        let deep = format!("{{\"x\": {}{}}}", "[".repeat(300), "]".repeat(300));
+        for (inputs, raw) in [
+            ("[1, 2]", serde_json::json!([1, 2])),
+            ("{\"q\": NaN}", Value::from("{\"q\": NaN}")),
+            (deep.as_str(), Value::from(deep.as_str())),
+        ] {
+            let mut rec = record(None, None);
+            rec.inputs_json = inputs.as_bytes().to_vec();
+            let text = line(&rec);
+            let parsed: Value = serde_json::from_str(&text).expect("a valid JSON line");
+            assert_eq!(parsed["inputs"], serde_json::json!({ "_raw": raw }), "{inputs}");
+        }
+    }
+
+    #[test]
     fn committed_and_abandoned_records_are_all_written() {
         let dir = std::env::temp_dir().join(format!("dspy-cli-rs-log-{}", std::process::id()));
         let metrics = Arc::new(MetricsStore::default());
@@ -535,7 +569,7 @@ mod tests {
         for i in 0..6 {
             let pending = log.pending(record(None, None));
             if i % 2 == 0 {
-                pending.commit(); // written at once
+                pending.commit().unwrap(); // written at once
             } // else dropped: the background thread writes it
         }
         // The committed ones are on disk before the call returns.
@@ -570,7 +604,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("P.log"), "{\"program\": \"P\", \"dur").unwrap();
         let (log, handle) = InferenceLog::start(dir.clone(), Rotation::default(), Arc::default());
-        log.pending(record(None, None)).commit();
+        log.pending(record(None, None)).commit().unwrap();
         drop(log);
         handle.join().unwrap();
         let text = std::fs::read_to_string(dir.join("P.log")).unwrap();
@@ -590,7 +624,7 @@ mod tests {
         let (log, handle) = InferenceLog::start(dir.clone(), rotation, Arc::default());
         let one_line = line(&record(None, None)).len();
         for _ in 0..40 {
-            log.pending(record(None, None)).commit();
+            log.pending(record(None, None)).commit().unwrap();
         }
         drop(log);
         handle.join().unwrap();

@@ -35,6 +35,10 @@ pub(crate) struct EngineGauges {
     pub(crate) log_lines_written: u64,
     pub(crate) log_write_errors: u64,
     pub(crate) log_images_not_saved: u64,
+    // Connection layer (server/connections.rs).
+    pub(crate) open_connections: u64,
+    pub(crate) connections_timed_out: u64,
+    pub(crate) accept_fd_exhausted: u64,
 }
 
 pub(crate) struct HttpMetrics {
@@ -79,7 +83,7 @@ impl CronMetrics {
 }
 
 /// Engine gauges: name and help text.
-const ENGINE_GAUGES: [(&str, &str); 9] = [
+const ENGINE_GAUGES: [(&str, &str); 12] = [
     ("sync_pool_threads", "Threads in the sync (forward) pool"),
     ("sync_pool_busy_threads", "Sync pool threads running a job"),
     ("sync_pool_queue_depth", "Sync jobs waiting for a thread"),
@@ -97,6 +101,16 @@ const ENGINE_GAUGES: [(&str, &str); 9] = [
     (
         "log_images_not_saved",
         "Images not saved under logs/img since start (over server.log_image_max_bytes or server.log_images_max_total_bytes)",
+    ),
+    // Connection layer.
+    ("open_connections", "Client connections open now"),
+    (
+        "connections_timed_out",
+        "Connections closed by the header, keep-alive or write timeout since start",
+    ),
+    (
+        "accept_fd_exhausted",
+        "Times accept() found no free file descriptor (new connections waited)",
     ),
 ];
 
@@ -132,7 +146,7 @@ impl Default for HttpMetrics {
         );
         registry.register(
             "rejected_requests",
-            "Program requests rejected with 429 after the queue timeout",
+            "Program requests rejected with 429 (queue full, or the queue timeout passed)",
             rejected.clone(),
         );
         registry.register(
@@ -229,6 +243,9 @@ impl HttpMetrics {
             ("log_lines_written", engine.log_lines_written as f64),
             ("log_write_errors", engine.log_write_errors as f64),
             ("log_images_not_saved", engine.log_images_not_saved as f64),
+            ("open_connections", engine.open_connections as f64),
+            ("connections_timed_out", engine.connections_timed_out as f64),
+            ("accept_fd_exhausted", engine.accept_fd_exhausted as f64),
         ];
         for ((_, gauge), (_, value)) in self.engine.iter().zip(values) {
             gauge.set(value);

@@ -46,6 +46,11 @@ def _json(value: Any) -> bytes:
     return to_json(value, fallback=str)
 
 
+def _log_json(value: Any) -> bytes:
+    """JSON for a log line: NaN and Infinity become strings, so the line stays valid JSON."""
+    return to_json(value, fallback=str, inf_nan_mode="strings")
+
+
 def _detail(status: int, detail: Any) -> tuple:
     return (status, _json({"detail": detail}), None)
 
@@ -69,7 +74,9 @@ def parse_request(route: Any, body: bytes, kind: int) -> Any:
             pass  # recompute below so error bodies match FastAPI's exactly
         try:
             data: Any = json.loads(body)
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, RecursionError):
+            # FastAPI answers 400 to any body json.loads cannot read other than a syntax error
+            # (here: nesting deeper than Python's recursion limit).
             raise Rejected(_detail(400, "There was an error parsing the body")) from None
         except json.JSONDecodeError as exc:
             error = {"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error", "input": {}}
@@ -126,13 +133,13 @@ def _usage(tracker: Any) -> bytes | None:
 def _loggable_inputs(route: Any, inputs: dict[str, Any]) -> bytes:
     if route.dspy_inputs:
         inputs = logfmt.loggable(inputs, route.name, route.logs_dir)
-    return _json(inputs)
+    return _log_json(inputs)
 
 
 def _loggable_outputs(route: Any, output: dict[str, Any]) -> bytes:
     if any(not isinstance(v, _PRIMITIVES) for v in output.values()):
         output = logfmt.loggable(output, route.name, route.logs_dir)
-    return _json(output)
+    return _log_json(output)
 
 
 def _failure(route: Any, inputs: Any, exc: BaseException, tracker: Any) -> tuple:
@@ -145,7 +152,7 @@ def _failure(route: Any, inputs: Any, exc: BaseException, tracker: Any) -> tuple
     try:
         log_inputs = _loggable_inputs(route, inputs)
     except Exception:
-        log_inputs = _json(str(inputs))
+        log_inputs = _log_json({"_raw": str(inputs)})
     return (500, _json({"detail": str(exc)}), (log_inputs, b"{}", str(exc), _usage(tracker)))
 
 
