@@ -428,3 +428,66 @@ def test_gateway_app_requests_are_bounded(serve, tmp_path):
         rejected = server.post("/hold")
         assert rejected.status_code == 429 and "Retry-After" in rejected.headers
         assert first.result().json() == {"held": True}
+
+
+# --- ASGI semantics of the gateway app -----------------------------------------------------------
+
+ASGI_ROUTES = {
+    "asgi_routes.py": '''
+        import asyncio, os
+        from pathlib import Path
+
+        import dspy
+        from fastapi import Request
+        from dspy_cli.gateway import APIGateway
+
+        def mark(name):
+            Path(os.environ["MARKS"], name).write_text(name)
+
+        class Routes(APIGateway):
+            path = "/asgi"
+
+            def configure_route(self, app, route_path, endpoint, response_model):
+                @app.get("/asgi/items/{name}")
+                async def item(name: str, request: Request):
+                    return {"name": name, "path": request.scope["path"], "raw_path": request.scope["raw_path"].decode()}
+
+                @app.get("/asgi/boom")
+                async def boom():
+                    raise RuntimeError("kaboom")
+
+                @app.get("/asgi/wait")
+                async def wait():
+                    mark("started")
+                    try:
+                        await asyncio.sleep(3600)
+                    except asyncio.CancelledError:
+                        mark("cancelled")
+                        raise
+
+        class Asgi(dspy.Module):
+            gateway = Routes
+
+            def forward(self, text: str) -> dict:
+                return {}
+    '''
+}
+
+
+def test_gateway_app_scope_and_errors(serve, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    server = serve(ASGI_ROUTES, env={"MARKS": str(marks)})
+
+    # ASGI: `path` is percent-decoded (path parameters see the real text), `raw_path` is as sent.
+    item = server.client.get("/asgi/items/a%20b%C3%A9")
+    assert item.json() == {"name": "a bé", "path": "/asgi/items/a bé", "raw_path": "/asgi/items/a%20b%C3%A9"}
+
+    # An unhandled error is a JSON 500 like every other server error, logged once with its cause.
+    boom = server.client.get("/asgi/boom")
+    assert (boom.status_code, boom.json()) == (500, {"detail": "Internal Server Error"})
+    assert wait_until(lambda: "RuntimeError: kaboom" in server.stderr(), 10)
+    stderr = server.stderr()
+    assert stderr.count("RuntimeError: kaboom") == 1 and "GET /asgi/boom" in stderr
+    assert "background task" not in stderr and "Traceback" not in stderr
+

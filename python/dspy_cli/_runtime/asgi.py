@@ -17,6 +17,7 @@ import inspect
 import json
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic_core import to_json
 
@@ -36,6 +37,17 @@ def keep_running(task: asyncio.Task) -> None:
     task.add_done_callback(_running.discard)
 
 
+_ERROR_LOGGED = "dspy_cli.error_logged"
+
+
+async def _internal_error(request: Any, exc: Exception) -> Any:
+    from fastapi.responses import JSONResponse
+
+    request.scope["state"][_ERROR_LOGGED] = True
+    logger.error("Error serving %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+
+
 def app() -> Any:
     """The shared FastAPI app, created on first use (without docs routes: /openapi.json is ours)."""
     global _app
@@ -43,6 +55,9 @@ def app() -> Any:
         from fastapi import FastAPI
 
         _app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        # An unhandled error answers JSON like every other error of the server (Starlette's
+        # default is a text/plain 500); Starlette re-raises it afterwards, see `_serve`.
+        _app.add_exception_handler(Exception, _internal_error)
     return _app
 
 
@@ -107,7 +122,8 @@ def _scope(method: str, path: str, query: bytes, headers: list[tuple[bytes, byte
         "http_version": "1.1",
         "method": method,
         "scheme": "http",
-        "path": path,
+        # `path` arrives as sent (percent-encoded); ASGI wants it decoded, raw bytes in raw_path.
+        "path": unquote(path),
         "raw_path": path.encode("utf-8"),
         "query_string": query,
         "root_path": "",
@@ -149,10 +165,9 @@ async def _serve(scope: dict[str, Any], body: bytes, done: Any) -> None:
     try:
         await _app(scope, receive, send)
     except Exception as exc:
-        if finished.is_set():
-            logger.error("Error after the response of %s %s was sent (background task?): %s: %s", scope["method"], scope["path"], type(exc).__name__, exc)
-        else:
-            logger.error("Error serving %s %s: %s: %s", scope["method"], scope["path"], type(exc).__name__, exc)
+        if not scope["state"].get(_ERROR_LOGGED):
+            when = "after its response was sent" if finished.is_set() else "before its response"
+            logger.error("Error serving %s %s (%s): %s: %s", scope["method"], scope["path"], when, type(exc).__name__, exc)
     finally:
         if not finished.is_set():
             finished.set()
