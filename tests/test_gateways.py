@@ -474,7 +474,9 @@ ASGI_ROUTES = {
 }
 
 
-def test_gateway_app_scope_and_errors(serve, tmp_path):
+def test_gateway_app_scope_errors_and_disconnects(serve, tmp_path):
+    import socket
+
     marks = tmp_path / "marks"
     marks.mkdir()
     server = serve(ASGI_ROUTES, env={"MARKS": str(marks)})
@@ -491,3 +493,19 @@ def test_gateway_app_scope_and_errors(serve, tmp_path):
     assert stderr.count("RuntimeError: kaboom") == 1 and "GET /asgi/boom" in stderr
     assert "background task" not in stderr and "Traceback" not in stderr
 
+    # A client that goes away before the answer cancels the handler (as on program routes).
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /asgi/wait HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert wait_until((marks / "started").exists, 30)
+    assert wait_until((marks / "cancelled").exists, 30), "the handler never saw CancelledError"
+
+
+def test_gateway_app_requests_time_out(serve, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    config = DEFAULT_CONFIG + "server:\n  request_timeout_seconds: 1\n"
+    server = serve(ASGI_ROUTES, config, env={"MARKS": str(marks)})
+    late = server.client.get("/asgi/wait", timeout=60)
+    assert late.status_code == 504
+    assert "did not answer within 1.0 seconds (server.request_timeout_seconds)" in late.json()["detail"]
+    assert wait_until((marks / "cancelled").exists, 30), "the timed-out handler kept running"

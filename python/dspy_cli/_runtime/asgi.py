@@ -134,7 +134,7 @@ def _scope(method: str, path: str, query: bytes, headers: list[tuple[bytes, byte
     }
 
 
-async def _serve(scope: dict[str, Any], body: bytes, done: Any) -> None:
+async def _serve(scope: dict[str, Any], body: bytes, done: Any, timeout: float | None) -> None:
     finished = asyncio.Event()
     body_sent = False
     status = 500
@@ -162,22 +162,49 @@ async def _serve(scope: dict[str, Any], body: bytes, done: Any) -> None:
                 finished.set()
                 done(status, headers, b"".join(chunks))
 
+    def fail(code: int, detail: str) -> None:
+        finished.set()
+        done(code, [(b"content-type", b"application/json")], json.dumps({"detail": detail}).encode())
+
+    # The app call goes on after the response (background tasks); only the time until the
+    # response is bounded by server.request_timeout_seconds.
+    call = asyncio.ensure_future(_app(scope, receive, send))
+    answered = asyncio.ensure_future(finished.wait())
     try:
-        await _app(scope, receive, send)
+        await asyncio.wait({call, answered}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # The client went away before the answer (cancelled by the engine): stop the app too.
+        call.cancel()
+        raise
+    finally:
+        answered.cancel()
+    timed_out = not finished.is_set() and not call.done()
+    if timed_out:
+        call.cancel()
+        logger.error("%s %s did not answer within %s seconds; cancelled", scope["method"], scope["path"], timeout)
+        fail(504, f"The gateway route {scope['path']} did not answer within {timeout} seconds (server.request_timeout_seconds).")
+    try:
+        await call
+    except asyncio.CancelledError:
+        if not timed_out:
+            raise
     except Exception as exc:
         if not scope["state"].get(_ERROR_LOGGED):
             when = "after its response was sent" if finished.is_set() else "before its response"
             logger.error("Error serving %s %s (%s): %s: %s", scope["method"], scope["path"], when, type(exc).__name__, exc)
     finally:
         if not finished.is_set():
-            finished.set()
-            done(500, [(b"content-type", b"application/json")], b'{"detail":"Internal Server Error"}')
+            fail(500, "Internal Server Error")
 
 
-def start(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], body: bytes, client: Any, server: Any, done: Any) -> None:
-    """Entry point on the loop thread: serve one request with the gateways' FastAPI app."""
+def start(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], body: bytes, client: Any, server: Any, timeout: float | None, done: Any) -> asyncio.Task:
+    """Entry point on the loop thread: serve one request with the gateways' FastAPI app.
+
+    Returns the task, which the engine cancels if the client goes away before the answer."""
     scope = _scope(method, path, query, headers, client, server)
-    keep_running(invoke.create_task(asyncio.get_running_loop(), _serve(scope, body, done)))
+    task = invoke.create_task(asyncio.get_running_loop(), _serve(scope, body, done, timeout))
+    keep_running(task)
+    return task
 
 
 __all__ = ["app", "describe_route", "keep_running", "make_endpoint", "openapi_paths", "registered_paths", "run_program", "start"]
