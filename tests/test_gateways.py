@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
 from pydantic import BaseModel
@@ -503,8 +504,15 @@ def test_gateway_app_scope_errors_and_disconnects(serve, tmp_path):
 def test_gateway_app_requests_time_out(serve, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
-    config = DEFAULT_CONFIG + "server:\n  request_timeout_seconds: 1\n"
+    config = DEFAULT_CONFIG + "server:\n  request_timeout_seconds: 1\n  max_concurrent_per_program: 1\n  queue_timeout_seconds: 0.5\n"
     server = serve(ASGI_ROUTES, config, env={"MARKS": str(marks)})
+    import socket
+
+    # A client still uploading its body holds no slot: others are served meanwhile.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as slow:
+        slow.sendall(b"GET /asgi/items/x HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n")
+        time.sleep(1)  # let the server take the request (only the fixed build passes either way)
+        assert server.client.get("/asgi/items/y").json()["name"] == "y"
     late = server.client.get("/asgi/wait", timeout=60)
     assert late.status_code == 504
     assert "did not answer within 1.0 seconds (server.request_timeout_seconds)" in late.json()["detail"]

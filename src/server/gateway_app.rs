@@ -20,6 +20,13 @@ use crate::telemetry::Origin;
 /// Serve `request` with the gateways' FastAPI app (called as ASGI on the loop thread). The app
 /// has its own `server.max_concurrent_per_program` slots, held until its response is complete.
 pub(crate) async fn forward(state: &AppState, served: &Served, request: Request) -> Response {
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let (parts, body) = request.into_parts();
+    // The body is read before taking a slot (as on program routes): a slow upload must not
+    // hold one.
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return detail(413, "Request body too large");
+    };
     let slot = tokio::select! {
         slot = served.slots.acquire(GATEWAY_APP) => slot,
         () = state.shutdown_expired() => return shutting_down(),
@@ -27,11 +34,6 @@ pub(crate) async fn forward(state: &AppState, served: &Served, request: Request)
     let Some(_slot) = slot else {
         served.http_metrics.rejected(GATEWAY_APP);
         return too_many_requests(GATEWAY_APP, served.slots.limits().retry_after_seconds());
-    };
-    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return detail(413, "Request body too large");
     };
     let headers = parts
         .headers
