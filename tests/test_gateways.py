@@ -440,6 +440,7 @@ ASGI_ROUTES = {
 
         import dspy
         from fastapi import Request
+        from fastapi.responses import StreamingResponse
         from dspy_cli.gateway import APIGateway
 
         def mark(name):
@@ -456,6 +457,14 @@ ASGI_ROUTES = {
                 @app.get("/asgi/boom")
                 async def boom():
                     raise RuntimeError("kaboom")
+
+                @app.get("/asgi/endless")
+                async def endless():
+                    async def chunks():
+                        block = b"x" * (1 << 20)
+                        while True:
+                            yield block
+                    return StreamingResponse(chunks())
 
                 @app.get("/asgi/wait")
                 async def wait():
@@ -493,6 +502,11 @@ def test_gateway_app_scope_errors_and_disconnects(serve, tmp_path):
     stderr = server.stderr()
     assert stderr.count("RuntimeError: kaboom") == 1 and "GET /asgi/boom" in stderr
     assert "background task" not in stderr and "Traceback" not in stderr
+
+    # Responses are collected whole: an endless stream is cut at the bound, not held forever.
+    endless = server.client.get("/asgi/endless")
+    assert endless.status_code == 500
+    assert "larger than 256 MiB; responses of gateway routes are sent whole" in endless.json()["detail"]
 
     # A client that goes away before the answer cancels the handler (as on program routes).
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:

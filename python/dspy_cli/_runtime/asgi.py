@@ -38,6 +38,9 @@ def keep_running(task: asyncio.Task) -> None:
 
 
 _ERROR_LOGGED = "dspy_cli.error_logged"
+# Responses are collected whole before they leave (no streaming): bound them like request
+# bodies (MAX_BODY_BYTES in server/mod.rs), so an endless stream cannot exhaust memory.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 async def _internal_error(request: Any, exc: Exception) -> Any:
@@ -140,6 +143,8 @@ async def _serve(scope: dict[str, Any], body: bytes, done: Any, timeout: float |
     status = 500
     headers: list[tuple[bytes, bytes]] = []
     chunks: list[bytes] = []
+    size = 0
+    too_large = False
 
     async def receive() -> dict[str, Any]:
         nonlocal body_sent
@@ -150,13 +155,18 @@ async def _serve(scope: dict[str, Any], body: bytes, done: Any, timeout: float |
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
-        nonlocal status, headers
+        nonlocal status, headers, size, too_large
         if finished.is_set():
             return
         if message["type"] == "http.response.start":
             status, headers = message["status"], list(message.get("headers", []))
         elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                too_large = True
+                raise RuntimeError(f"response larger than {MAX_RESPONSE_BYTES >> 20} MiB")
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 # The response goes out now; background tasks keep running on this loop.
                 finished.set()
@@ -193,7 +203,9 @@ async def _serve(scope: dict[str, Any], body: bytes, done: Any, timeout: float |
             when = "after its response was sent" if finished.is_set() else "before its response"
             logger.error("Error serving %s %s (%s): %s: %s", scope["method"], scope["path"], when, type(exc).__name__, exc)
     finally:
-        if not finished.is_set():
+        if too_large and not finished.is_set():
+            fail(500, f"The response of {scope['method']} {scope['path']} is larger than {MAX_RESPONSE_BYTES >> 20} MiB; responses of gateway routes are sent whole, not streamed.")
+        elif not finished.is_set():
             fail(500, "Internal Server Error")
 
 
