@@ -518,7 +518,7 @@ def test_gateway_app_scope_errors_and_disconnects(serve, tmp_path):
 def test_gateway_app_requests_time_out(serve, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
-    config = DEFAULT_CONFIG + "server:\n  request_timeout_seconds: 1\n  max_concurrent_per_program: 1\n  queue_timeout_seconds: 0.5\n"
+    config = DEFAULT_CONFIG + "server:\n  request_timeout_seconds: 3\n  max_concurrent_per_program: 1\n  queue_timeout_seconds: 0.5\n"
     server = serve(ASGI_ROUTES, config, env={"MARKS": str(marks)})
     import socket
 
@@ -529,5 +529,5 @@ def test_gateway_app_requests_time_out(serve, tmp_path):
         assert server.client.get("/asgi/items/y").json()["name"] == "y"
     late = server.client.get("/asgi/wait", timeout=60)
     assert late.status_code == 504
-    assert "did not answer within 1.0 seconds (server.request_timeout_seconds)" in late.json()["detail"]
+    assert "did not answer within 3.0 seconds (server.request_timeout_seconds)" in late.json()["detail"]
     assert wait_until((marks / "cancelled").exists, 30), "the timed-out handler kept running"
