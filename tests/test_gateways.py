@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
 from pydantic import BaseModel
@@ -428,3 +429,105 @@ def test_gateway_app_requests_are_bounded(serve, tmp_path):
         rejected = server.post("/hold")
         assert rejected.status_code == 429 and "Retry-After" in rejected.headers
         assert first.result().json() == {"held": True}
+
+
+# --- ASGI semantics of the gateway app -----------------------------------------------------------
+
+ASGI_ROUTES = {
+    "asgi_routes.py": '''
+        import asyncio, os
+        from pathlib import Path
+
+        import dspy
+        from fastapi import Request
+        from fastapi.responses import StreamingResponse
+        from dspy_cli.gateway import APIGateway
+
+        def mark(name):
+            Path(os.environ["MARKS"], name).write_text(name)
+
+        class Routes(APIGateway):
+            path = "/asgi"
+
+            def configure_route(self, app, route_path, endpoint, response_model):
+                @app.get("/asgi/items/{name}")
+                async def item(name: str, request: Request):
+                    return {"name": name, "path": request.scope["path"], "raw_path": request.scope["raw_path"].decode()}
+
+                @app.get("/asgi/boom")
+                async def boom():
+                    raise RuntimeError("kaboom")
+
+                @app.get("/asgi/endless")
+                async def endless():
+                    async def chunks():
+                        block = b"x" * (1 << 20)
+                        while True:
+                            yield block
+                    return StreamingResponse(chunks())
+
+                @app.get("/asgi/wait")
+                async def wait():
+                    mark("started")
+                    try:
+                        await asyncio.sleep(3600)
+                    except asyncio.CancelledError:
+                        mark("cancelled")
+                        raise
+
+        class Asgi(dspy.Module):
+            gateway = Routes
+
+            def forward(self, text: str) -> dict:
+                return {}
+    '''
+}
+
+
+def test_gateway_app_scope_errors_and_disconnects(serve, tmp_path):
+    import socket
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    server = serve(ASGI_ROUTES, env={"MARKS": str(marks)})
+
+    # ASGI: `path` is percent-decoded (path parameters see the real text), `raw_path` is as sent.
+    item = server.client.get("/asgi/items/a%20b%C3%A9")
+    assert item.json() == {"name": "a bé", "path": "/asgi/items/a bé", "raw_path": "/asgi/items/a%20b%C3%A9"}
+
+    # An unhandled error is a JSON 500 like every other server error, logged once with its cause.
+    boom = server.client.get("/asgi/boom")
+    assert (boom.status_code, boom.json()) == (500, {"detail": "Internal Server Error"})
+    assert wait_until(lambda: "RuntimeError: kaboom" in server.stderr(), 10)
+    stderr = server.stderr()
+    assert stderr.count("RuntimeError: kaboom") == 1 and "GET /asgi/boom" in stderr
+    assert "background task" not in stderr and "Traceback" not in stderr
+
+    # Responses are collected whole: an endless stream is cut at the bound, not held forever.
+    endless = server.client.get("/asgi/endless")
+    assert endless.status_code == 500
+    assert "larger than 256 MiB; responses of gateway routes are sent whole" in endless.json()["detail"]
+
+    # A client that goes away before the answer cancels the handler (as on program routes).
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /asgi/wait HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert wait_until((marks / "started").exists, 30)
+    assert wait_until((marks / "cancelled").exists, 30), "the handler never saw CancelledError"
+
+
+def test_gateway_app_requests_time_out(serve, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    config = DEFAULT_CONFIG + "server:\n  request_timeout_seconds: 3\n  max_concurrent_per_program: 1\n  queue_timeout_seconds: 0.5\n"
+    server = serve(ASGI_ROUTES, config, env={"MARKS": str(marks)})
+    import socket
+
+    # A client still uploading its body holds no slot: others are served meanwhile.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as slow:
+        slow.sendall(b"GET /asgi/items/x HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n")
+        time.sleep(1)  # let the server take the request (only the fixed build passes either way)
+        assert server.client.get("/asgi/items/y").json()["name"] == "y"
+    late = server.client.get("/asgi/wait", timeout=60)
+    assert late.status_code == 504
+    assert "did not answer within 3.0 seconds (server.request_timeout_seconds)" in late.json()["detail"]
+    assert wait_until((marks / "cancelled").exists, 30), "the timed-out handler kept running"

@@ -35,8 +35,9 @@ pub(crate) enum LoopJob {
         status: u16,
         body: Bytes,
     },
-    /// A request for the gateways' FastAPI app.
+    /// A request for the gateways' FastAPI app (`id` for [`AsyncLoop::cancel`]).
     Asgi {
+        id: u64,
         request: AsgiRequest,
         reply: oneshot::Sender<AsgiResponse>,
     },
@@ -71,7 +72,7 @@ impl LoopHandle {
 }
 
 /// Tasks in flight on the loop, by request id, so a disconnect can cancel them.
-type TaskMap = Arc<Mutex<HashMap<u64, Py<PyAny>>>>;
+pub(super) type TaskMap = Arc<Mutex<HashMap<u64, Py<PyAny>>>>;
 
 pub(crate) struct AsyncLoop {
     handle: LoopHandle,
@@ -141,6 +142,13 @@ impl AsyncLoop {
         id
     }
 
+    /// Queue a request for the gateways' FastAPI app; returns its id for [`AsyncLoop::cancel`].
+    pub(crate) fn submit_asgi(&self, request: AsgiRequest, reply: oneshot::Sender<AsgiResponse>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.send(LoopJob::Asgi { id, request, reply });
+        id
+    }
+
     pub(crate) fn cancel(&self, id: u64) {
         self.send(LoopJob::Cancel(id));
     }
@@ -181,7 +189,7 @@ impl Drainer {
                 LoopJob::Run { id, job, body, kind } => self.start(py, id, job, &body, kind),
                 LoopJob::Cancel(id) => self.cancel(py, id),
                 LoopJob::Resolve { future, status, body } => resolve(py, &future, status, &body),
-                LoopJob::Asgi { request, reply } => self.start_asgi(py, &request, reply),
+                LoopJob::Asgi { id, request, reply } => self.start_asgi(py, id, &request, reply),
                 LoopJob::Cron { job, reply } => self.start_cron(py, job, reply),
                 LoopJob::Stop => {
                     self.event_loop.call_method0(py, "stop").ok();
@@ -218,8 +226,8 @@ impl Drainer {
         }
     }
 
-    fn start_asgi(&self, py: Python<'_>, request: &AsgiRequest, reply: oneshot::Sender<AsgiResponse>) {
-        let done = match Py::new(py, AsgiDone::new(reply)) {
+    fn start_asgi(&self, py: Python<'_>, id: u64, request: &AsgiRequest, reply: oneshot::Sender<AsgiResponse>) {
+        let done = match Py::new(py, AsgiDone::new(reply, self.tasks.clone(), id)) {
             Ok(done) => done,
             Err(err) => return tracing::error!("starting a gateway app request: {}", describe_error(py, &err)),
         };
@@ -227,12 +235,17 @@ impl Drainer {
             args.push(done.clone_ref(py).into_bound(py).into_any());
             self.start_asgi.call1(py, PyTuple::new(py, args)?)
         });
-        if let Err(err) = started {
-            let message = format!(
-                "the gateway app could not take the request: {}",
-                describe_error(py, &err)
-            );
-            done.get().send(AsgiResponse::error(&message));
+        match started {
+            Ok(task) => {
+                self.tasks.lock().expect("task map lock").insert(id, task);
+            }
+            Err(err) => {
+                let message = format!(
+                    "the gateway app could not take the request: {}",
+                    describe_error(py, &err)
+                );
+                done.get().send(AsgiResponse::error(&message));
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::oneshot;
 
+use super::async_loop::TaskMap;
 use super::once_reply::OnceReply;
 
 /// One HTTP request for the app, as plain Rust data.
@@ -20,6 +21,8 @@ pub(crate) struct AsgiRequest {
     pub(crate) body: Bytes,
     pub(crate) client: Option<SocketAddr>,
     pub(crate) server: Option<(String, u16)>,
+    /// How long the app may take to start answering (`server.request_timeout_seconds`).
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 /// The app's response, complete once its last body chunk was sent.
@@ -43,15 +46,27 @@ impl AsgiResponse {
 
 /// Called once by `_runtime.asgi` with the response.
 #[pyclass(frozen, module = "dspy_cli._native")]
-pub(crate) struct AsgiDone(OnceReply<AsgiResponse>);
+pub(crate) struct AsgiDone {
+    reply: OnceReply<AsgiResponse>,
+    /// Where the request's task waits to be cancelled if the client goes away first.
+    tasks: TaskMap,
+    id: u64,
+}
 
 impl AsgiDone {
-    pub(crate) fn new(reply: oneshot::Sender<AsgiResponse>) -> Self {
-        Self(OnceReply::new(reply))
+    pub(crate) fn new(reply: oneshot::Sender<AsgiResponse>, tasks: TaskMap, id: u64) -> Self {
+        Self {
+            reply: OnceReply::new(reply),
+            tasks,
+            id,
+        }
     }
 
     pub(crate) fn send(&self, value: AsgiResponse) {
-        self.0.send(value);
+        // Answered: from now the task only runs background tasks, which a client leaving
+        // must not cancel.
+        self.tasks.lock().expect("task map lock").remove(&self.id);
+        self.reply.send(value);
     }
 }
 
@@ -82,5 +97,6 @@ pub(crate) fn start_args<'py>(py: Python<'py>, request: &AsgiRequest) -> PyResul
         PyBytes::new(py, &request.body).into_any(),
         client.into_pyobject(py)?.into_any(),
         request.server.clone().into_pyobject(py)?.into_any(),
+        request.timeout.map(|t| t.as_secs_f64()).into_pyobject(py)?.into_any(),
     ])
 }

@@ -175,14 +175,18 @@ impl Engine {
         (Ticket { reply: rx, abandoned }, CancelOnDrop { target })
     }
 
-    /// Hand a request to the gateways' FastAPI app (on the loop thread).
-    pub(crate) fn serve_app(&self, request: AsgiRequest) -> oneshot::Receiver<AsgiResponse> {
+    /// Hand a request to the gateways' FastAPI app (on the loop thread). Dropping the guard
+    /// before the response arrived cancels the app's task.
+    pub(crate) fn serve_app(&self, request: AsgiRequest) -> (oneshot::Receiver<AsgiResponse>, CancelOnDrop<'_>) {
         let (reply, rx) = oneshot::channel();
-        match &self.async_loop {
-            Some(async_loop) => async_loop.handle().send(async_loop::LoopJob::Asgi { request, reply }),
-            None => drop(reply.send(AsgiResponse::error("no asyncio loop runs the gateway app"))),
-        }
-        rx
+        let target = match &self.async_loop {
+            Some(async_loop) => Some((async_loop, async_loop.submit_asgi(request, reply))),
+            None => {
+                drop(reply.send(AsgiResponse::error("no asyncio loop runs the gateway app")));
+                None
+            }
+        };
+        (rx, CancelOnDrop { target })
     }
 
     /// Start one run of cron job `job` (on the loop thread).

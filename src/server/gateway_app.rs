@@ -49,11 +49,16 @@ pub(crate) async fn forward(state: &AppState, served: &Served, request: Request)
         body,
         client,
         server: None,
+        timeout: served.slots.limits().request_timeout,
     };
+    // Dropped early (client gone, shutdown deadline), the guard cancels the app's task, which
+    // then no longer runs without its slot.
+    let (response, mut cancel_guard) = served.engine.serve_app(request);
     let response = tokio::select! {
-        response = served.engine.serve_app(request) => response,
+        response = response => response,
         () = state.shutdown_expired() => return shutting_down(),
     };
+    cancel_guard.disarm();
     match response {
         Ok(response) => into_response(response),
         Err(_) => detail(503, "The server is shutting down; the request was not completed."),

@@ -17,6 +17,7 @@ import inspect
 import json
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic_core import to_json
 
@@ -36,6 +37,20 @@ def keep_running(task: asyncio.Task) -> None:
     task.add_done_callback(_running.discard)
 
 
+_ERROR_LOGGED = "dspy_cli.error_logged"
+# Responses are collected whole before they leave (no streaming): bound them like request
+# bodies (MAX_BODY_BYTES in server/mod.rs), so an endless stream cannot exhaust memory.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+
+
+async def _internal_error(request: Any, exc: Exception) -> Any:
+    from fastapi.responses import JSONResponse
+
+    request.scope["state"][_ERROR_LOGGED] = True
+    logger.error("Error serving %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+
+
 def app() -> Any:
     """The shared FastAPI app, created on first use (without docs routes: /openapi.json is ours)."""
     global _app
@@ -43,6 +58,9 @@ def app() -> Any:
         from fastapi import FastAPI
 
         _app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        # An unhandled error answers JSON like every other error of the server (Starlette's
+        # default is a text/plain 500); Starlette re-raises it afterwards, see `_serve`.
+        _app.add_exception_handler(Exception, _internal_error)
     return _app
 
 
@@ -107,7 +125,8 @@ def _scope(method: str, path: str, query: bytes, headers: list[tuple[bytes, byte
         "http_version": "1.1",
         "method": method,
         "scheme": "http",
-        "path": path,
+        # `path` arrives as sent (percent-encoded); ASGI wants it decoded, raw bytes in raw_path.
+        "path": unquote(path),
         "raw_path": path.encode("utf-8"),
         "query_string": query,
         "root_path": "",
@@ -118,12 +137,14 @@ def _scope(method: str, path: str, query: bytes, headers: list[tuple[bytes, byte
     }
 
 
-async def _serve(scope: dict[str, Any], body: bytes, done: Any) -> None:
+async def _serve(scope: dict[str, Any], body: bytes, done: Any, timeout: float | None) -> None:
     finished = asyncio.Event()
     body_sent = False
     status = 500
     headers: list[tuple[bytes, bytes]] = []
     chunks: list[bytes] = []
+    size = 0
+    too_large = False
 
     async def receive() -> dict[str, Any]:
         nonlocal body_sent
@@ -134,35 +155,68 @@ async def _serve(scope: dict[str, Any], body: bytes, done: Any) -> None:
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
-        nonlocal status, headers
+        nonlocal status, headers, size, too_large
         if finished.is_set():
             return
         if message["type"] == "http.response.start":
             status, headers = message["status"], list(message.get("headers", []))
         elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                too_large = True
+                raise RuntimeError(f"response larger than {MAX_RESPONSE_BYTES >> 20} MiB")
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 # The response goes out now; background tasks keep running on this loop.
                 finished.set()
                 done(status, headers, b"".join(chunks))
 
+    def fail(code: int, detail: str) -> None:
+        finished.set()
+        done(code, [(b"content-type", b"application/json")], json.dumps({"detail": detail}).encode())
+
+    # The app call goes on after the response (background tasks); only the time until the
+    # response is bounded by server.request_timeout_seconds.
+    call = asyncio.ensure_future(_app(scope, receive, send))
+    answered = asyncio.ensure_future(finished.wait())
     try:
-        await _app(scope, receive, send)
-    except Exception as exc:
-        if finished.is_set():
-            logger.error("Error after the response of %s %s was sent (background task?): %s: %s", scope["method"], scope["path"], type(exc).__name__, exc)
-        else:
-            logger.error("Error serving %s %s: %s: %s", scope["method"], scope["path"], type(exc).__name__, exc)
+        await asyncio.wait({call, answered}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # The client went away before the answer (cancelled by the engine): stop the app too.
+        call.cancel()
+        raise
     finally:
-        if not finished.is_set():
-            finished.set()
-            done(500, [(b"content-type", b"application/json")], b'{"detail":"Internal Server Error"}')
+        answered.cancel()
+    timed_out = not finished.is_set() and not call.done()
+    if timed_out:
+        call.cancel()
+        logger.error("%s %s did not answer within %s seconds; cancelled", scope["method"], scope["path"], timeout)
+        fail(504, f"The gateway route {scope['path']} did not answer within {timeout} seconds (server.request_timeout_seconds).")
+    try:
+        await call
+    except asyncio.CancelledError:
+        if not timed_out:
+            raise
+    except Exception as exc:
+        if not scope["state"].get(_ERROR_LOGGED):
+            when = "after its response was sent" if finished.is_set() else "before its response"
+            logger.error("Error serving %s %s (%s): %s: %s", scope["method"], scope["path"], when, type(exc).__name__, exc)
+    finally:
+        if too_large and not finished.is_set():
+            fail(500, f"The response of {scope['method']} {scope['path']} is larger than {MAX_RESPONSE_BYTES >> 20} MiB; responses of gateway routes are sent whole, not streamed.")
+        elif not finished.is_set():
+            fail(500, "Internal Server Error")
 
 
-def start(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], body: bytes, client: Any, server: Any, done: Any) -> None:
-    """Entry point on the loop thread: serve one request with the gateways' FastAPI app."""
+def start(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], body: bytes, client: Any, server: Any, timeout: float | None, done: Any) -> asyncio.Task:
+    """Entry point on the loop thread: serve one request with the gateways' FastAPI app.
+
+    Returns the task, which the engine cancels if the client goes away before the answer."""
     scope = _scope(method, path, query, headers, client, server)
-    keep_running(invoke.create_task(asyncio.get_running_loop(), _serve(scope, body, done)))
+    task = invoke.create_task(asyncio.get_running_loop(), _serve(scope, body, done, timeout))
+    keep_running(task)
+    return task
 
 
 __all__ = ["app", "describe_route", "keep_running", "make_endpoint", "openapi_paths", "registered_paths", "run_program", "start"]
