@@ -6,9 +6,15 @@ use clap::{Parser, Subcommand};
 
 /// dspy-cli: A CLI tool for creating and serving DSPy projects.
 ///
-/// dspy-cli provides convention-based scaffolding and serving for  DSPy applications.
+/// dspy-cli provides convention-based scaffolding and serving for DSPy applications.
 #[derive(Debug, Parser)]
-#[command(name = "dspy-cli", version = env!("CARGO_PKG_VERSION"), disable_version_flag = true)]
+#[command(
+    name = "dspy-cli",
+    version = env!("CARGO_PKG_VERSION"),
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    override_usage = "dspy-cli [OPTIONS] COMMAND [ARGS]..."
+)]
 pub(crate) struct Args {
     /// Show the version and exit.
     #[arg(long = "version", action = clap::ArgAction::Version)]
@@ -28,7 +34,8 @@ pub(crate) enum Command {
         about = "Generate new components in an existing DSPy project.",
         long_about = GENERATE_LONG_HELP,
         alias = "g",
-        arg_required_else_help = true
+        arg_required_else_help = true,
+        disable_help_subcommand = true
     )]
     Generate(GenerateArgs),
     /// Start an HTTP API server that exposes your DSPy programs.
@@ -38,10 +45,13 @@ pub(crate) enum Command {
     MockLm(MockLmArgs),
 }
 
+/// Click's `{value!r} is not a valid <type name>.`
+fn not_a_number(value: &str, type_name: &str) -> String {
+    format!("{} is not a valid {type_name}.", super::usage_error::py_repr(value))
+}
+
 fn port_in_range(value: &str) -> Result<u16, String> {
-    let port: i64 = value
-        .parse()
-        .map_err(|_| format!("'{value}' is not a valid integer."))?;
+    let port: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
     u16::try_from(port)
         .ok()
         .filter(|p| *p >= 1)
@@ -49,13 +59,20 @@ fn port_in_range(value: &str) -> Result<u16, String> {
 }
 
 fn sync_workers_in_range(value: &str) -> Result<usize, String> {
-    let workers: i64 = value
-        .parse()
-        .map_err(|_| format!("'{value}' is not a valid integer."))?;
+    let workers: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
     usize::try_from(workers)
         .ok()
         .filter(|w| (1..=200).contains(w))
         .ok_or_else(|| format!("{workers} is not in the range 1<=x<=200."))
+}
+
+fn seconds(value: &str) -> Result<f64, String> {
+    let seconds: f64 = value.parse().map_err(|_| not_a_number(value, "float"))?;
+    if seconds.is_finite() && seconds >= 0.0 {
+        Ok(seconds)
+    } else {
+        Err(format!("{value} is not in the range x>=0."))
+    }
 }
 
 fn openapi_format(value: &str) -> Result<String, String> {
@@ -85,10 +102,10 @@ fn existing_file(value: &str) -> Result<PathBuf, String> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// Port to run the server on (default: 8000)
-    #[arg(long, default_value = "8000", value_parser = port_in_range, env = "DSPY_CLI_PORT", allow_negative_numbers = true)]
+    #[arg(long, default_value = "8000", hide_default_value = true, value_parser = port_in_range, env = "DSPY_CLI_PORT", allow_negative_numbers = true)]
     pub(crate) port: u16,
     /// Host to bind to (default: 0.0.0.0)
-    #[arg(long, default_value = "0.0.0.0", env = "DSPY_CLI_HOST")]
+    #[arg(long, default_value = "0.0.0.0", hide_default_value = true, env = "DSPY_CLI_HOST")]
     pub(crate) host: String,
     /// Directory for logs (default: ./logs)
     #[arg(long, env = "DSPY_CLI_LOGS_DIR")]
@@ -106,7 +123,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "DSPY_CLI_NO_SAVE_OPENAPI")]
     pub(crate) no_save_openapi: bool,
     /// Format for OpenAPI spec file (default: json)
-    #[arg(long, default_value = "json", value_parser = openapi_format, env = "DSPY_CLI_OPENAPI_FORMAT")]
+    #[arg(long, default_value = "json", hide_default_value = true, value_parser = openapi_format, env = "DSPY_CLI_OPENAPI_FORMAT")]
     pub(crate) openapi_format: String,
     /// Path to Python interpreter to use (default: auto-detect)
     #[arg(long, value_name = "FILE", value_parser = existing_file, env = "DSPY_CLI_PYTHON")]
@@ -130,7 +147,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "DSPY_CLI_MOCK_LM")]
     pub(crate) mock_lm: bool,
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl+C (default: 30)
-    #[arg(long, default_value = "30", env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
+    #[arg(long, default_value = "30", hide_default_value = true, value_parser = seconds, env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
     pub(crate) shutdown_timeout: f64,
 }
 
@@ -364,7 +381,7 @@ pub(crate) struct MockLmArgs {
 }
 
 fn error_rate(value: &str) -> Result<f64, String> {
-    let rate: f64 = value.parse().map_err(|_| format!("'{value}' is not a valid float."))?;
+    let rate: f64 = value.parse().map_err(|_| not_a_number(value, "float range"))?;
     if (0.0..=1.0).contains(&rate) {
         Ok(rate)
     } else {

@@ -41,12 +41,13 @@ pub(crate) fn run(py: Python<'_>, mut argv: Vec<String>) -> ExitStatus {
     }
     let args = match <Args as clap::Parser>::try_parse_from(&argv) {
         Ok(args) => args,
-        Err(err) => return usage_error::report(&err),
+        Err(err) => return usage_error::report(&err, &argv),
     };
     match args.command {
         None => {
+            // As click: a group without its command prints its help on stderr.
             let mut command = <Args as clap::CommandFactory>::command();
-            println!("{}", command.render_help());
+            eprintln!("{}", command.render_help());
             ExitStatus::Usage
         }
         Some(Command::New(new_args)) => new::new(&new_args),
