@@ -2,6 +2,7 @@
 
 mod args;
 mod banner;
+mod checks;
 mod generate;
 mod interpreter;
 mod mock_lm;

@@ -30,6 +30,15 @@ NON_INTERACTIVE = {
 }
 
 
+# Printed under every signature error (upstream printed an empty "Error parsing signature: ").
+SIGNATURE_HINT = 'Write it as "inputs -> outputs", e.g. "question -> answer" or "text, context: list[str] -> summary, tags: list[str]".'
+
+
+def no_answer(flag: str) -> str:
+    """What a prompt prints when stdin is closed: which flag answers it (upstream: only "Aborted!")."""
+    return f"\nError: no answer to this question (standard input is closed). Pass {flag} to answer it without a prompt.\n"
+
+
 @dataclass
 class Result:
     returncode: int

@@ -140,3 +140,27 @@ fn test_modules_file() {
     assert!(text.contains("from demo.modules.main_predict import MainPredict\n"));
     assert!(text.contains("    return MainPredict()\n"));
 }
+
+#[test]
+fn yaml_values_read_back_as_the_same_string() {
+    for text in [
+        "openai:gpt-4o-mini",
+        "My-App",
+        "on",
+        "null",
+        "true",
+        "123",
+        "a: b",
+        "x#y",
+        "'q'",
+        "ünï",
+    ] {
+        let scalar = yaml_scalar(text);
+        let back: String = serde_yaml_ng::from_str(&format!("key: {scalar}"))
+            .map(|m: std::collections::BTreeMap<String, String>| m["key"].clone())
+            .unwrap();
+        assert_eq!(back, text, "{text} -> {scalar}");
+    }
+    assert_eq!(yaml_scalar("openai:gpt-4o-mini"), "openai:gpt-4o-mini");
+    assert_eq!(yaml_scalar("on"), "'on'");
+}
