@@ -143,6 +143,9 @@ pub(crate) struct ServeArgs {
     /// Maximum threads for sync module execution (default: server.sync_worker_threads, else 128)
     #[arg(long, value_parser = sync_workers_in_range, env = "DSPY_CLI_SYNC_WORKERS")]
     pub(crate) sync_workers: Option<usize>,
+    /// Exit with status 1 if any module file fails to load (for CI and deploys)
+    #[arg(long, env = "DSPY_CLI_STRICT")]
+    pub(crate) strict: bool,
     /// Point every program's LM at a built-in mock LM (fake answers; for demos and tests)
     #[arg(long, env = "DSPY_CLI_MOCK_LM")]
     pub(crate) mock_lm: bool,
