@@ -149,8 +149,9 @@ fn create(project: &NewProject, root: &Path) -> Result<(), Aborted> {
     if project.api_key.as_deref().is_none_or(str::is_empty) && !project.model.is_local() {
         println!("  # Add your {} to .env", project.model.env_var());
     }
-    println!("  uv sync");
-    println!("  source .venv/bin/activate");
+    // Upstream said `uv sync`, which cannot find dspy-cli-rs until it is on the package index.
+    println!("  mkdir -p wheels && cp /path/to/dspy-cli-rs/dist/dspy_cli_rs-*.whl wheels/");
+    println!("  python -m venv .venv && .venv/bin/pip install --find-links wheels -e .   # or: uv sync");
     println!("  dspy-cli serve");
     Ok(())
 }

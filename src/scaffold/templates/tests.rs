@@ -101,9 +101,12 @@ fn config_env_and_project_files() {
     assert!(pyproject.contains("    \"dspy>=3.0.3\",\n    \"dspy-cli-rs\"\n"));
     assert!(pyproject.contains("# dspy-cli-rs = { path = \"../dspy-cli-rs\", editable = true }"));
     assert!(!pyproject.contains("dspy-ai"));
-    assert!(DOCKERFILE.contains(
-        "\"dspy-cli\", \"serve\", \"--host\", \"0.0.0.0\", \"--port\", \"8000\", \"--auth\", \"--no-reload\"]"
-    ));
+    // Users install the wheel from wheels/ until dspy-cli-rs is on the package index.
+    assert!(pyproject.contains("[tool.uv]\nfind-links = [\"wheels\"]\n"));
+    // No --auth: dspy-cli-rs refuses it, so the container would not start.
+    assert!(
+        DOCKERFILE.contains("\"dspy-cli\", \"serve\", \"--host\", \"0.0.0.0\", \"--port\", \"8000\", \"--no-reload\"]")
+    );
     assert!(DOCKERIGNORE.ends_with("logs/"));
 }
 
