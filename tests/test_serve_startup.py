@@ -58,6 +58,18 @@ def test_config_errors_exit_1_with_upstream_messages(tmp_path, config, message):
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_yaml_error_names_the_file_the_line_and_the_fix(tmp_path):
+    # What upstream's `new --model "?"` wrote; the error named neither the file nor a fix.
+    make_project(tmp_path, ECHO, "models:\n  default: a\n  registry:\n    a:\n      model: ?\n")
+    result = serve_once(tmp_path)
+    assert result.returncode == 1
+    assert (
+        "Configuration error: Failed to parse configuration file: mapping keys are not allowed in this context at line 5 "
+        f"column 14 (in {tmp_path / 'dspy.config.yaml'}). Check the YAML there: values containing ': ', ' #' or starting "
+        "with '?', '*', '&', '!' or '@' must be quoted." in result.stdout
+    )
+
+
 def test_env_interpolation_and_dotenv(tmp_path, mock_lm):
     config = DEFAULT_CONFIG.replace("api_base: {api_base}", "api_base: ${{{{ env.MOCK_BASE }}}}")
     env_reader = {"env_reader.py": '''

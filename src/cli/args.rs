@@ -47,7 +47,10 @@ pub(crate) enum Command {
 
 /// Click's `{value!r} is not a valid <type name>.`
 fn not_a_number(value: &str, type_name: &str) -> String {
-    format!("{} is not a valid {type_name}.", super::usage_error::py_repr(value))
+    format!(
+        "{} is not a valid {type_name}.",
+        crate::scaffold::signature::repr_str(value)
+    )
 }
 
 fn port_in_range(value: &str) -> Result<u16, String> {

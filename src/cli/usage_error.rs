@@ -13,6 +13,7 @@
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 use super::ExitStatus;
+use crate::scaffold::signature::repr_str as py_repr;
 
 fn context(err: &clap::Error, kind: ContextKind) -> Option<String> {
     match err.get(kind)? {
@@ -25,31 +26,6 @@ fn context(err: &clap::Error, kind: ContextKind) -> Option<String> {
 /// The flag name without its value placeholder: `--port <PORT>` → `--port`.
 fn flag_name(arg: &str) -> String {
     arg.split([' ', '=']).next().unwrap_or(arg).to_owned()
-}
-
-/// Python's `repr()` of a string, as click quotes names and values.
-pub(super) fn py_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::from(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 /// Click's hint: `Did you mean 'x'?` or `(Did you mean one of: 'x', 'y'?)`; empty if none is close.
@@ -259,13 +235,6 @@ mod tests {
             " (Did you mean one of: '--host', '--port'?)"
         );
         assert_eq!(did_you_mean("--sav", vec!["--save-openapi", "--help"]), "");
-    }
-
-    #[test]
-    fn repr_matches_python() {
-        assert_eq!(py_repr("serve"), "'serve'");
-        assert_eq!(py_repr("it's"), "\"it's\"");
-        assert_eq!(py_repr("a'\"b"), "'a\\'\"b'");
     }
 
     #[test]

@@ -10,17 +10,15 @@ plain `python -m venv`: no system site-packages, dspy really installed into it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from scaffolding import DSPY_CLI, clean_env, free_port, new_args, run_cli
+from scaffolding import new_args, run_cli, serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,36 +48,6 @@ def run(command: list[str], cwd: Path, timeout: float) -> None:
     assert proc.returncode == 0, f"{command} failed:\n{proc.stdout}\n{proc.stderr}"
 
 
-@contextlib.contextmanager
-def serving_from_venv(project: Path):
-    port = free_port()
-    log = (project / "serve.log").open("w")
-    # Our own dspy-cli, as a user would have it on PATH; it must re-execute into project/.venv.
-    proc = subprocess.Popen(
-        [str(DSPY_CLI), "serve", "--mock-lm", "--host", "127.0.0.1", "--port", str(port), "--no-save-openapi"],
-        cwd=project, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=clean_env(),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (project / "serve.log").read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, (project / "serve.log").read_text()
-            time.sleep(0.3)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 @pytest.mark.timeout(1200)
 def test_new_project_installs_the_wheel_and_serves_from_its_venv(tmp_path, wheel):
     assert run_cli(*new_args("wheel-app"), cwd=tmp_path).returncode == 0
@@ -98,7 +66,8 @@ def test_new_project_installs_the_wheel_and_serves_from_its_venv(tmp_path, wheel
     pip = [str(project / ".venv/bin/pip"), "install", "-q", "--disable-pip-version-check"]
     run([*pip, "--find-links", "wheels", "-c", str(constraints), "-e", "."], project, timeout=900)
 
-    with serving_from_venv(project) as (base, pid):
+    # Our own dspy-cli, as a user would have it on PATH; it must re-execute into project/.venv.
+    with serving(project, system=False, ready_timeout=120) as (base, pid):
         answer = httpx.post(f"{base}/MainPredict", json={"question": "q"}, timeout=30)
         assert answer.status_code == 200 and answer.json() == {"answer": "model=gpt-4o-mini"}
         where = httpx.post(f"{base}/Where", json={"question": "q"}, timeout=30).json()
