@@ -254,7 +254,7 @@ Examples:
 pub(crate) struct NewArgs {
     #[arg(value_name = "PROJECT_NAME")]
     pub(crate) project_name: Option<String>,
-    /// Name of the initial program (default: derived from project name)
+    /// Name of the initial program (default: my_program)
     #[arg(short = 'p', long, allow_hyphen_values = true)]
     pub(crate) program_name: Option<String>,
     /// Inline signature string (e.g., "question -> answer" or "post -> tags: list[str]")

@@ -1,7 +1,7 @@
 //! Click-style prompts on stdin/stdout: `Text [default]: `, `[Y/n]` confirmations and hidden
 //! input for API keys. End of input (or Ctrl+C) aborts the command like click's `Abort`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 
 use super::ExitStatus;
 use super::style::{Color, paint};
@@ -119,9 +119,8 @@ fn read_line() -> Result<String, Aborted> {
     std::io::stdout().flush().ok();
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
-    let mut stdin = std::io::stdin().lock();
     loop {
-        match stdin.read(&mut byte) {
+        match read_byte(&mut byte)? {
             Ok(0) if line.is_empty() => return Err(Aborted { end_of_input: true }),
             Ok(0) => break,
             Ok(_) if byte[0] == b'\n' => break,
@@ -133,6 +132,44 @@ fn read_line() -> Result<String, Aborted> {
         line.pop();
     }
     Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// One byte from stdin, unbuffered (so nothing typed ahead is held in a buffer that polling
+/// cannot see). `Err(Aborted)` when Ctrl+C was pressed while waiting.
+///
+/// The wait is a poll in short steps, not one blocking read: a Ctrl+C that lands just before
+/// the read starts only sets Python's signal flag and would leave the read waiting for ever,
+/// so between steps the flag is checked (Python's handler raises KeyboardInterrupt).
+#[cfg(unix)]
+fn read_byte(byte: &mut [u8; 1]) -> Result<std::io::Result<usize>, Aborted> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdin = std::io::stdin();
+    let step = Timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    loop {
+        if pyo3::Python::attach(|py| py.check_signals().is_err()) {
+            return Err(Aborted { end_of_input: false });
+        }
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        match poll(&mut fds, Some(&step)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => {}
+            // Readable, at end of input, or not pollable: the read tells which.
+            Ok(_) | Err(_) => {
+                return Ok(match rustix::io::read(&stdin, byte) {
+                    // No stdin at all (fd 0 closed) reads as end of input, as Rust's Stdin does.
+                    Err(rustix::io::Errno::BADF) => Ok(0),
+                    other => other.map_err(std::io::Error::from),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn read_byte(byte: &mut [u8; 1]) -> Result<std::io::Result<usize>, Aborted> {
+    Ok(std::io::Read::read(&mut std::io::stdin().lock(), byte))
 }
 
 /// Turns terminal echo off until dropped.
