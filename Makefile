@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "maturin>=1.9.4,<2" "dspy==3.4.1" "pyyaml>=6" pytest pytest-timeout httpx pexpect prometheus-client "schemathesis>=3.30,<5"
+	$(PIP) install -q "maturin>=1.9.4,<2" "dspy==3.4.1" "pyyaml>=6" "fastapi>=0.110" pytest pytest-timeout httpx pexpect prometheus-client "schemathesis>=3.30,<5"
 	touch $@
 
 setup: $(VENV)/.deps

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Servers started by the tests make no outbound connections: LiteLLM's cost map and DSPy's model
+# metadata come from the copies bundled with the packages instead of being downloaded.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from serving import DEFAULT_CONFIG, MockLM, Server, make_project, start_mock_lm, start_server
 

@@ -57,7 +57,6 @@ UPSTREAM_USAGE_ERRORS = {
     ("new", "-x"): "Usage: dspy-cli new [OPTIONS] [PROJECT_NAME]\nTry 'dspy-cli new --help' for help.\n\nError: No such option '-x'.\n",
     ("g", "scaffld", "x"): "Usage: dspy-cli g [OPTIONS] COMMAND [ARGS]...\nTry 'dspy-cli g --help' for help.\n\nError: No such command 'scaffld'. Did you mean 'scaffold'?\n",
     ("g", "scaffold"): "Usage: dspy-cli g scaffold [OPTIONS] PROGRAM_NAME\nTry 'dspy-cli g scaffold --help' for help.\n\nError: Missing argument 'PROGRAM_NAME'.\n",
-    ("serve", "--no-reloa"): "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: No such option '--no-reloa'. (Did you mean one of: '--no-auth', '--no-reload', '--reload'?)\n",
     ("new", "--model"): "Error: Option '--model' requires an argument.\n",
     ("--versio",): "Usage: dspy-cli [OPTIONS] COMMAND [ARGS]...\nTry 'dspy-cli --help' for help.\n\nError: No such option '--versio'. Did you mean '--version'?\n",
     ("s", "--port", "0"): "Usage: dspy-cli s [OPTIONS]\nTry 'dspy-cli s --help' for help.\n\nError: Invalid value for '--port': 0 is not in the range 1<=x<=65535.\n",
@@ -82,6 +81,9 @@ def test_our_own_flags_get_click_hints_too(tmp_path):
     result = run_cli("serve", "--mock-llm", cwd=tmp_path)
     expected = "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: No such option '--mock-llm'. Did you mean '--mock-lm'?\n"
     assert (result.returncode, result.stderr) == (2, expected)
+    # Upstream: "(Did you mean one of: '--no-auth', '--no-reload', '--reload'?)"; our --no-cron is closer.
+    result = run_cli("serve", "--no-reloa", cwd=tmp_path)
+    assert result.stderr.endswith("Error: No such option '--no-reloa'. (Did you mean one of: '--no-cron', '--no-reload', '--reload'?)\n")
 
 
 def test_a_group_without_its_command_prints_help_on_stderr(tmp_path):

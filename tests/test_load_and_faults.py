@@ -77,7 +77,9 @@ def test_log_integrity_at_concurrency_30(serve):
         assert metrics[program]["call_count"] == len(entries)
         assert metrics[program]["total_tokens"] == sum(e["tokens"]["total_tokens"] for e in entries)
         durations = sorted(e["duration_ms"] for e in entries)
-        assert metrics[program]["p95_latency_ms"] == durations[-(-95 * len(durations) // 100) - 1]
+        # Nearest rank, from a histogram with 3 significant digits (README: within 0.1%).
+        exact_p95 = durations[-(-95 * len(durations) // 100) - 1]
+        assert abs(metrics[program]["p95_latency_ms"] - exact_p95) <= exact_p95 * 0.001 + 0.01
     # /metrics parses and its counters agree with what the client saw.
     families = {f.name: f for f in text_string_to_metric_families(server.client.get("/metrics").text)}
     counted = {(s.labels["program"], s.labels["status"]): s.value for s in families["dspy_requests"].samples if s.name.endswith("_total")}

@@ -43,6 +43,51 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Run an OpenAI-compatible mock LM server (for tests, demos and benchmarks).
     MockLm(MockLmArgs),
+    /// List the project's cron gateways, or run one of them now.
+    #[command(arg_required_else_help = true)]
+    Cron(CronArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CronArgs {
+    #[command(subcommand)]
+    pub(crate) command: CronCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CronCommand {
+    /// List every cron gateway with its schedule and next run time.
+    List(CronOptions),
+    /// Run one cron gateway once, now, then exit: 0 when every item succeeded, 1 otherwise.
+    ///
+    /// JOB is `Program` (all of its cron gateways) or `Program.Gateway`. For cluster
+    /// schedulers (Kubernetes CronJob, systemd timers) together with `serve --no-cron`.
+    Run {
+        /// `Program` or `Program.Gateway`
+        job: String,
+        #[command(flatten)]
+        options: CronOptions,
+    },
+}
+
+/// The `serve` options that matter for loading a project without serving it.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CronOptions {
+    /// Directory for logs (default: ./logs)
+    #[arg(long, env = "DSPY_CLI_LOGS_DIR")]
+    pub(crate) logs_dir: Option<PathBuf>,
+    /// Path to Python interpreter to use (default: auto-detect)
+    #[arg(long, value_name = "FILE", value_parser = existing_file, env = "DSPY_CLI_PYTHON")]
+    pub(crate) python: Option<PathBuf>,
+    /// Use system Python environment instead of project venv
+    #[arg(long, env = "DSPY_CLI_SYSTEM")]
+    pub(crate) system: bool,
+    /// Point every program's LM at a built-in mock LM (fake answers; for demos and tests)
+    #[arg(long, env = "DSPY_CLI_MOCK_LM")]
+    pub(crate) mock_lm: bool,
+    /// Seconds a run may take after SIGTERM/Ctrl+C before it is cancelled (default: 30)
+    #[arg(long, default_value = "30", env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
+    pub(crate) shutdown_timeout: f64,
 }
 
 /// Click's `{value!r} is not a valid <type name>.`
@@ -155,6 +200,35 @@ pub(crate) struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl+C (default: 30)
     #[arg(long, default_value = "30", hide_default_value = true, value_parser = seconds, env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
     pub(crate) shutdown_timeout: f64,
+    /// Serve HTTP without running cron gateways (run them elsewhere with `dspy-cli cron run`)
+    #[arg(long, env = "DSPY_CLI_NO_CRON")]
+    pub(crate) no_cron: bool,
+}
+
+impl ServeArgs {
+    /// The settings `cron list`/`cron run` load a project with (no HTTP server).
+    pub(crate) fn for_cron(options: &CronOptions) -> Self {
+        Self {
+            port: 8000,
+            host: "127.0.0.1".into(),
+            logs_dir: options.logs_dir.clone(),
+            reload: false,
+            no_reload: true,
+            save_openapi: false,
+            no_save_openapi: true,
+            openapi_format: "json".into(),
+            python: options.python.clone(),
+            system: options.system,
+            mcp: false,
+            auth: false,
+            no_auth: true,
+            sync_workers: None,
+            strict: false,
+            mock_lm: options.mock_lm,
+            shutdown_timeout: options.shutdown_timeout,
+            no_cron: true,
+        }
+    }
 }
 
 // Help of the commands, verbatim from upstream. Kept out of `///`: rustdoc would take the

@@ -2,9 +2,15 @@
 
 use serde_json::Value;
 
-pub(super) fn print_programs(programs: &Value, routes: &[crate::engine::RouteInfo], package: &str) {
+use crate::engine::{LoadedProject, RouteKind};
+
+/// The program listing: under each program the routes actually served, its cron jobs, and
+/// what is not served with the reason.
+pub(super) fn print_programs(loaded: &LoadedProject, package: &str, no_cron: bool) {
     println!("\nDiscovered Programs:\n");
-    let names: Vec<&str> = programs
+    let routes = &loaded.engine.routes;
+    let names: Vec<&str> = loaded
+        .programs
         .as_array()
         .into_iter()
         .flatten()
@@ -20,7 +26,27 @@ pub(super) fn print_programs(programs: &Value, routes: &[crate::engine::RouteInf
         println!("  • {name}");
         for route in routes.iter().filter(|r| &*r.program == name) {
             let kind = if route.is_async { "aforward" } else { "forward" };
-            println!("    {} {}  ({kind})", route.method, route.path);
+            match route.kind {
+                RouteKind::Http => println!("    {} {}  ({kind})", route.method, route.path),
+                RouteKind::GatewayApp => {
+                    for app_route in &route.app_routes {
+                        println!("    {app_route}  ({kind}, FastAPI route of its gateway)");
+                    }
+                }
+                RouteKind::Cron => {}
+            }
+        }
+        for job in loaded.engine.cron_jobs.iter().filter(|j| j.program == name) {
+            let state = if no_cron { "  (not scheduled: --no-cron)" } else { "" };
+            println!("    CRON {} schedule={}{state}", job.gateway, job.schedule);
+        }
+        for note in loaded.notes[name]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            println!("    {note}");
         }
         println!();
     }

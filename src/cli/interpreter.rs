@@ -148,11 +148,12 @@ fn print_venv_warning() {
     );
 }
 
-/// Replace this process with `python -m dspy_cli serve <args> --system`. Returns only on failure.
-pub(super) fn exec_serve(python: &Path, serve_args: &[String]) -> ExitStatus {
-    let mut args: Vec<String> = vec!["-m".into(), "dspy_cli".into(), "serve".into()];
+/// Replace this process with `python -m dspy_cli <command> <args> --system`. Returns only on
+/// failure.
+pub(super) fn exec_command(python: &Path, command_name: &str, command_args: &[String]) -> ExitStatus {
+    let mut args: Vec<String> = vec!["-m".into(), "dspy_cli".into(), command_name.into()];
     let mut skip_next = false;
-    for arg in serve_args {
+    for arg in command_args {
         if skip_next {
             skip_next = false;
         } else if arg == "--python" {

@@ -3,6 +3,8 @@
 mod args;
 mod banner;
 mod checks;
+mod cron;
+mod data_settings;
 mod generate;
 mod interpreter;
 mod mock_lm;
@@ -33,7 +35,8 @@ pub(crate) fn run(py: Python<'_>, mut argv: Vec<String>) -> ExitStatus {
     if let Some(program) = argv.first_mut() {
         "dspy-cli".clone_into(program);
     }
-    let is_serve = argv.get(1).is_some_and(|c| c == "serve" || c == "s");
+    // `cron` runs user code too.
+    let is_serve = argv.get(1).is_some_and(|c| c == "serve" || c == "s" || c == "cron");
     if !is_serve {
         // Python ignores SIGPIPE, so `dspy-cli --help | head` would make println! panic. Short
         // commands die quietly instead, like any CLI. `serve` keeps Python's setting: there a
@@ -42,7 +45,13 @@ pub(crate) fn run(py: Python<'_>, mut argv: Vec<String>) -> ExitStatus {
     }
     let args = match <Args as clap::Parser>::try_parse_from(&argv) {
         Ok(args) => args,
-        Err(err) => return usage_error::report(&err, &argv),
+        Err(err) => {
+            // Help and usage errors run no user code: `serve --help | head` must not panic.
+            if is_serve {
+                restore_default_sigpipe(py);
+            }
+            return usage_error::report(&err, &argv);
+        }
     };
     match args.command {
         None => {
@@ -55,6 +64,7 @@ pub(crate) fn run(py: Python<'_>, mut argv: Vec<String>) -> ExitStatus {
         Some(Command::Generate(generate_args)) => generate::generate(&generate_args),
         Some(Command::Serve(serve_args)) => serve::serve(py, &serve_args, &argv),
         Some(Command::MockLm(mock_args)) => mock_lm::mock_lm(py, &mock_args),
+        Some(Command::Cron(cron_args)) => cron::cron(py, &cron_args, &argv),
     }
 }
 

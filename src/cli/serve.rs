@@ -16,19 +16,22 @@ use tokio::sync::watch;
 use super::ExitStatus;
 use super::args::ServeArgs;
 use super::banner::{print_banner, print_load_errors, print_programs};
-use super::interpreter::{Interpreter, choose, exec_serve};
+use super::data_settings::DataSettings;
+use super::interpreter::{Interpreter, choose, exec_command};
 use crate::config::{Project, ProjectConfig};
-use crate::engine::{EngineSettings, load_project};
+use crate::engine::{Engine, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
+use crate::scheduler::{self, Schedule, Scheduler, Zone};
 use crate::server::{self, AppState, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
-use crate::telemetry::{InferenceLog, MetricsStore, init_logging};
+use crate::telemetry::{InferenceLog, MetricsStore, init_logging, redact};
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
 
-fn abort(message: &str) -> ExitStatus {
-    println!("{message}");
+pub(super) fn abort(message: &str) -> ExitStatus {
+    // Start-up errors may quote an LM's api_base (and the credentials in it).
+    println!("{}", redact(message));
     eprintln!("Aborted!");
     ExitStatus::Failure
 }
@@ -52,48 +55,73 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         eprintln!("Error: {message}");
         return ExitStatus::Usage;
     }
-    let Ok(cwd) = std::env::current_dir() else {
-        return abort("Error: the current directory is not accessible");
-    };
-    match choose(py, args.system, args.python.as_deref(), &cwd) {
-        Err(status) => return status,
-        Ok(Interpreter::Exec(python)) => {
-            std::io::stdout().flush().ok();
-            // Everything after `dspy-cli serve`.
-            return exec_serve(&python, raw_args.get(2..).unwrap_or_default());
-        }
-        Ok(Interpreter::InProcess) => {}
+    match prepare(py, args, "serve", raw_args, "Starting DSPy API server...\n") {
+        Ok(prepared) => run(py, args, prepared),
+        Err(status) => status,
     }
-    println!("Starting DSPy API server...\n");
-    let project = match Project::locate(&cwd) {
-        Ok(p) => p,
-        Err(err) => return abort(&err.to_string()),
+}
+
+/// A project ready to load: what `serve` and `cron` share before Python imports anything.
+pub(super) struct Prepared {
+    pub(super) project: Project,
+    pub(super) settings: EngineSettings,
+    pub(super) limits: Limits,
+    pub(super) zone: Zone,
+    /// Log rotation, image caps, error exposure.
+    pub(super) data: DataSettings,
+}
+
+/// Pick the interpreter (re-executing `dspy-cli <command>` in the project venv), then read
+/// the project and its configuration.
+pub(super) fn prepare(
+    py: Python<'_>,
+    args: &ServeArgs,
+    command: &str,
+    raw_args: &[String],
+    greeting: &str,
+) -> Result<Prepared, ExitStatus> {
+    let Ok(cwd) = std::env::current_dir() else {
+        return Err(abort("Error: the current directory is not accessible"));
     };
-    let config = match ProjectConfig::load(&project.config_path()) {
-        Ok(c) => c,
-        Err(err) => return abort(&format!("Configuration error: {err}")),
-    };
+    match choose(py, args.system, args.python.as_deref(), &cwd)? {
+        Interpreter::Exec(python) => {
+            std::io::stdout().flush().ok();
+            // Everything after `dspy-cli <command>`.
+            return Err(exec_command(&python, command, raw_args.get(2..).unwrap_or_default()));
+        }
+        Interpreter::InProcess => {}
+    }
+    println!("{greeting}");
+    let project = Project::locate(&cwd).map_err(|err| abort(&err.to_string()))?;
+    let config =
+        ProjectConfig::load(&project.config_path()).map_err(|err| abort(&format!("Configuration error: {err}")))?;
     println!("✓ Configuration loaded");
     if let Err(err) = config.validate_aliases() {
-        return abort(&format!("Error creating application: {err}"));
+        return Err(abort(&format!("Error creating application: {err}")));
     }
     let logs_dir = args.logs_dir.as_ref().map_or_else(|| cwd.join("logs"), |d| cwd.join(d));
     if let Err(err) = std::fs::create_dir_all(&logs_dir) {
-        return abort(&format!(
+        return Err(abort(&format!(
             "Error: cannot create the logs directory {}: {err}. Choose another with --logs-dir.",
             logs_dir.display()
-        ));
+        )));
     }
-    let settings = match engine_settings(args, &project, &config, logs_dir) {
-        Ok(s) => s,
-        Err(message) => return abort(&format!("Configuration error: {message}")),
-    };
-    let limits = match limits(&config) {
-        Ok(l) => l,
-        Err(err) => return abort(&format!("Configuration error: {err}")),
-    };
+    let mut settings = engine_settings(args, &project, &config, logs_dir)
+        .map_err(|message| abort(&format!("Configuration error: {message}")))?;
+    let limits = limits(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let zone = Zone::parse(config.server_setting("timezone").and_then(Value::as_str))
+        .map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let data = DataSettings::from_config(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    settings.log_images = data.images;
+    settings.offline = args.mock_lm;
     init_logging();
-    run(py, args, &project, settings, limits)
+    Ok(Prepared {
+        project,
+        settings,
+        limits,
+        zone,
+        data,
+    })
 }
 
 fn limits(config: &ProjectConfig) -> Result<Limits, crate::config::ConfigError> {
@@ -152,6 +180,8 @@ fn engine_settings(
             .map_err(|e| e.to_string())?
             .unwrap_or(false),
         sync_workers,
+        log_images: ImageCaps::default(),
+        offline: false,
     })
 }
 
@@ -183,7 +213,10 @@ fn bind(runtime: &tokio::runtime::Runtime, host: &str, port: u16) -> Result<toki
         })
 }
 
-fn start_mock_lm(runtime: &tokio::runtime::Runtime, registry: &mut Map<String, Value>) -> Result<(), ExitStatus> {
+pub(super) fn start_mock_lm(
+    runtime: &tokio::runtime::Runtime,
+    registry: &mut Map<String, Value>,
+) -> Result<(), ExitStatus> {
     let options = MockOptions {
         delay: Duration::from_millis(50),
         error_rate: 0.0,
@@ -199,13 +232,14 @@ fn start_mock_lm(runtime: &tokio::runtime::Runtime, registry: &mut Map<String, V
 }
 
 /// Everything after configuration: runtime, listener, engine, serving, shutdown.
-fn run(
-    py: Python<'_>,
-    args: &ServeArgs,
-    project: &Project,
-    mut settings: EngineSettings,
-    limits: Limits,
-) -> ExitStatus {
+fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
+    let Prepared {
+        project,
+        mut settings,
+        limits,
+        zone,
+        data,
+    } = prepared;
     let runtime = match build_runtime() {
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
@@ -231,16 +265,18 @@ fn run(
     let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
 
     let metrics = Arc::new(MetricsStore::default());
-    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), metrics.clone());
-    let loaded = match load_project(py, &settings, log.clone()) {
+    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), data.rotation, metrics.clone());
+    let loaded = load(py, &settings, &log, &state, &runtime, zone);
+    let (loaded, schedules) = match loaded {
         Ok(loaded) => loaded,
-        Err(err) => {
+        Err(message) => {
             stop_tx.send(true).ok();
             py.detach(|| drop(runtime));
-            return abort(&format!("Error creating application: {err}"));
+            return abort(&message);
         }
     };
-    print_programs(&loaded.programs, &loaded.engine.routes, &project.package_name);
+    print_programs(&loaded, &project.package_name, args.no_cron);
+    print_cron_registration(&loaded, args.no_cron, zone);
     print_load_errors(&loaded.load_errors);
     let failures = loaded.load_errors.as_array().map_or(0, Vec::len);
     if args.strict && failures > 0 {
@@ -257,24 +293,25 @@ fn run(
             Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
         }
     }
-    print_effective_settings(args, &settings, &limits);
+    print_effective_settings(args, &settings, &limits, zone);
+    data.print();
+    println!();
     print_banner(&args.host, args.port);
     std::io::stdout().flush().ok();
 
-    let (engine, rest) = loaded.split();
-    metrics.seed_from_logs(&settings.logs_dir, &rest.program_names());
-    let engine = Arc::new(engine);
-    let parts = ServedParts {
-        programs: rest.programs.clone(),
-        load_errors: rest.load_errors.clone(),
-        openapi: rest.openapi.clone(),
-        limits,
-        metrics,
-        log: log.clone(),
-        logs_dir: settings.logs_dir.clone(),
-    };
-    state.set_served(Served::new(engine.clone(), parts));
-    let served_ok = py.detach(|| runtime.block_on(server));
+    let (engine, rest) = share(loaded, &state, (limits, data.expose_errors), metrics, &log, &settings);
+    let scheduler = (!args.no_cron && !schedules.is_empty()).then(|| {
+        let _entered = runtime.enter();
+        let served = state.served().expect("set above");
+        Scheduler::start(served, schedules, stop_rx.clone(), shutdown_timeout)
+    });
+    let served_ok = py.detach(|| {
+        let served_ok = runtime.block_on(server);
+        if let Some(scheduler) = scheduler {
+            runtime.block_on(scheduler.stop());
+        }
+        served_ok
+    });
     signals.abort();
     // Drop the HTTP side's references (handlers are finished) before stopping the engine.
     drop(state);
@@ -293,8 +330,69 @@ fn run(
     ExitStatus::Failure
 }
 
+/// Import the project through the engine and check its cron schedules.
+pub(super) fn load(
+    py: Python<'_>,
+    settings: &EngineSettings,
+    log: &InferenceLog,
+    state: &AppState,
+    runtime: &tokio::runtime::Runtime,
+    zone: Zone,
+) -> Result<(LoadedProject, Vec<Schedule>), String> {
+    let hooks = RunnerHooks {
+        runner: Arc::new(state.downgrade()),
+        runtime: runtime.handle().clone(),
+    };
+    let loaded =
+        load_project(py, settings, log.clone(), hooks).map_err(|err| format!("Error creating application: {err}"))?;
+    match scheduler::parse_schedules(&loaded.engine.cron_jobs, zone) {
+        Ok(schedules) => Ok((loaded, schedules)),
+        Err(err) => {
+            let (engine, _) = loaded.split();
+            py.detach(|| engine.shutdown(Duration::from_secs(1)));
+            Err(format!("Error creating application: {err}"))
+        }
+    }
+}
+
+/// Hand the loaded engine to the HTTP layer (`state` answers from now on).
+pub(super) fn share(
+    loaded: LoadedProject,
+    state: &AppState,
+    (limits, expose_errors): (Limits, bool),
+    metrics: Arc<MetricsStore>,
+    log: &InferenceLog,
+    settings: &EngineSettings,
+) -> (Arc<Engine>, ProjectHandles) {
+    let (engine, rest) = loaded.split();
+    metrics.seed_from_logs(&settings.logs_dir, &rest.program_names());
+    let engine = Arc::new(engine);
+    let parts = ServedParts {
+        programs: rest.programs.clone(),
+        load_errors: rest.load_errors.clone(),
+        openapi: rest.openapi.clone(),
+        limits,
+        metrics,
+        log: log.clone(),
+        logs_dir: settings.logs_dir.clone(),
+        expose_errors,
+    };
+    state.set_served(Served::new(engine.clone(), parts));
+    (engine, rest)
+}
+
+fn print_cron_registration(loaded: &LoadedProject, no_cron: bool, zone: Zone) {
+    for job in &loaded.engine.cron_jobs {
+        if no_cron {
+            tracing::warn!(target: "dspy_cli.server.scheduler", "Cron gateway {} schedule={} not scheduled: --no-cron (run it with `dspy-cli cron run {}`)", job.name(), job.schedule, job.name());
+        } else {
+            tracing::info!(target: "dspy_cli.server.scheduler", "{} (time zone: {})", scheduler::registered_line(job), zone.describe());
+        }
+    }
+}
+
 /// Stop the Python threads, flush the inference log, drop the runtime. Runs detached.
-fn stop_engine(engine: Arc<crate::engine::Engine>, log: &InferenceLog, runtime: tokio::runtime::Runtime) {
+pub(super) fn stop_engine(engine: Arc<Engine>, log: &InferenceLog, runtime: tokio::runtime::Runtime) {
     match Arc::try_unwrap(engine) {
         Ok(engine) => engine.shutdown(Duration::from_secs(5)),
         Err(_) => tracing::warn!("requests still hold the engine at shutdown; not waiting for them"),
@@ -326,7 +424,7 @@ async fn watch_signals(stop: watch::Sender<bool>, expired: watch::Sender<bool>, 
     std::process::exit(130);
 }
 
-fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits: &Limits) {
+fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits: &Limits, zone: Zone) {
     println!("Settings:");
     println!(
         "  max concurrent requests per program: {}",
@@ -341,5 +439,10 @@ fn print_effective_settings(args: &ServeArgs, settings: &EngineSettings, limits:
     println!("  sync worker threads (max): {}", settings.sync_workers);
     println!("  fresh instance per request: {}", settings.fresh_instance_per_request);
     println!("  shutdown timeout: {}s", args.shutdown_timeout);
-    println!("  hot reload: disabled\n");
+    if args.no_cron {
+        println!("  cron: off (--no-cron)");
+    } else {
+        println!("  cron: on, schedules in {}", zone.describe());
+    }
+    println!("  hot reload: disabled");
 }

@@ -8,8 +8,9 @@ pub(crate) enum InterpolationError {
         "Environment variable '{name}' is not set (used as ${{{{ env.{name} }}}} in '{path}'). Set it in your shell or in .env next to dspy.config.yaml."
     )]
     Unset { name: String, path: String },
-    #[error("Malformed placeholder in '{path}': '{text}'. Write it as ${{{{ env.NAME }}}}.")]
-    Malformed { path: String, text: String },
+    /// The value is not printed: it may hold a secret next to the broken placeholder.
+    #[error("Malformed placeholder in the value of '{path}'. Write it as ${{{{ env.NAME }}}}.")]
+    Malformed { path: String },
 }
 
 pub(super) fn interpolate_env(
@@ -48,10 +49,7 @@ fn expand(text: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Resul
     while let Some(start) = rest.find("${{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 3..];
-        let malformed = || InterpolationError::Malformed {
-            path: path.to_owned(),
-            text: text.to_owned(),
-        };
+        let malformed = || InterpolationError::Malformed { path: path.to_owned() };
         let end = after.find("}}").ok_or_else(malformed)?;
         let name = after[..end]
             .trim()
@@ -98,11 +96,11 @@ mod tests {
     }
 
     #[test]
-    fn malformed_placeholder() {
-        let mut v = serde_json::json!({"k": "${{ NOPE }}"});
-        assert!(matches!(
-            interpolate_env(&mut v, &env),
-            Err(InterpolationError::Malformed { .. })
-        ));
+    fn malformed_placeholder_names_the_key_but_never_the_value() {
+        let mut v = serde_json::json!({"models": {"k": "sk-secret-123 ${{ NOPE }}"}});
+        let err = interpolate_env(&mut v, &env).unwrap_err();
+        assert!(matches!(err, InterpolationError::Malformed { .. }));
+        let msg = err.to_string();
+        assert!(msg.contains("'models.k'") && !msg.contains("sk-secret"), "{msg}");
     }
 }

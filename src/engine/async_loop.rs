@@ -12,13 +12,16 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
+use tokio::sync::oneshot;
 
+use super::cron_run::{CronDone, CronReport};
 use super::doorbell::Doorbell;
+use super::gateway_app::{AsgiDone, AsgiRequest, AsgiResponse, start_args};
 use super::outcome::{deliver, describe_error, internal_error};
 use super::{BodyKind, JobContext};
 
-enum LoopJob {
+pub(crate) enum LoopJob {
     Run {
         id: u64,
         job: JobContext,
@@ -26,15 +29,52 @@ enum LoopJob {
         kind: BodyKind,
     },
     Cancel(u64),
+    /// Complete an asyncio future with the result of a program run (see `bridge`).
+    Resolve {
+        future: Py<PyAny>,
+        status: u16,
+        body: Bytes,
+    },
+    /// A request for the gateways' FastAPI app.
+    Asgi {
+        request: AsgiRequest,
+        reply: oneshot::Sender<AsgiResponse>,
+    },
+    /// Start one run of cron job `job`.
+    Cron {
+        job: usize,
+        reply: oneshot::Sender<CronReport>,
+    },
     Stop,
+}
+
+/// The Python functions the loop thread calls.
+pub(crate) struct LoopHooks {
+    pub(crate) run_loop: Py<PyAny>,
+    pub(crate) start_async: Py<PyAny>,
+    pub(crate) start_asgi: Py<PyAny>,
+    pub(crate) start_cron: Py<PyAny>,
+}
+
+/// Sends work to the loop thread from any thread, without the interpreter.
+#[derive(Clone)]
+pub(crate) struct LoopHandle {
+    jobs: crossbeam_channel::Sender<LoopJob>,
+    doorbell: Arc<Doorbell>,
+}
+
+impl LoopHandle {
+    pub(crate) fn send(&self, job: LoopJob) {
+        self.jobs.send(job).ok();
+        self.doorbell.ring();
+    }
 }
 
 /// Tasks in flight on the loop, by request id, so a disconnect can cancel them.
 type TaskMap = Arc<Mutex<HashMap<u64, Py<PyAny>>>>;
 
 pub(crate) struct AsyncLoop {
-    jobs: crossbeam_channel::Sender<LoopJob>,
-    doorbell: Arc<Doorbell>,
+    handle: LoopHandle,
     next_id: AtomicU64,
     in_flight: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -45,10 +85,15 @@ impl AsyncLoop {
     pub(crate) fn start(
         py: Python<'_>,
         event_loop: &Bound<'_, PyAny>,
-        run_loop: Py<PyAny>,
-        start_async: Py<PyAny>,
+        hooks: LoopHooks,
         routes: Arc<Vec<Py<PyAny>>>,
     ) -> PyResult<Self> {
+        let LoopHooks {
+            run_loop,
+            start_async,
+            start_asgi,
+            start_cron,
+        } = hooks;
         let doorbell = Arc::new(Doorbell::new()?);
         let (jobs, rx) = crossbeam_channel::unbounded();
         let in_flight = Arc::new(AtomicU64::new(0));
@@ -59,6 +104,8 @@ impl AsyncLoop {
             tasks: TaskMap::default(),
             routes,
             start_async,
+            start_asgi,
+            start_cron,
             event_loop: event_loop.clone().unbind(),
         };
         event_loop.call_method1("add_reader", (doorbell.fd(), Py::new(py, drainer)?))?;
@@ -71,8 +118,7 @@ impl AsyncLoop {
             });
         })?;
         Ok(Self {
-            jobs,
-            doorbell,
+            handle: LoopHandle { jobs, doorbell },
             next_id: AtomicU64::new(1),
             in_flight,
             thread: Some(thread),
@@ -80,8 +126,11 @@ impl AsyncLoop {
     }
 
     fn send(&self, job: LoopJob) {
-        self.jobs.send(job).ok();
-        self.doorbell.ring();
+        self.handle.send(job);
+    }
+
+    pub(crate) fn handle(&self) -> LoopHandle {
+        self.handle.clone()
     }
 
     /// Queue a request; returns its id for [`AsyncLoop::cancel`].
@@ -118,6 +167,8 @@ struct Drainer {
     tasks: TaskMap,
     routes: Arc<Vec<Py<PyAny>>>,
     start_async: Py<PyAny>,
+    start_asgi: Py<PyAny>,
+    start_cron: Py<PyAny>,
     event_loop: Py<PyAny>,
 }
 
@@ -129,6 +180,9 @@ impl Drainer {
             match job {
                 LoopJob::Run { id, job, body, kind } => self.start(py, id, job, &body, kind),
                 LoopJob::Cancel(id) => self.cancel(py, id),
+                LoopJob::Resolve { future, status, body } => resolve(py, &future, status, &body),
+                LoopJob::Asgi { request, reply } => self.start_asgi(py, &request, reply),
+                LoopJob::Cron { job, reply } => self.start_cron(py, job, reply),
                 LoopJob::Stop => {
                     self.event_loop.call_method0(py, "stop").ok();
                 }
@@ -164,11 +218,53 @@ impl Drainer {
         }
     }
 
+    fn start_asgi(&self, py: Python<'_>, request: &AsgiRequest, reply: oneshot::Sender<AsgiResponse>) {
+        let done = match Py::new(py, AsgiDone::new(reply)) {
+            Ok(done) => done,
+            Err(err) => return tracing::error!("starting a gateway app request: {}", describe_error(py, &err)),
+        };
+        let started = start_args(py, request).and_then(|mut args| {
+            args.push(done.clone_ref(py).into_bound(py).into_any());
+            self.start_asgi.call1(py, PyTuple::new(py, args)?)
+        });
+        if let Err(err) = started {
+            let message = format!(
+                "the gateway app could not take the request: {}",
+                describe_error(py, &err)
+            );
+            done.get().send(AsgiResponse::error(&message));
+        }
+    }
+
+    fn start_cron(&self, py: Python<'_>, job: usize, reply: oneshot::Sender<CronReport>) {
+        let done = match Py::new(py, CronDone::new(reply)) {
+            Ok(done) => done,
+            Err(err) => return tracing::error!("starting a cron run: {}", describe_error(py, &err)),
+        };
+        if let Err(err) = self.start_cron.call1(py, (job, done.clone_ref(py))) {
+            done.get().send(CronReport::failure(format!(
+                "could not start: {}",
+                describe_error(py, &err)
+            )));
+        }
+    }
+
     fn cancel(&self, py: Python<'_>, id: u64) {
         let task = self.tasks.lock().expect("task map lock").remove(&id);
         if let Some(task) = task {
             task.call_method0(py, "cancel").ok();
         }
+    }
+}
+
+/// Complete `future` unless its awaiting task was cancelled meanwhile.
+fn resolve(py: Python<'_>, future: &Py<PyAny>, status: u16, body: &[u8]) {
+    let future = future.bind(py);
+    if future.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
+        return;
+    }
+    if let Err(err) = future.call_method1("set_result", ((status, PyBytes::new(py, body)),)) {
+        tracing::error!("completing a gateway endpoint call: {}", describe_error(py, &err));
     }
 }
 

@@ -5,7 +5,11 @@
 //! never attach: they hand jobs over channels and await a oneshot [`Reply`].
 
 mod async_loop;
+mod bridge;
+mod cron_run;
 mod doorbell;
+mod gateway_app;
+mod once_reply;
 mod outcome;
 mod startup;
 mod sync_pool;
@@ -16,10 +20,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+pub(crate) use bridge::{ProgramRunner, RunResult};
+pub(crate) use cron_run::CronReport;
+pub(crate) use gateway_app::{AsgiRequest, AsgiResponse};
 pub(crate) use outcome::Reply;
-pub(crate) use startup::{EngineSettings, load_project};
+pub(crate) use startup::{
+    CronJobInfo, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project,
+};
 
-use crate::telemetry::InferenceLog;
+use crate::telemetry::{InferenceLog, Origin};
 use async_loop::AsyncLoop;
 pub(crate) use sync_pool::PoolStats;
 use sync_pool::SyncPool;
@@ -32,6 +41,17 @@ pub(crate) enum BodyKind {
     Empty = 2,
 }
 
+/// Who serves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteKind {
+    /// The Rust fast path, at `path`.
+    Http,
+    /// A gateway's own FastAPI route; runs only through its `endpoint`.
+    GatewayApp,
+    /// No HTTP route: the items of the program's cron jobs.
+    Cron,
+}
+
 /// What a route is, as the HTTP layer sees it (no Python objects).
 #[derive(Debug, Clone)]
 pub(crate) struct RouteInfo {
@@ -40,6 +60,9 @@ pub(crate) struct RouteInfo {
     pub(crate) method: String,
     pub(crate) model: Arc<str>,
     pub(crate) is_async: bool,
+    pub(crate) kind: RouteKind,
+    /// For [`RouteKind::GatewayApp`]: the routes the gateway registered (`"POST /hooks/in"`).
+    pub(crate) app_routes: Vec<String>,
 }
 
 /// Everything a job needs to finish on a Python thread without the HTTP handler.
@@ -48,6 +71,9 @@ pub(crate) struct JobContext {
     pub(crate) program: Arc<str>,
     pub(crate) model: Arc<str>,
     pub(crate) started: Instant,
+    pub(crate) origin: Origin,
+    /// The request's `X-Request-ID`, for its log line (none for cron runs).
+    pub(crate) request_id: Option<Arc<str>>,
     pub(crate) reply: oneshot::Sender<Reply>,
     pub(crate) log: InferenceLog,
     /// The program's concurrency slot: held until Python is done with the job, even if the
@@ -58,6 +84,9 @@ pub(crate) struct JobContext {
 /// The running engine: routes plus the two execution paths.
 pub(crate) struct Engine {
     pub(crate) routes: Vec<RouteInfo>,
+    /// Paths registered on the gateways' FastAPI app (FastAPI syntax, e.g. `/hooks/{id}`).
+    pub(crate) app_paths: Vec<String>,
+    pub(crate) cron_jobs: Vec<CronJobInfo>,
     async_loop: Option<AsyncLoop>,
     sync_pool: SyncPool,
     log: InferenceLog,
@@ -90,7 +119,9 @@ impl Engine {
         route: usize,
         body: Bytes,
         kind: BodyKind,
+        origin: Origin,
         slot: OwnedSemaphorePermit,
+        request_id: Option<Arc<str>>,
     ) -> (oneshot::Receiver<Reply>, CancelOnDrop<'_>) {
         let info = &self.routes[route];
         let (tx, rx) = oneshot::channel();
@@ -99,6 +130,8 @@ impl Engine {
             program: info.program.clone(),
             model: info.model.clone(),
             started: Instant::now(),
+            origin,
+            request_id,
             reply: tx,
             log: self.log.clone(),
             _slot: slot,
@@ -111,6 +144,26 @@ impl Engine {
             }
         };
         (rx, CancelOnDrop { target })
+    }
+
+    /// Hand a request to the gateways' FastAPI app (on the loop thread).
+    pub(crate) fn serve_app(&self, request: AsgiRequest) -> oneshot::Receiver<AsgiResponse> {
+        let (reply, rx) = oneshot::channel();
+        match &self.async_loop {
+            Some(async_loop) => async_loop.handle().send(async_loop::LoopJob::Asgi { request, reply }),
+            None => drop(reply.send(AsgiResponse::error("no asyncio loop runs the gateway app"))),
+        }
+        rx
+    }
+
+    /// Start one run of cron job `job` (on the loop thread).
+    pub(crate) fn start_cron_run(&self, job: usize) -> oneshot::Receiver<CronReport> {
+        let (reply, rx) = oneshot::channel();
+        match &self.async_loop {
+            Some(async_loop) => async_loop.handle().send(async_loop::LoopJob::Cron { job, reply }),
+            None => drop(reply.send(CronReport::failure("no asyncio loop runs cron jobs"))),
+        }
+        rx
     }
 
     pub(crate) fn pool_stats(&self) -> PoolStats {

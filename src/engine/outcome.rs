@@ -37,6 +37,8 @@ fn parse_outcome(job: &JobContext, outcome: &Bound<'_, PyAny>) -> PyResult<(u16,
         outputs_json: bytes_of(&log.get_item(1)?)?,
         error: log.get_item(2)?.extract()?,
         usage_json: if usage.is_none() { None } else { Some(bytes_of(&usage)?) },
+        origin: job.origin,
+        request_id: job.request_id.clone(),
     };
     Ok((status, body, Some(record)))
 }

@@ -7,11 +7,35 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::Value;
 
-use super::async_loop::AsyncLoop;
+use super::async_loop::{AsyncLoop, LoopHooks};
+use super::bridge::{ProgramBridge, ProgramRunner};
 use super::outcome::describe_error;
 use super::sync_pool::SyncPool;
-use super::{Engine, RouteInfo};
+use super::{Engine, RouteInfo, RouteKind};
 use crate::telemetry::InferenceLog;
+
+/// A cron gateway of a program, as `_runtime.cron.CronJob.describe()` reports it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct CronJobInfo {
+    pub(crate) program: String,
+    pub(crate) gateway: String,
+    pub(crate) schedule: String,
+    pub(crate) use_batch: bool,
+    pub(crate) num_threads: Option<u64>,
+}
+
+impl CronJobInfo {
+    /// `Program.Gateway`, the job's name in logs, metrics and `dspy-cli cron run`.
+    pub(crate) fn name(&self) -> String {
+        format!("{}.{}", self.program, self.gateway)
+    }
+}
+
+/// What start-up needs from outside the engine to let Python run programs through it.
+pub(crate) struct RunnerHooks {
+    pub(crate) runner: Arc<dyn ProgramRunner>,
+    pub(crate) runtime: tokio::runtime::Handle,
+}
 
 /// What the Python side needs to load a project (sent as JSON).
 #[derive(Debug, serde::Serialize)]
@@ -30,6 +54,17 @@ pub(crate) struct EngineSettings {
     pub(crate) fresh_instance_per_request: bool,
     #[serde(skip)]
     pub(crate) sync_workers: usize,
+    /// Size caps of the images saved under `logs/img`.
+    pub(crate) log_images: ImageCaps,
+    /// `--mock-lm`: switch off the model-metadata and cost-map downloads of DSPy and LiteLLM.
+    pub(crate) offline: bool,
+}
+
+/// `server.log_image_max_bytes` and `server.log_images_max_total_bytes`.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub(crate) struct ImageCaps {
+    pub(crate) max_bytes: u64,
+    pub(crate) max_total_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +79,8 @@ pub(crate) struct LoadedProject {
     /// `[{"file", "line", "error", "program"}]`.
     pub(crate) load_errors: Value,
     pub(crate) openapi: String,
+    /// Program name → what of it is not served, and why (printed at start-up).
+    pub(crate) notes: Value,
     host: Py<PyModule>,
     gateways: Py<PyAny>,
 }
@@ -85,6 +122,7 @@ impl LoadedProject {
             openapi,
             host,
             gateways,
+            ..
         } = self;
         (
             engine,
@@ -119,7 +157,14 @@ fn python_error(py: Python<'_>, err: &PyErr) -> LoadError {
 
 fn route_info(route: &Bound<'_, PyAny>) -> PyResult<RouteInfo> {
     let module = route.getattr("module")?;
+    let kind = match route.getattr("kind")?.extract::<String>()?.as_str() {
+        "app" => RouteKind::GatewayApp,
+        "cron" => RouteKind::Cron,
+        _ => RouteKind::Http,
+    };
     Ok(RouteInfo {
+        kind,
+        app_routes: route.getattr("app_routes")?.extract()?,
         program: route.getattr("name")?.extract::<String>()?.into(),
         path: route.getattr("path")?.extract()?,
         method: route.getattr("method")?.extract()?,
@@ -133,8 +178,13 @@ pub(crate) fn load_project(
     py: Python<'_>,
     settings: &EngineSettings,
     log: InferenceLog,
+    hooks: RunnerHooks,
 ) -> Result<LoadedProject, LoadError> {
     let wrap = |err: PyErr| python_error(py, &err);
+    // Before dspy is imported: redacting stdout/stderr, and the offline switches it reads.
+    PyModule::import(py, "dspy_cli._runtime.privacy")
+        .and_then(|privacy| privacy.call_method1("install", (settings.offline,)))
+        .map_err(wrap)?;
     let host = PyModule::import(py, "dspy_cli._runtime.host").map_err(wrap)?;
     let invoke = PyModule::import(py, "dspy_cli._runtime.invoke").map_err(wrap)?;
     let json = serde_json::to_string(settings).map_err(|e| LoadError(e.to_string()))?;
@@ -160,12 +210,38 @@ pub(crate) fn load_project(
     let load_errors_json: String = get("load_errors_json")?.extract().map_err(wrap)?;
     let load_errors = serde_json::from_str(&load_errors_json).map_err(|e| LoadError(e.to_string()))?;
     let openapi: String = get("openapi")?.extract().map_err(wrap)?;
+    let notes_json: String = get("notes_json")?.extract().map_err(wrap)?;
+    let notes = serde_json::from_str(&notes_json).map_err(|e| LoadError(e.to_string()))?;
+    let app_paths: Vec<String> = get("app_paths")?.extract().map_err(wrap)?;
+    let cron_jobs = cron_jobs(&get("cron_jobs")?).map_err(wrap)?;
     let routes = Arc::new(routes);
 
-    let async_loop = if infos.iter().any(|r| r.is_async) {
-        let run_loop = host.getattr("run_loop").map_err(wrap)?.unbind();
-        let start_async = invoke.getattr("start_async").map_err(wrap)?.unbind();
-        Some(AsyncLoop::start(py, &get("loop")?, run_loop, start_async, routes.clone()).map_err(wrap)?)
+    // Gateway apps and cron jobs run on the loop even when every module is sync.
+    let needs_loop = infos.iter().any(|r| r.is_async || r.kind != RouteKind::Http);
+    let async_loop = if needs_loop {
+        let loop_hooks = LoopHooks {
+            run_loop: host.getattr("run_loop").map_err(wrap)?.unbind(),
+            start_async: invoke.getattr("start_async").map_err(wrap)?.unbind(),
+            start_asgi: PyModule::import(py, "dspy_cli._runtime.asgi")
+                .and_then(|m| m.getattr("start"))
+                .map_err(wrap)?
+                .unbind(),
+            start_cron: PyModule::import(py, "dspy_cli._runtime.cron")
+                .and_then(|m| m.getattr("start"))
+                .map_err(wrap)?
+                .unbind(),
+        };
+        let async_loop = AsyncLoop::start(py, &get("loop")?, loop_hooks, routes.clone()).map_err(wrap)?;
+        let bridge = ProgramBridge::new(
+            hooks.runner,
+            hooks.runtime,
+            async_loop.handle(),
+            log.clone(),
+            infos.iter().map(|r| (r.program.clone(), r.model.clone())).collect(),
+        );
+        host.call_method1("set_bridge", (Py::new(py, bridge).map_err(wrap)?,))
+            .map_err(wrap)?;
+        Some(async_loop)
     } else {
         None
     };
@@ -173,6 +249,8 @@ pub(crate) fn load_project(
     let sync_pool = SyncPool::new(run_sync, routes, settings.sync_workers);
     let engine = Engine {
         routes: infos,
+        app_paths,
+        cron_jobs,
         async_loop,
         sync_pool,
         log,
@@ -182,7 +260,14 @@ pub(crate) fn load_project(
         programs,
         load_errors,
         openapi,
+        notes,
         host: host.unbind(),
         gateways: get("gateways")?.unbind(),
     })
+}
+
+fn cron_jobs(list: &Bound<'_, PyAny>) -> PyResult<Vec<CronJobInfo>> {
+    let json = PyModule::import(list.py(), "json")?.call_method1("dumps", (list,))?;
+    serde_json::from_str(&json.extract::<String>()?)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("cron job list: {e}")))
 }

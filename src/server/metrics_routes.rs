@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::response::{detail, json};
 use super::{AppState, Served};
-use crate::telemetry::{EngineGauges, newest_entries, sort_programs};
+use crate::telemetry::{EngineGauges, capped_limit, images_not_saved, log_and_backups, newest_entries, sort_programs};
 
 const NOT_READY: &str = "The server is still loading programs.";
 
@@ -59,11 +59,11 @@ pub(crate) async fn logs(
     }
     let limit = match query.get("limit").map(|l| l.trim().parse::<i64>()) {
         None => 50,
-        Some(Ok(n)) => n,
+        Some(Ok(n)) => capped_limit(n),
         Some(Err(_)) => return int_parsing_error(&query["limit"]),
     };
     let path = served.logs_dir.join(format!("{program}.log"));
-    let entries = tokio::task::spawn_blocking(move || newest_entries(&path, limit))
+    let entries = tokio::task::spawn_blocking(move || newest_entries(&log_and_backups(&path), limit))
         .await
         .unwrap_or_default();
     let count = entries.len();
@@ -103,5 +103,6 @@ fn engine_gauges(served: &Served) -> EngineGauges {
         loop_tasks: served.engine.loop_tasks(),
         log_lines_written: served.log.lines_written(),
         log_write_errors: served.log.write_errors(),
+        log_images_not_saved: images_not_saved(),
     }
 }

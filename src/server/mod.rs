@@ -3,9 +3,11 @@
 //! Never touches Python: program requests go to the engine as bytes and come back as bytes.
 
 mod backpressure;
+mod gateway_app;
 mod health;
 mod metrics_routes;
 mod programs;
+mod request_id;
 mod response;
 mod state;
 

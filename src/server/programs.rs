@@ -2,21 +2,23 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::request_id::RequestId;
 use super::response::{detail, json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
 use crate::engine::BodyKind;
-use crate::telemetry::HttpMetrics;
+use crate::telemetry::{HttpMetrics, Origin, redact};
 
-const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
+pub(crate) const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
 
 pub(crate) async fn list(State(state): State<AppState>) -> Response {
     match state.served() {
@@ -47,20 +49,30 @@ fn body_kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
     }
 }
 
-/// Everything that is not a built-in route: program routes, then 307/404/405 as FastAPI does.
-pub(crate) async fn dispatch(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// Everything that is not a built-in route: program routes, the gateways' FastAPI app, then
+/// 307/404/405 as FastAPI does.
+pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let Some(served) = state.served() else {
         return detail(503, LOADING);
     };
+    let found = served.find(request.method(), request.uri().path());
+    if !matches!(found, RouteMatch::Found(_)) && served.is_app_path(request.uri().path()) {
+        return super::gateway_app::forward(&state, served, request).await;
+    }
+    let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, super::MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => return detail(413, "Request body too large"),
+    };
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let path = uri.path();
-    match served.find(&method, path) {
-        RouteMatch::Found(index) => run_program(&state, served, index, &headers, body).await,
+    match found {
+        RouteMatch::Found(index) => {
+            let kind = body_kind(&headers, &body);
+            let request_id = request_id.unwrap_or_else(|| RequestId::from_headers(&headers).0);
+            run_program(&state, served, index, kind, body, Origin::Http, Some(request_id)).await
+        }
         RouteMatch::WrongMethod => detail(405, "Method Not Allowed"),
         RouteMatch::NotFound => {
             let trimmed = path.trim_end_matches('/');
@@ -95,7 +107,17 @@ impl Drop for GaugeGuard<'_> {
     }
 }
 
-async fn run_program(state: &AppState, served: &Served, index: usize, headers: &HeaderMap, body: Bytes) -> Response {
+/// One run of engine route `index`: wait for a slot, run, log, count. HTTP requests, gateway
+/// endpoints and cron items all come through here; only HTTP requests have a request id.
+pub(crate) async fn run_program(
+    state: &AppState,
+    served: &Served,
+    index: usize,
+    kind: BodyKind,
+    body: Bytes,
+    origin: Origin,
+    request_id: Option<Arc<str>>,
+) -> Response {
     let started = Instant::now();
     let program = &*served.engine.routes[index].program;
     let queued = GaugeGuard::raise(served, program, HttpMetrics::queued);
@@ -111,7 +133,7 @@ async fn run_program(state: &AppState, served: &Served, index: usize, headers: &
         }
         Some(permit) => {
             let _in_flight = GaugeGuard::raise(served, program, HttpMetrics::in_flight);
-            execute(state, served, index, headers, body, permit).await
+            execute(state, served, index, (kind, body, origin, request_id), permit).await
         }
     };
     served
@@ -120,7 +142,7 @@ async fn run_program(state: &AppState, served: &Served, index: usize, headers: &
     response
 }
 
-fn too_many_requests(program: &str, retry_after: u64) -> Response {
+pub(super) fn too_many_requests(program: &str, retry_after: u64) -> Response {
     let mut response = detail(
         429,
         &format!("Too many concurrent requests for '{program}'. Try again later."),
@@ -129,7 +151,7 @@ fn too_many_requests(program: &str, retry_after: u64) -> Response {
     response
 }
 
-fn shutting_down() -> Response {
+pub(super) fn shutting_down() -> Response {
     detail(
         503,
         "The server is shutting down and the shutdown timeout passed before this request finished.",
@@ -140,13 +162,13 @@ async fn execute(
     state: &AppState,
     served: &Served,
     index: usize,
-    headers: &HeaderMap,
-    body: Bytes,
+    (kind, body, origin, request_id): (BodyKind, Bytes, Origin, Option<Arc<str>>),
     slot: OwnedSemaphorePermit,
 ) -> Response {
-    let kind = body_kind(headers, &body);
     // The slot travels with the job: Python releases it, not this handler.
-    let (reply, mut cancel_guard) = served.engine.submit(index, body, kind, slot);
+    let (reply, mut cancel_guard) = served
+        .engine
+        .submit(index, body, kind, origin, slot, request_id.clone());
     // If this future is dropped or gives up below, the guard cancels an aforward task.
     let request_timeout = served.slots.limits().request_timeout;
     let reply = tokio::select! {
@@ -166,7 +188,27 @@ async fn execute(
         // Durability: respond only once the inference log line reached the kernel.
         log.commit();
     }
+    if reply.status >= 500 {
+        return server_error(served, index, reply.status, &reply.body, request_id.as_deref());
+    }
     json_bytes(reply.status, reply.body)
+}
+
+/// A 5xx from the program: its detail redacted (LM errors quote `api_base`), or with
+/// `server.expose_errors: false` a generic message naming the request id, the detail going
+/// to the server's log only.
+fn server_error(served: &Served, index: usize, status: u16, body: &[u8], request_id: Option<&str>) -> Response {
+    let body = redact(&String::from_utf8_lossy(body)).into_owned();
+    if served.expose_errors {
+        return json_bytes(status, body);
+    }
+    let program = &served.engine.routes[index].program;
+    let id = request_id.unwrap_or("-");
+    tracing::error!("request {id} to {program} failed with {status}: {body}");
+    detail(
+        status,
+        &format!("Internal server error (request id {id}). The details are in the server's log."),
+    )
 }
 
 async fn sleep_or_forever(duration: Option<Duration>) {

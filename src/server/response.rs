@@ -8,6 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::request_id::{REQUEST_ID, RequestId};
+
 /// A response whose body is already JSON text.
 pub(crate) fn json_bytes(status: u16, body: impl Into<Body>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -26,17 +28,22 @@ pub(crate) async fn method_not_allowed() -> Response {
     detail(405, "Method Not Allowed")
 }
 
-/// One line per request, like uvicorn's access log.
-pub(crate) async fn access_log(request: Request, next: Next) -> Response {
+/// One line per request, like uvicorn's access log, ending with the request id; the id is
+/// also given to the handler (a request extension) and sent back as `X-Request-ID`.
+pub(crate) async fn access_log(mut request: Request, next: Next) -> Response {
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let id = RequestId::from_headers(request.headers());
+    request.extensions_mut().insert(id.clone());
+    // The query may carry credentials (`?api_key=`): redacted like every log line.
     let line = format!(
         "{} {}",
         request.method(),
         request.uri().path_and_query().map_or("/", |p| p.as_str())
     );
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID.clone(), id.header_value());
     let status = response.status();
     let client = client.map_or_else(|| "-".to_owned(), |c| c.to_string());
-    tracing::info!(target: "dspy_cli.access", "{client} - \"{line} HTTP/1.1\" {} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    tracing::info!(target: "dspy_cli.access", "{client} - \"{line} HTTP/1.1\" {} {} request_id={}", status.as_u16(), status.canonical_reason().unwrap_or(""), id.0);
     response
 }

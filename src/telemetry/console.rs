@@ -8,6 +8,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::redact::redact;
+
 struct PythonLoggingFormat;
 
 impl<S, N> FormatEvent<S, N> for PythonLoggingFormat
@@ -29,9 +31,10 @@ where
             tracing::Level::WARN => "WARNING",
             level => level.as_str(),
         };
-        write!(writer, "{now} - {logger} - {level} - ")?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
+        // Format into a buffer first: every line is redacted before it reaches stderr.
+        let mut message = String::new();
+        ctx.field_format().format_fields(Writer::new(&mut message), event)?;
+        writeln!(writer, "{now} - {logger} - {level} - {}", redact(&message))
     }
 }
 

@@ -9,16 +9,17 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
 use super::metrics::MetricsStore;
 use super::pyjson::write_python_json;
+use super::redact::redact;
 
 /// Everything one log line holds; JSON parts arrive as bytes produced by Python.
 #[derive(Debug)]
@@ -32,6 +33,24 @@ pub(crate) struct LogRecord {
     /// `{"<lm>": [{"prompt_tokens": .., "completion_tokens": .., "cost": ..}, ...]}` from DSPy
     /// usage tracking (`cost` when DSPy priced the call).
     pub(crate) usage_json: Option<Vec<u8>>,
+    /// The request's `X-Request-ID`, written as the line's last field (none for cron runs).
+    pub(crate) request_id: Option<Arc<str>>,
+    /// What started the run; lines of cron runs end with `"source": "cron"`.
+    pub(crate) origin: Origin,
+}
+
+/// What started a program run. HTTP lines keep upstream's exact fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Http,
+    Cron,
+}
+
+impl Origin {
+    /// The name Python uses for it (`"http"`, `"cron"`).
+    pub(crate) fn from_name(name: &str) -> Self {
+        if name == "cron" { Self::Cron } else { Self::Http }
+    }
 }
 
 type LogLine = Map<String, Value>;
@@ -51,11 +70,16 @@ pub(crate) struct InferenceLog {
 
 impl InferenceLog {
     /// Open the log directory's writer and start the thread for orphaned records.
-    pub(crate) fn start(logs_dir: PathBuf, metrics: Arc<MetricsStore>) -> (Self, std::thread::JoinHandle<()>) {
+    pub(crate) fn start(
+        logs_dir: PathBuf,
+        rotation: Rotation,
+        metrics: Arc<MetricsStore>,
+    ) -> (Self, std::thread::JoinHandle<()>) {
         let files = Arc::new(LogFiles {
             logs_dir,
             metrics,
-            open: Mutex::default(),
+            rotation,
+            open: RwLock::default(),
             write_errors: AtomicU64::new(0),
             lines_written: AtomicU64::new(0),
             last_report: Mutex::new(None),
@@ -128,6 +152,17 @@ impl std::fmt::Debug for PendingLog {
     }
 }
 
+/// Images the Python side did not save under `logs/img` because of the size caps.
+static IMAGES_NOT_SAVED: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn count_image_not_saved() {
+    IMAGES_NOT_SAVED.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn images_not_saved() -> u64 {
+    IMAGES_NOT_SAVED.load(Ordering::Relaxed)
+}
+
 const MAX_BATCH: usize = 512;
 
 fn write_orphans(files: &LogFiles, rx: &crossbeam_channel::Receiver<Orphan>) {
@@ -150,12 +185,48 @@ fn write_orphans(files: &LogFiles, rx: &crossbeam_channel::Receiver<Orphan>) {
     }
 }
 
+/// Size-based rotation of `logs/<Program>.log` (`server.log_max_bytes`, `server.log_backups`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rotation {
+    /// A file that would grow past this is rotated first; 0 turns rotation off.
+    pub(crate) max_bytes: u64,
+    /// Rotated files kept (`P.log.1` newest ... `P.log.N` oldest); 0 keeps none.
+    pub(crate) backups: u32,
+}
+
+impl Rotation {
+    pub(crate) const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+    pub(crate) const DEFAULT_BACKUPS: u32 = 5;
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Self {
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            backups: Self::DEFAULT_BACKUPS,
+        }
+    }
+}
+
+/// `P.log.N`: the N-th newest rotated copy of `P.log`.
+pub(crate) fn backup_path(base: &Path, n: u32) -> PathBuf {
+    let mut name = base.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// One program's log file behind its own lock: writers of different programs never wait for
+/// each other, and a writer waits at most for one other `write()` (or one rotation) of its own.
+type FileSlot = Arc<Mutex<Option<OpenFile>>>;
+
 /// The open log files, shared by every thread that writes lines.
 struct LogFiles {
     logs_dir: PathBuf,
     metrics: Arc<MetricsStore>,
-    /// Open files with the (device, inode) they were opened as.
-    open: Mutex<HashMap<Arc<str>, OpenFile>>,
+    rotation: Rotation,
+    /// Per program: the open file with the (device, inode) it was opened as. The map's lock is
+    /// held only to find or add a slot, never across I/O.
+    open: RwLock<HashMap<Arc<str>, FileSlot>>,
     write_errors: AtomicU64,
     lines_written: AtomicU64,
     last_report: Mutex<Option<Instant>>,
@@ -191,53 +262,105 @@ impl LogFiles {
         }
     }
 
+    fn slot(&self, program: &Arc<str>) -> FileSlot {
+        if let Some(slot) = self.open.read().expect("log files lock").get(program) {
+            return slot.clone();
+        }
+        let mut open = self.open.write().expect("log files lock");
+        open.entry(program.clone()).or_default().clone()
+    }
+
     fn append(&self, program: &Arc<str>, buf: &[u8]) -> std::io::Result<()> {
         let path = self.logs_dir.join(format!("{program}.log"));
-        let mut open = self.open.lock().expect("log files lock");
-        // Reopen when the file was removed or replaced (rotation, a deleted logs directory):
-        // writing on through the old handle would silently lose the lines. One stat per write.
-        let metadata = std::fs::metadata(&path).ok();
-        let current = metadata.as_ref().map(|m| (m.dev(), m.ino()));
-        if open.get(program).is_none_or(|f| Some(f.identity) != current) {
-            open.remove(program);
-            let file = open_append(&self.logs_dir, &path)?;
-            let metadata = file.metadata()?;
-            open.insert(
-                program.clone(),
-                OpenFile {
-                    file,
-                    identity: (metadata.dev(), metadata.ino()),
-                },
-            );
+        let slot = self.slot(program);
+        let mut open = slot.lock().expect("log file lock");
+        // Reopen when the file was removed or replaced (rotation by another tool, a deleted
+        // logs directory): writing on through the old handle would silently lose the lines.
+        // One stat per write.
+        let mut metadata = std::fs::metadata(&path).ok();
+        if self.needs_rotation(metadata.as_ref(), buf.len()) {
+            *open = None;
+            match self.rotate(&path) {
+                Ok(()) => metadata = None,
+                // Keep writing to the big file rather than lose lines.
+                Err(err) => self.warn_rarely(&format!("Could not rotate {}: {err}", path.display())),
+            }
         }
-        let entry = open.get_mut(program).expect("opened above");
+        let current = metadata.as_ref().map(|m| (m.dev(), m.ino()));
+        let entry = match &mut *open {
+            Some(entry) if Some(entry.identity) == current => entry,
+            stale => stale.insert(open_append(&self.logs_dir, &path)?),
+        };
         let result = entry.file.write_all(buf);
         if result.is_err() {
             // Cut a partly written line (e.g. disk full) so the next one starts clean.
             if let Some(before) = metadata.filter(std::fs::Metadata::is_file).map(|m| m.len()) {
                 entry.file.set_len(before).ok();
             }
-            open.remove(program);
+            *open = None;
         }
         result
     }
 
+    fn needs_rotation(&self, metadata: Option<&std::fs::Metadata>, adding: usize) -> bool {
+        let max = self.rotation.max_bytes;
+        metadata.is_some_and(|m| m.is_file() && m.len() > 0 && max > 0 && m.len() + adding as u64 > max)
+    }
+
+    /// `P.log` -> `P.log.1` -> ... -> `P.log.N`; the oldest is dropped. Only renames.
+    fn rotate(&self, path: &Path) -> std::io::Result<()> {
+        let backups = self.rotation.backups;
+        if backups == 0 {
+            return std::fs::remove_file(path);
+        }
+        for n in (1..backups).rev() {
+            let from = backup_path(path, n);
+            if from.exists() {
+                std::fs::rename(&from, backup_path(path, n + 1))?;
+            }
+        }
+        std::fs::rename(path, backup_path(path, 1))
+    }
+
     fn report(&self, program: &str, lines: u64, err: &std::io::Error) {
         self.write_errors.fetch_add(lines, Ordering::Relaxed);
+        self.warn_rarely(&format!(
+            "Failed to write inference log for {program} in {}: {err}. Requests keep being served; lost lines are counted (reported at most once a minute).",
+            self.logs_dir.display()
+        ));
+    }
+
+    /// Log `message` as an error unless one was logged less than a minute ago.
+    fn warn_rarely(&self, message: &str) {
         let mut last = self.last_report.lock().expect("report lock");
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
             *last = Some(Instant::now());
-            tracing::error!(
-                "Failed to write inference log for {program} in {}: {err}. Requests keep being served; lost lines are counted (reported at most once a minute).",
-                self.logs_dir.display()
-            );
+            tracing::error!("{message}");
         }
     }
 }
 
-fn open_append(dir: &Path, path: &Path) -> std::io::Result<File> {
+/// Open for appending; a last line left without its newline (a crash mid-write) is ended
+/// first, so the next line starts on its own line and stays parsable.
+fn open_append(dir: &Path, path: &Path) -> std::io::Result<OpenFile> {
     std::fs::create_dir_all(dir)?;
-    OpenOptions::new().create(true).append(true).open(path)
+    let mut file = OpenOptions::new().create(true).read(true).append(true).open(path)?;
+    let metadata = file.metadata()?;
+    if metadata.is_file() && metadata.len() > 0 {
+        let mut last = [0u8];
+        file.read_exact_at(&mut last, metadata.len() - 1)?;
+        if last[0] != b'\n' {
+            file.write_all(b"\n")?;
+            tracing::warn!(
+                "{}: the last line was cut short (the server was killed mid-write); it was ended so new lines stay readable. /api/logs and metrics skip it.",
+                path.display()
+            );
+        }
+    }
+    Ok(OpenFile {
+        file,
+        identity: (metadata.dev(), metadata.ino()),
+    })
 }
 
 /// Python's `datetime.isoformat()` of a UTC time: microseconds dropped when zero.
@@ -263,7 +386,8 @@ fn round_to(x: f64, places: i32) -> f64 {
 }
 
 /// Write one line with upstream's key order: timestamp, program, model, duration_ms, inputs,
-/// outputs, [error], success, then tokens, cost_usd, lm_calls when present.
+/// outputs, [error], success, then tokens, cost_usd, lm_calls when present, then our
+/// request_id.
 fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) -> Map<String, Value> {
     let mut line = Map::new();
     line.insert("timestamp".into(), Value::from(timestamp));
@@ -276,7 +400,7 @@ fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) -> Map<St
     line.insert("inputs".into(), parse_or_str(&record.inputs_json));
     line.insert("outputs".into(), parse_or_str(&record.outputs_json));
     if let Some(error) = &record.error {
-        line.insert("error".into(), Value::from(error.as_str()));
+        line.insert("error".into(), Value::from(redact(error).as_ref()));
     }
     line.insert("success".into(), Value::from(record.error.is_none()));
     let usage = record
@@ -292,6 +416,12 @@ fn format_line(out: &mut Vec<u8>, record: &LogRecord, timestamp: &str) -> Map<St
     }
     if let Some(calls) = usage.lm_calls {
         line.insert("lm_calls".into(), calls);
+    }
+    if record.origin == Origin::Cron {
+        line.insert("source".into(), Value::from("cron"));
+    }
+    if let Some(id) = &record.request_id {
+        line.insert("request_id".into(), Value::from(&**id));
     }
     write_python_json(out, &line);
     out.push(b'\n');
@@ -353,6 +483,7 @@ mod tests {
             program: "P".into(),
             model: "openai/m".into(),
             duration: Duration::from_micros(16_494),
+            origin: Origin::Http,
             inputs_json: br#"{"q":"caf\u00e9"}"#.to_vec(),
             outputs_json: if error.is_some() {
                 b"{}".to_vec()
@@ -361,6 +492,7 @@ mod tests {
             },
             error: error.map(str::to_owned),
             usage_json: usage.map(|u| u.as_bytes().to_vec()),
+            request_id: None,
         }
     }
 
@@ -399,7 +531,7 @@ mod tests {
     fn committed_and_abandoned_records_are_all_written() {
         let dir = std::env::temp_dir().join(format!("dspy-cli-rs-log-{}", std::process::id()));
         let metrics = Arc::new(MetricsStore::default());
-        let (log, handle) = InferenceLog::start(dir.clone(), metrics.clone());
+        let (log, handle) = InferenceLog::start(dir.clone(), Rotation::default(), metrics.clone());
         for i in 0..6 {
             let pending = log.pending(record(None, None));
             if i % 2 == 0 {
@@ -414,6 +546,68 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("P.log")).unwrap();
         assert_eq!(text.lines().count(), 6);
         assert_eq!(metrics.program_json("P")["call_count"], 6);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dspy-cli-rs-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        dir
+    }
+
+    #[test]
+    fn request_id_is_the_last_field_and_errors_are_redacted() {
+        let mut with_id = record(Some("failed at http://u:pw@h/v1"), None);
+        with_id.request_id = Some("req-1".into());
+        let text = line(&with_id);
+        assert!(text.ends_with(", \"request_id\": \"req-1\"}\n"), "{text}");
+        assert!(text.contains("http://***@h/v1") && !text.contains("pw"), "{text}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ended_before_the_next_line() {
+        let dir = temp_dir("torn");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("P.log"), "{\"program\": \"P\", \"dur").unwrap();
+        let (log, handle) = InferenceLog::start(dir.clone(), Rotation::default(), Arc::default());
+        log.pending(record(None, None)).commit();
+        drop(log);
+        handle.join().unwrap();
+        let text = std::fs::read_to_string(dir.join("P.log")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(serde_json::from_str::<Value>(lines[1]).is_ok(), "{text}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn files_rotate_by_size_and_keep_the_configured_backups() {
+        let dir = temp_dir("rotate");
+        let rotation = Rotation {
+            max_bytes: 1000,
+            backups: 2,
+        };
+        let (log, handle) = InferenceLog::start(dir.clone(), rotation, Arc::default());
+        let one_line = line(&record(None, None)).len();
+        for _ in 0..40 {
+            log.pending(record(None, None)).commit();
+        }
+        drop(log);
+        handle.join().unwrap();
+        let base = dir.join("P.log");
+        let count = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
+        let per_file = 1000 / one_line;
+        assert_eq!(count(&backup_path(&base, 1)), per_file);
+        assert_eq!(count(&backup_path(&base, 2)), per_file);
+        assert!(!backup_path(&base, 3).exists());
+        assert_eq!(
+            count(&base),
+            (40 - 1) % per_file + 1,
+            "rotation happens before the write that would overflow"
+        );
+        for path in [base.clone(), backup_path(&base, 1)] {
+            assert!(std::fs::metadata(&path).unwrap().len() <= 1000);
+        }
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -13,6 +13,8 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value, json};
 
 use super::inference_log::isoformat_utc;
+use super::latency::LatencyHistogram;
+use super::log_tail::log_and_backups;
 
 #[derive(Debug, Default, Clone)]
 struct ModelBreakdown {
@@ -28,8 +30,7 @@ pub(crate) struct ProgramMetrics {
     successes: u64,
     errors: u64,
     last_call: Option<(DateTime<FixedOffset>, String)>,
-    durations_ms: Vec<f64>,
-    durations_sorted: bool,
+    latency: LatencyHistogram,
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
@@ -68,8 +69,7 @@ impl ProgramMetrics {
             self.last_call = Some((parsed, isoformat_utc(parsed.with_timezone(&chrono::Utc))));
         }
         if let Some(duration) = entry.get("duration_ms").and_then(Value::as_f64) {
-            self.durations_ms.push(duration);
-            self.durations_sorted = false;
+            self.latency.record(duration);
         }
         if let Some(tokens) = entry.get("tokens").and_then(Value::as_object) {
             self.prompt_tokens += uint(tokens.get("prompt_tokens"));
@@ -93,34 +93,10 @@ impl ProgramMetrics {
         }
     }
 
-    /// Nearest-rank 95th percentile (upstream used a floor index, which under-reports).
-    fn p95(&mut self) -> Option<f64> {
-        if self.durations_ms.is_empty() {
-            return None;
-        }
-        if !self.durations_sorted {
-            self.durations_ms.sort_by(f64::total_cmp);
-            self.durations_sorted = true;
-        }
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss,
-            reason = "rank of a vector index"
-        )]
-        let rank = (0.95 * self.durations_ms.len() as f64).ceil() as usize;
-        Some(self.durations_ms[rank.saturating_sub(1)])
-    }
-
-    fn snapshot(&mut self, program: &str) -> Value {
-        #[expect(clippy::cast_precision_loss, reason = "call counts far below 2^52")]
-        let avg = (!self.durations_ms.is_empty()).then(|| {
-            round_to(
-                self.durations_ms.iter().sum::<f64>() / self.durations_ms.len() as f64,
-                2,
-            )
-        });
-        let p95 = self.p95().map(|p| round_to(p, 2));
+    fn snapshot(&self, program: &str) -> Value {
+        let avg = self.latency.mean_ms().map(|m| round_to(m, 2));
+        // Nearest rank (upstream used a floor index, which under-reports).
+        let p95 = self.latency.quantile_ms(0.95).map(|p| round_to(p, 2));
         let breakdown: Map<String, Value> = self
             .breakdown
             .iter()
@@ -177,29 +153,36 @@ impl MetricsStore {
         programs.entry(program.to_owned()).or_default().record(entry);
     }
 
-    /// Read existing `<logs_dir>/<program>.log` files; unparsable lines are skipped as upstream does.
+    /// Read existing `<logs_dir>/<program>.log` files and their rotated backups (oldest first);
+    /// unparsable lines are skipped as upstream does. Streams: memory does not grow with them.
     pub(crate) fn seed_from_logs(&self, logs_dir: &Path, programs: &[String]) {
         for program in programs {
-            let path = logs_dir.join(format!("{program}.log"));
-            // Only regular files: a log path pointing at a device must not be read.
-            if !path.metadata().is_ok_and(|m| m.is_file()) {
-                continue;
+            for path in log_and_backups(&logs_dir.join(format!("{program}.log"))).iter().rev() {
+                self.seed_from_file(path, program);
             }
-            let Ok(file) = std::fs::File::open(&path) else { continue };
-            for line in BufReader::new(file).lines().map_while(Result::ok) {
-                if let Ok(Value::Object(mut entry)) = serde_json::from_str::<Value>(&line) {
-                    // The file name decides the program, as in upstream's metrics.
-                    entry.insert("program".into(), Value::from(program.as_str()));
-                    self.record(&entry);
-                }
+        }
+    }
+
+    fn seed_from_file(&self, path: &Path, program: &str) {
+        // Only regular files: a log path pointing at a device must not be read.
+        if !path.metadata().is_ok_and(|m| m.is_file()) {
+            return;
+        }
+        let Ok(file) = std::fs::File::open(path) else { return };
+        // Byte lines: one invalid UTF-8 line must not end the seeding.
+        for line in BufReader::new(file).split(b'\n').map_while(Result::ok) {
+            if let Ok(Value::Object(mut entry)) = serde_json::from_slice::<Value>(&line) {
+                // The file name decides the program, as in upstream's metrics.
+                entry.insert("program".into(), Value::from(program));
+                self.record(&entry);
             }
         }
     }
 
     /// Upstream's `ProgramMetrics.to_dict()` shape for `program` (zeros when it has no calls).
     pub(crate) fn program_json(&self, program: &str) -> Value {
-        let mut programs = self.programs.lock().expect("metrics lock");
-        match programs.get_mut(program) {
+        let programs = self.programs.lock().expect("metrics lock");
+        match programs.get(program) {
             Some(metrics) => metrics.snapshot(program),
             None => ProgramMetrics::default().snapshot(program),
         }

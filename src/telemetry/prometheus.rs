@@ -34,6 +34,7 @@ pub(crate) struct EngineGauges {
     pub(crate) loop_tasks: u64,
     pub(crate) log_lines_written: u64,
     pub(crate) log_write_errors: u64,
+    pub(crate) log_images_not_saved: u64,
 }
 
 pub(crate) struct HttpMetrics {
@@ -46,10 +47,39 @@ pub(crate) struct HttpMetrics {
     tokens: Family<Labels, Gauge>,
     cost: Family<Labels, Gauge<f64, AtomicU64>>,
     engine: Vec<(&'static str, Gauge<f64, AtomicU64>)>,
+    cron: CronMetrics,
+}
+
+/// Counters of the cron scheduler, labelled by job (`Program.Gateway`).
+#[derive(Default)]
+struct CronMetrics {
+    runs: Family<Labels, Counter>,
+    skipped_ticks: Family<Labels, Counter>,
+    items: Family<Labels, Counter>,
+}
+
+impl CronMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "cron_runs",
+            "Cron job runs by outcome (ok: every item succeeded)",
+            self.runs.clone(),
+        );
+        registry.register(
+            "cron_skipped_ticks",
+            "Cron ticks skipped because the job's previous run was still going",
+            self.skipped_ticks.clone(),
+        );
+        registry.register(
+            "cron_items",
+            "Items processed by cron jobs, by outcome",
+            self.items.clone(),
+        );
+    }
 }
 
 /// Engine gauges: name and help text.
-const ENGINE_GAUGES: [(&str, &str); 8] = [
+const ENGINE_GAUGES: [(&str, &str); 9] = [
     ("sync_pool_threads", "Threads in the sync (forward) pool"),
     ("sync_pool_busy_threads", "Sync pool threads running a job"),
     ("sync_pool_queue_depth", "Sync jobs waiting for a thread"),
@@ -63,6 +93,10 @@ const ENGINE_GAUGES: [(&str, &str); 8] = [
     (
         "log_write_errors",
         "Inference log lines that could not be written since start",
+    ),
+    (
+        "log_images_not_saved",
+        "Images not saved under logs/img since start (over server.log_image_max_bytes or server.log_images_max_total_bytes)",
     ),
 ];
 
@@ -119,8 +153,11 @@ impl Default for HttpMetrics {
                 (*name, gauge)
             })
             .collect();
+        let cron = CronMetrics::default();
+        cron.register(&mut registry);
         Self {
             registry,
+            cron,
             requests,
             latency,
             in_flight,
@@ -153,6 +190,22 @@ impl HttpMetrics {
         self.rejected.get_or_create(&program(name)).inc();
     }
 
+    /// One finished cron run of `job` with its item counts.
+    pub(crate) fn cron_run(&self, job: &str, ok: u64, failed: u64, completed: bool) {
+        let labels = |outcome: &str| vec![("job", job.to_owned()), ("outcome", outcome.to_owned())];
+        let outcome = if completed && failed == 0 { "ok" } else { "failed" };
+        self.cron.runs.get_or_create(&labels(outcome)).inc();
+        self.cron.items.get_or_create(&labels("ok")).inc_by(ok);
+        self.cron.items.get_or_create(&labels("failed")).inc_by(failed);
+    }
+
+    pub(crate) fn cron_skipped_tick(&self, job: &str) {
+        self.cron
+            .skipped_ticks
+            .get_or_create(&vec![("job", job.to_owned())])
+            .inc();
+    }
+
     /// Encode everything, after refreshing the values read at scrape time.
     pub(crate) fn render(&self, usage: &[(String, UsageTotals)], engine: &EngineGauges) -> String {
         for (name, totals) in usage {
@@ -175,6 +228,7 @@ impl HttpMetrics {
             ("asyncio_tasks", engine.loop_tasks as f64),
             ("log_lines_written", engine.log_lines_written as f64),
             ("log_write_errors", engine.log_write_errors as f64),
+            ("log_images_not_saved", engine.log_images_not_saved as f64),
         ];
         for ((_, gauge), (_, value)) in self.engine.iter().zip(values) {
             gauge.set(value);

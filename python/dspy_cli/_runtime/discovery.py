@@ -131,6 +131,7 @@ def _import_file(path: Path, module_name: str, root: Path, failures: list[LoadFa
 
 
 def _describe(name: str, cls: type, path: Path, root: Path, failures: list[LoadFailure]) -> DiscoveredModule:
+    """``module_path`` is the dotted module name, as upstream (never a filesystem path)."""
     try:
         instance = cls()
     except Exception as exc:
@@ -146,7 +147,7 @@ def _describe(name: str, cls: type, path: Path, root: Path, failures: list[LoadF
     module = DiscoveredModule(
         name=name,
         cls=cls,
-        module_path=str(path),
+        module_path=cls.__module__,
         instance=instance,
         schema=schema,
         is_async=has_native_async(cls),

@@ -11,15 +11,25 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dspy_cli._runtime import invoke, openapi
+from dspy_cli._runtime import asgi, cron, gateways, invoke, logfmt, openapi
 from dspy_cli._runtime.cost import record_cost_in_usage
 from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, LoadFailure, discover
 from dspy_cli._runtime.schema import build_request_adapter, build_response_adapter
 from dspy_cli.gateway import APIGateway, Gateway, IdentityGateway
+
+# Route kinds: served by the Rust fast path; served through the gateways' FastAPI app (only
+# reachable through its endpoint); internal, for the items of a cron job.
+HTTP, APP, CRON = "http", "app", "cron"
+
+# Routes the Rust server answers itself, before any gateway route.
+BUILTIN_ROUTES = {
+    path: "the built-in route"
+    for path in ("/health/live", "/health/ready", "/programs", "/openapi.json", "/api/metrics", "/metrics")
+}
 
 logger = logging.getLogger("dspy_cli.server")
 
@@ -46,6 +56,9 @@ class Route:
     logs_dir: Path
     loop: Any
     fresh_instance: bool
+    kind: str = HTTP
+    # For APP routes: what the gateway registered on the app ("POST /hooks/in").
+    app_routes: list[str] = field(default_factory=list)
 
     @property
     def cls(self) -> type:
@@ -85,37 +98,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
 
 
-def _gateway_classes(cls: type) -> list[type]:
-    attr = getattr(cls, "gateway", None)
-    candidates = attr if isinstance(attr, (list, tuple)) else [attr] if attr is not None else []
-    classes = [c for c in candidates if isinstance(c, type) and issubclass(c, Gateway)]
-    if len(classes) != len(candidates):
-        logger.warning("Module %s: ignoring 'gateway' entries that are not Gateway subclasses", cls.__name__)
-    return classes
-
-
-def _api_gateways(module: DiscoveredModule) -> list[APIGateway]:
-    gateways: list[APIGateway] = []
-    classes = _gateway_classes(module.cls)
-    for gateway_cls in classes:
-        if not issubclass(gateway_cls, APIGateway):
-            continue  # cron gateways are not served over HTTP
-        try:
-            gateways.append(gateway_cls())
-        except Exception as exc:
-            logger.error("Could not create gateway %s for %s: %s", gateway_cls.__name__, module.name, exc)
-    only_cron = bool(classes) and not any(issubclass(c, APIGateway) for c in classes)
-    return [] if only_cron else gateways or [IdentityGateway()]
-
-
-def _route_path(module: DiscoveredModule, gateway: APIGateway) -> str:
-    if gateway.path:
-        return gateway.path
-    if isinstance(gateway, IdentityGateway):
-        return f"/{module.name}"
-    return f"/{module.name}/{type(gateway).__name__}"
-
-
 def _load_optimized_state(module: DiscoveredModule, package_dir: Path, root: Path) -> None:
     for path in (package_dir / "optimized" / f"{module.name}.json", root / "optimized" / f"{module.name}.json"):
         if path.exists() and module.instance is not None:
@@ -126,6 +108,98 @@ def _load_optimized_state(module: DiscoveredModule, package_dir: Path, root: Pat
                 raise DiscoveryError(f"{message}. Re-save it with the installed dspy version, or remove the file.") from exc
             logger.info("Loaded optimized state for %s from %s", module.name, path)
             return
+
+
+class _RouteBuilder:
+    """Routes of every module: HTTP ones, FastAPI-app ones, and cron jobs (with their routes)."""
+
+    def __init__(self, settings: dict[str, Any], lms: dict[str, Any], logs_dir: Path, loop: Any) -> None:
+        self.settings, self.lms, self.logs_dir, self.loop = settings, lms, logs_dir, loop
+        self.routes: list[Route] = []
+        self.gateways: list[Gateway] = []
+        self.owners: dict[tuple[str, str], str] = {}
+
+    def _route(self, module: DiscoveredModule, gateway: APIGateway, path: str, kind: str, models: tuple) -> Route:
+        settings = self.settings
+        alias = settings["program_aliases"].get(module.name, settings["default_alias"])
+        (request_adapter, request_model), (response_adapter, response_model) = models
+        route = Route(
+            name=module.name,
+            path=path,
+            method=gateway.method.upper(),
+            module=module,
+            gateway=gateway,
+            lm=self.lms[alias],
+            alias=alias,
+            model=settings["registry"][alias]["model"],
+            request_adapter=request_adapter,
+            request_model=request_model,
+            response_adapter=response_adapter,
+            response_model=response_model,
+            logs_dir=self.logs_dir,
+            loop=self.loop,
+            fresh_instance=settings["fresh_instance_per_request"],
+            kind=kind,
+        )
+        self.routes.append(route)
+        return route
+
+    def _claim(self, method: str, path: str, owner: str) -> None:
+        key = (method.upper(), path)
+        if key in self.owners:
+            raise DiscoveryError(
+                f"Route path conflict: '{path}' is used by both {self.owners[key]} and {owner}. "
+                "Set explicit 'path' attribute on one of the gateways to resolve."
+            )
+        self.owners[key] = owner
+
+    def _claim_app_routes(self, app_routes: list[Any], owner: str) -> list[str]:
+        """Claim what a gateway registered on the app; notes for what other routes shadow."""
+        notes = []
+        for app_route in app_routes:
+            for method in sorted(getattr(app_route, "methods", None) or []):
+                key = (method, app_route.path)
+                holder = self.owners.get(key) or (BUILTIN_ROUTES.get(app_route.path) if method in ("GET", "HEAD") else None)
+                if holder is not None and holder != owner:
+                    notes.append(f"not served: {method} {app_route.path} of gateway {owner} (shadowed by {holder})")
+                else:
+                    self.owners[key] = owner
+        return notes
+
+    def add_module(self, module: DiscoveredModule) -> list[str]:
+        """Register a module's gateways; returns the notes on what is not served."""
+        alias = self.settings["program_aliases"].get(module.name, self.settings["default_alias"])
+        logger.info("Created LM for program: %s (model: %s)", module.name, alias)
+        found = gateways.collect(module.name, module.cls)
+        models = (build_request_adapter(module.name, module.schema), build_response_adapter(module.name, module.schema))
+        for gateway in found.api:
+            path = gateways.route_path(module.name, gateway)
+            owner = f"{module.name}.{type(gateway).__name__}"
+            self._claim(gateway.method, path, owner)
+            gateways.run_setup(owner, gateway)
+            self.gateways.append(gateway)
+            if not gateways.registers_own_route(gateway):
+                self._route(module, gateway, path, HTTP, models)
+                continue
+            index = len(self.routes)
+            route = self._route(module, gateway, path, APP, models)
+            endpoint = asgi.make_endpoint(index, module.name, route.request_model)
+            app = asgi.app()
+            before = len(app.routes)
+            gateway.configure_route(app, path, endpoint, route.response_model)
+            route.app_routes = [asgi.describe_route(r) for r in app.routes[before:]]
+            found.notes += self._claim_app_routes(app.routes[before:], owner)
+            if not route.app_routes:
+                found.notes.append(f"not served: gateway {type(gateway).__name__} registered no route in configure_route")
+        if found.cron:
+            cron_route = self._route(module, IdentityGateway(), "", CRON, models)
+            cron_index = len(self.routes) - 1
+            for gateway in found.cron:
+                job = cron.CronJob(module.name, gateway, cron_index, cron_route)
+                gateways.run_setup(job.name, gateway)
+                self.gateways.append(gateway)
+                cron.jobs.append(job)
+        return found.notes
 
 
 def load(settings_json: str) -> dict[str, Any]:
@@ -139,7 +213,6 @@ def load(settings_json: str) -> dict[str, Any]:
         os.environ.setdefault(key, value)
     configure_logging()
     config = settings["config"]
-    registry = settings["registry"]
     lms = {alias: build_lm(entry) for alias, entry in settings["registry"].items()}
     dspy.configure(lm=lms[settings["default_alias"]], disable_history=True)
     record_cost_in_usage()
@@ -152,57 +225,35 @@ def load(settings_json: str) -> dict[str, Any]:
         logger.warning("No DSPy modules discovered!")
     loop = new_event_loop()
     logs_dir = Path(settings["logs_dir"])
-    routes: list[Route] = []
-    owners: dict[tuple[str, str], str] = {}
+    logfmt.configure(logs_dir, settings["log_images"]["max_bytes"], settings["log_images"]["max_total_bytes"])
+    builder = _RouteBuilder(settings, lms, logs_dir, loop)
+    notes: dict[str, list[str]] = {}
     for module in modules:
         _load_optimized_state(module, package_dir, root)
-        alias = settings["program_aliases"].get(module.name, settings["default_alias"])
-        request_adapter, request_model = build_request_adapter(module.name, module.schema)
-        response_adapter, response_model = build_response_adapter(module.name, module.schema)
-        logger.info("Created LM for program: %s (model: %s)", module.name, alias)
-        for gateway in _api_gateways(module):
-            path = _route_path(module, gateway)
-            key = (gateway.method.upper(), path)
-            owner = f"{module.name}.{type(gateway).__name__}"
-            if key in owners:
-                raise DiscoveryError(
-                    f"Route path conflict: '{path}' is used by both {owners[key]} and {owner}. "
-                    "Set explicit 'path' attribute on one of the gateways to resolve."
-                )
-            owners[key] = owner
-            gateway.setup()
-            route = Route(
-                name=module.name,
-                path=path,
-                method=gateway.method.upper(),
-                module=module,
-                gateway=gateway,
-                lm=lms[alias],
-                alias=alias,
-                model=registry[alias]["model"],
-                request_adapter=request_adapter,
-                request_model=request_model,
-                response_adapter=response_adapter,
-                response_model=response_model,
-                logs_dir=logs_dir,
-                loop=loop,
-                fresh_instance=settings["fresh_instance_per_request"],
-            )
-            routes.append(route)
+        notes[module.name] = builder.add_module(module)
+    routes = builder.routes
     # Requests copy this context: it already holds everything dspy.configure set.
     invoke.root_context = contextvars.copy_context()
     programs = [
         {"name": m.name, "model": settings["program_aliases"].get(m.name, settings["default_alias"]), "endpoint": f"/{m.name}"}
         for m in modules
     ]
-    spec = openapi.build_spec(config, modules, routes, programs, settings["default_alias"])
+    http_routes = [r for r in routes if r.kind == HTTP]
+    spec = openapi.build_spec(config, modules, http_routes, programs, settings["default_alias"])
+    app_paths, app_schemas = asgi.openapi_paths()
+    for path, item in app_paths.items():
+        spec["paths"].setdefault(path, item)
+    spec["components"]["schemas"] = dict(sorted({**app_schemas, **spec["components"]["schemas"]}.items()))
     return {
         "routes": routes,
         "programs_json": json.dumps(programs, ensure_ascii=False),
         "load_errors_json": json.dumps([f.as_json() for f in failures], ensure_ascii=False),
         "openapi": json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
         "loop": loop,
-        "gateways": [r.gateway for r in routes],
+        "gateways": builder.gateways,
+        "app_paths": asgi.registered_paths(),
+        "cron_jobs": [job.describe() for job in cron.jobs],
+        "notes_json": json.dumps(notes, ensure_ascii=False),
     }
 
 
@@ -231,12 +282,13 @@ def save_openapi(spec_json: str, path: str, fmt: str) -> None:
             json.dump(spec, handle, indent=2)
 
 
-def shutdown_gateways(gateways: list[Gateway]) -> None:
-    for gateway in gateways:
-        try:
-            gateway.shutdown()
-        except Exception as exc:
-            logger.error("Gateway shutdown error: %s", exc)
+def shutdown_gateways(instances: list[Gateway]) -> None:
+    gateways.shutdown_all(instances)
 
 
-__all__ = ["DiscoveryError", "Route", "load", "run_loop", "save_openapi", "shutdown_gateways"]
+def set_bridge(bridge: Any) -> None:
+    """Called by the engine once the loop runs: how gateway endpoints and cron jobs run programs."""
+    asgi.bridge = bridge
+
+
+__all__ = ["DiscoveryError", "Route", "load", "run_loop", "save_openapi", "set_bridge", "shutdown_gateways"]

@@ -254,12 +254,12 @@ def _task_outcome(route: Any, task: asyncio.Task) -> tuple:
 
 if sys.version_info >= (3, 11):
 
-    def _create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+    def create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
         return loop.create_task(coro, context=root_context.copy())
 
 else:
 
-    def _create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+    def create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
         # No context= before 3.11: a task copies the context it is created in.
         return root_context.copy().run(loop.create_task, coro)
 
@@ -274,6 +274,6 @@ def start_async(route: Any, body: bytes, kind: int, done: Any) -> Any:
     except Rejected as rejected:
         done(rejected.outcome)
         return None
-    task = _create_task(route.loop, _execute_async(route, request))
+    task = create_task(route.loop, _execute_async(route, request))
     task.add_done_callback(lambda t: done(_task_outcome(route, t)))
     return task

@@ -50,6 +50,15 @@ class APIGateway(Gateway):
     def from_pipeline_output(self, output: PipelineOutput) -> Any:
         return output
 
+    def configure_route(self, app: Any, route_path: str, endpoint: Any, response_model: Any) -> None:
+        """Register the gateway's route on a FastAPI ``app``.
+
+        dspy-cli-rs serves gateways that keep this default on its own fast path, without FastAPI.
+        Override it to register your own handler (raw ``Request``, ``BackgroundTasks``, custom
+        responses); ``await endpoint(inputs)`` then runs the program and returns its output.
+        """
+        app.add_api_route(route_path, endpoint, methods=[self.method], response_model=response_model)
+
 
 class IdentityGateway(APIGateway):
     """The default: request body in, module output out."""
