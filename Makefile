@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup build build-release demo test test-rust test-python lint bench bench-quick soak clean-logs
+.PHONY: setup build build-release wheel demo test test-rust test-python lint bench bench-quick soak clean-logs
 
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,6 +22,13 @@ build: setup
 
 build-release: setup
 	$(VENV)/bin/maturin develop -q --release
+
+## The abi3 wheel (CPython 3.10+, one per OS/arch) into dist/, to install into a project.
+## WHEEL_PROFILE= (empty) builds it unoptimized, as tests/scaffold/test_wheel_install.py does.
+WHEEL_PROFILE ?= --release
+DIST ?= dist
+wheel: setup
+	$(VENV)/bin/maturin build -q $(WHEEL_PROFILE) --out $(DIST)
 
 ## Serve the example project offline, against the built-in mock LM.
 demo: build-release

@@ -120,6 +120,10 @@ def test_log_lines_carry_tokens_and_cost_and_reach_disk_before_the_response(serv
     assert entry["cost_usd"] > 0 and entry["lm_calls"][0]["cost_usd"] == entry["cost_usd"]
     metrics = server.client.get("/api/metrics/SyncQA").json()["metrics"]
     assert metrics["total_cost_usd"] > 0
+    # One rounding for the total and the per-model breakdown (upstream: 0.000037 beside 0.0000369).
+    costs = [json.loads(line)["cost_usd"] for line in server.log_lines("SyncQA")]
+    assert metrics["total_cost_usd"] == round(sum(costs), 8)
+    assert metrics["lm_call_breakdown"]["openai/gpt-4o-mini"]["total_cost_usd"] == metrics["total_cost_usd"]
 
 
 COUNTER = {

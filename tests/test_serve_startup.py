@@ -58,6 +58,18 @@ def test_config_errors_exit_1_with_upstream_messages(tmp_path, config, message):
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_yaml_error_names_the_file_the_line_and_the_fix(tmp_path):
+    # What upstream's `new --model "?"` wrote; the error named neither the file nor a fix.
+    make_project(tmp_path, ECHO, "models:\n  default: a\n  registry:\n    a:\n      model: ?\n")
+    result = serve_once(tmp_path)
+    assert result.returncode == 1
+    assert (
+        "Configuration error: Failed to parse configuration file: mapping keys are not allowed in this context at line 5 "
+        f"column 14 (in {tmp_path / 'dspy.config.yaml'}). Check the YAML there: values containing ': ', ' #' or starting "
+        "with '?', '*', '&', '!' or '@' must be quoted." in result.stdout
+    )
+
+
 def test_env_interpolation_and_dotenv(tmp_path, mock_lm):
     config = DEFAULT_CONFIG.replace("api_base: {api_base}", "api_base: ${{{{ env.MOCK_BASE }}}}")
     env_reader = {"env_reader.py": '''
@@ -118,21 +130,91 @@ def test_port_in_use_is_a_clear_error(serve):
     assert "--port" in result.stdout
 
 
+BROKEN = {
+    "broken.py": "import dspy\nraise RuntimeError('broken on purpose')\n",
+    "needs_dep.py": "import surely_not_installed_pkg\n",
+    "syntax.py": "import dspy\n\nclass Oops(dspy.Module)\n    pass\n",
+    "no_init.py": """
+        import dspy
+
+        class NoInit(dspy.Module):
+            def __init__(self):
+                raise ValueError("needs a tool")
+
+            def forward(self, text: str) -> dict:
+                return {}
+    """,
+}
+
+BROKEN_ERRORS = [
+    {"file": "src/testpkg/modules/broken.py", "line": 2, "error": "RuntimeError: broken on purpose", "program": None},
+    {"file": "src/testpkg/modules/needs_dep.py", "line": 1, "error": "ModuleNotFoundError: No module named 'surely_not_installed_pkg'", "program": None},
+    {"file": "src/testpkg/modules/no_init.py", "line": 6, "error": "ValueError: needs a tool", "program": "NoInit"},
+    {"file": "src/testpkg/modules/syntax.py", "line": 3, "error": "SyntaxError: expected ':'", "program": None},
+]
+
+
 def test_broken_module_files_are_reported_and_the_rest_is_served(serve):
     modules = {
         **ECHO,
-        "broken.py": "import dspy\nraise RuntimeError('broken on purpose')\n",
-        "needs_dep.py": "import surely_not_installed_pkg\n",
+        **BROKEN,
         "_private.py": "raise SystemExit('must not be imported')\n",
         "reexport.py": "from testpkg.modules.echo import Echo as Again\n",
     }
     server = serve(modules)
-    assert [p["name"] for p in server.client.get("/programs").json()["programs"]] == ["Echo"]
+    # NoInit is served (each request retries its constructor, as upstream); the files are not.
+    assert [p["name"] for p in server.client.get("/programs").json()["programs"]] == ["Echo", "NoInit"]
+    # Upstream answered {"status": "ready", "programs": N} as if nothing had failed.
+    assert server.client.get("/health/ready").json() == {"status": "ready", "programs": 2, "errors": BROKEN_ERRORS}
+    stdout = server.stdout()
+    assert "Failed to load:\n\n" in stdout
+    assert "  ✗ src/testpkg/modules/syntax.py:3: SyntaxError: expected ':'\n" in stdout
+    assert "  ✗ src/testpkg/modules/broken.py:2: RuntimeError: broken on purpose\n" in stdout
     stderr = server.stderr()
-    assert "broken.py: RuntimeError: broken on purpose" in stderr
+    assert "Error loading module src/testpkg/modules/broken.py:2: RuntimeError: broken on purpose" in stderr
+    assert "Error loading module src/testpkg/modules/syntax.py:3: SyntaxError: expected ':'" in stderr
     assert "Missing dependency detected while importing needs_dep.py" in stderr
-    assert "surely_not_installed_pkg" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_clean_project_is_ready_without_errors(serve):
+    server = serve(ECHO)
+    assert server.client.get("/health/ready").json() == {"status": "ready", "programs": 1}
+
+
+def test_strict_exits_1_when_a_module_file_fails(tmp_path):
+    make_project(tmp_path, {**ECHO, "syntax.py": BROKEN["syntax.py"]}, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1"))
+    result = run_cli("serve", "--system", "--strict", "--host", "127.0.0.1", "--port", str(free_port()), "--no-save-openapi", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "  ✗ src/testpkg/modules/syntax.py:3: SyntaxError: expected ':'" in result.stdout
+    assert 'Error: --strict: 1 start-up error(s), listed above under "Failed to load". Fix them, or serve without --strict.' in result.stdout
+    assert result.stderr.endswith("Aborted!\n")
+
+
+def test_strict_serves_a_clean_project(serve):
+    server = serve(ECHO, None, "--strict")
+    assert server.post("/Echo", {"text": "x"}).json() == {"echo": "x"}
+
+
+def test_module_exception_logs_a_traceback_on_the_server_only(serve):
+    failing = {"failing.py": """
+        import dspy
+
+        def helper(text):
+            raise KeyError(f"no such key: {text}")
+
+        class Failing(dspy.Module):
+            def forward(self, text: str) -> dict:
+                return helper(text)
+    """}
+    server = serve(failing)
+    response = server.post("/Failing", {"text": "x"})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "'no such key: x'"}
+    assert "Traceback" not in response.text
+    stderr = server.stderr()
+    assert " - ERROR - Error executing Failing: KeyError: 'no such key: x'\nTraceback (most recent call last):\n" in stderr
+    assert 'failing.py", line 5, in helper' in stderr
 
 
 def test_live_answers_while_modules_import_and_ready_flips_after(tmp_path, mock_lm):

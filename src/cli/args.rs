@@ -6,9 +6,15 @@ use clap::{Parser, Subcommand};
 
 /// dspy-cli: A CLI tool for creating and serving DSPy projects.
 ///
-/// dspy-cli provides convention-based scaffolding and serving for  DSPy applications.
+/// dspy-cli provides convention-based scaffolding and serving for DSPy applications.
 #[derive(Debug, Parser)]
-#[command(name = "dspy-cli", version = env!("CARGO_PKG_VERSION"), disable_version_flag = true)]
+#[command(
+    name = "dspy-cli",
+    version = env!("CARGO_PKG_VERSION"),
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    override_usage = "dspy-cli [OPTIONS] COMMAND [ARGS]..."
+)]
 pub(crate) struct Args {
     /// Show the version and exit.
     #[arg(long = "version", action = clap::ArgAction::Version)]
@@ -28,7 +34,8 @@ pub(crate) enum Command {
         about = "Generate new components in an existing DSPy project.",
         long_about = GENERATE_LONG_HELP,
         alias = "g",
-        arg_required_else_help = true
+        arg_required_else_help = true,
+        disable_help_subcommand = true
     )]
     Generate(GenerateArgs),
     /// Start an HTTP API server that exposes your DSPy programs.
@@ -83,10 +90,16 @@ pub(crate) struct CronOptions {
     pub(crate) shutdown_timeout: f64,
 }
 
+/// Click's `{value!r} is not a valid <type name>.`
+fn not_a_number(value: &str, type_name: &str) -> String {
+    format!(
+        "{} is not a valid {type_name}.",
+        crate::scaffold::signature::repr_str(value)
+    )
+}
+
 fn port_in_range(value: &str) -> Result<u16, String> {
-    let port: i64 = value
-        .parse()
-        .map_err(|_| format!("'{value}' is not a valid integer."))?;
+    let port: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
     u16::try_from(port)
         .ok()
         .filter(|p| *p >= 1)
@@ -94,9 +107,7 @@ fn port_in_range(value: &str) -> Result<u16, String> {
 }
 
 fn sync_workers_in_range(value: &str) -> Result<usize, String> {
-    let workers: i64 = value
-        .parse()
-        .map_err(|_| format!("'{value}' is not a valid integer."))?;
+    let workers: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
     usize::try_from(workers)
         .ok()
         .filter(|w| (1..=200).contains(w))
@@ -105,10 +116,7 @@ fn sync_workers_in_range(value: &str) -> Result<usize, String> {
 
 /// Seconds of grace after a stop signal: 0 to one day (larger would overflow the timer).
 fn shutdown_seconds_in_range(value: &str) -> Result<f64, String> {
-    let seconds: f64 = value
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{value}' is not a valid float."))?;
+    let seconds: f64 = value.trim().parse().map_err(|_| not_a_number(value, "float"))?;
     if (0.0..=86_400.0).contains(&seconds) {
         Ok(seconds)
     } else {
@@ -143,10 +151,10 @@ fn existing_file(value: &str) -> Result<PathBuf, String> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// Port to run the server on (default: 8000)
-    #[arg(long, default_value = "8000", value_parser = port_in_range, env = "DSPY_CLI_PORT", allow_negative_numbers = true)]
+    #[arg(long, default_value = "8000", hide_default_value = true, value_parser = port_in_range, env = "DSPY_CLI_PORT", allow_negative_numbers = true)]
     pub(crate) port: u16,
     /// Host to bind to (default: 0.0.0.0)
-    #[arg(long, default_value = "0.0.0.0", env = "DSPY_CLI_HOST")]
+    #[arg(long, default_value = "0.0.0.0", hide_default_value = true, env = "DSPY_CLI_HOST")]
     pub(crate) host: String,
     /// Directory for logs (default: ./logs)
     #[arg(long, env = "DSPY_CLI_LOGS_DIR")]
@@ -164,7 +172,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "DSPY_CLI_NO_SAVE_OPENAPI")]
     pub(crate) no_save_openapi: bool,
     /// Format for OpenAPI spec file (default: json)
-    #[arg(long, default_value = "json", value_parser = openapi_format, env = "DSPY_CLI_OPENAPI_FORMAT")]
+    #[arg(long, default_value = "json", hide_default_value = true, value_parser = openapi_format, env = "DSPY_CLI_OPENAPI_FORMAT")]
     pub(crate) openapi_format: String,
     /// Path to Python interpreter to use (default: auto-detect)
     #[arg(long, value_name = "FILE", value_parser = existing_file, env = "DSPY_CLI_PYTHON")]
@@ -184,11 +192,14 @@ pub(crate) struct ServeArgs {
     /// Maximum threads for sync module execution (default: server.sync_worker_threads, else 128)
     #[arg(long, value_parser = sync_workers_in_range, env = "DSPY_CLI_SYNC_WORKERS")]
     pub(crate) sync_workers: Option<usize>,
+    /// Exit with status 1 if any module file fails to load (for CI and deploys)
+    #[arg(long, env = "DSPY_CLI_STRICT")]
+    pub(crate) strict: bool,
     /// Point every program's LM at a built-in mock LM (fake answers; for demos and tests)
     #[arg(long, env = "DSPY_CLI_MOCK_LM")]
     pub(crate) mock_lm: bool,
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl+C (default: 30)
-    #[arg(long, default_value = "30", value_parser = shutdown_seconds_in_range, env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
+    #[arg(long, default_value = "30", hide_default_value = true, value_parser = shutdown_seconds_in_range, env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
     pub(crate) shutdown_timeout: f64,
     /// Serve HTTP without running cron gateways (run them elsewhere with `dspy-cli cron run`)
     #[arg(long, env = "DSPY_CLI_NO_CRON")]
@@ -213,6 +224,7 @@ impl ServeArgs {
             auth: false,
             no_auth: true,
             sync_workers: None,
+            strict: false,
             mock_lm: options.mock_lm,
             shutdown_timeout: options.shutdown_timeout,
             no_cron: true,
@@ -317,7 +329,7 @@ Examples:
 pub(crate) struct NewArgs {
     #[arg(value_name = "PROJECT_NAME")]
     pub(crate) project_name: Option<String>,
-    /// Name of the initial program (default: derived from project name)
+    /// Name of the initial program (default: my_program)
     #[arg(short = 'p', long, allow_hyphen_values = true)]
     pub(crate) program_name: Option<String>,
     /// Inline signature string (e.g., "question -> answer" or "post -> tags: list[str]")
@@ -450,7 +462,7 @@ pub(crate) struct MockLmArgs {
 }
 
 fn error_rate(value: &str) -> Result<f64, String> {
-    let rate: f64 = value.parse().map_err(|_| format!("'{value}' is not a valid float."))?;
+    let rate: f64 = value.parse().map_err(|_| not_a_number(value, "float range"))?;
     if (0.0..=1.0).contains(&rate) {
         Ok(rate)
     } else {

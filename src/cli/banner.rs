@@ -51,9 +51,32 @@ pub(super) fn print_programs(loaded: &LoadedProject, package: &str, no_cron: boo
         println!();
     }
     println!("Additional Endpoints:\n");
-    println!("  GET /programs - List all programs and their schemas");
+    println!("  GET /programs - List all programs");
     println!("  GET /openapi.json - OpenAPI specification");
     println!("  GET /health/live, /health/ready - Liveness and readiness probes\n");
+}
+
+/// Every module file that failed to load, with the line and the error, so nothing is dropped
+/// silently (the same list is in `/health/ready`).
+pub(super) fn print_load_errors(errors: &Value) {
+    let errors = errors.as_array().map(Vec::as_slice).unwrap_or_default();
+    if errors.is_empty() {
+        return;
+    }
+    println!("Failed to load:\n");
+    for error in errors {
+        let file = error["file"].as_str().unwrap_or("?");
+        let place = match error["line"].as_u64() {
+            Some(line) => format!("{file}:{line}"),
+            None => file.to_owned(),
+        };
+        let program = error["program"]
+            .as_str()
+            .map(|p| format!(" (class {p}: requests answer 500 until it can be created)"))
+            .unwrap_or_default();
+        println!("  ✗ {place}: {}{program}", error["error"].as_str().unwrap_or("?"));
+    }
+    println!();
 }
 
 pub(super) fn print_banner(host: &str, port: u16) {

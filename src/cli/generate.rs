@@ -3,14 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::ExitStatus;
 use super::args::{GatewayArgs, GenerateArgs, GenerateCommand, ModuleArgs, ScaffoldArgs, SignatureArgs};
 use super::prompt::{Aborted, confirm, fail, parse_signature};
 use super::style::{Color, paint};
+use super::{ExitStatus, checks};
 use crate::config::{find_package_dir, is_project_dir};
-use crate::scaffold::names::{
-    GatewayKind, ModuleKind, is_valid_identifier, module_keys, module_kind, signature_class_name, to_class_name,
-};
+use crate::scaffold::names::{GatewayKind, ModuleKind, module_keys, module_kind, signature_class_name, to_class_name};
 use crate::scaffold::project::{create_dir, module_class_name, module_file_stem, write_file};
 use crate::scaffold::signature::SignatureFields;
 use crate::scaffold::templates::{self, SignatureSource};
@@ -70,11 +68,7 @@ fn locate<T>(
     if name != raw_name {
         println!("  Note: Converted '{raw_name}' to '{name}' for Python compatibility");
     }
-    if !is_valid_identifier(&name) {
-        return Err(fail(&format!(
-            "Error: {noun} name '{name}' is not a valid Python identifier"
-        )));
-    }
+    checks::identifier(&name, noun).map_err(|m| fail(&m))?;
     let target = Target {
         package_dir,
         package_name,
@@ -111,7 +105,10 @@ fn write_checked(path: &Path, content: &str, kind: &str, thing: &str) -> Result<
         let warning = format!("Warning: {kind} file already exists: {}", path.display());
         println!("{}", paint(&warning, Color::Yellow));
         if !confirm("Overwrite?", false).unwrap_or(false) {
-            return Err(fail(&format!("Error creating {thing}: ")));
+            // Upstream's message ended after the colon (its Abort had no text).
+            return Err(fail(&format!(
+                "Error creating {thing}: the existing file was kept (answer 'y' to overwrite it)"
+            )));
         }
     }
     write_file(path, content).map_err(|err| fail(&format!("Error creating {thing}: {err}")))
@@ -205,6 +202,9 @@ fn gateway(args: &GatewayArgs) -> Result<(), Aborted> {
         .clone()
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| format!("/{pascal}"));
+    if kind == GatewayKind::Api {
+        checks::gateway_path(&path).map_err(|m| fail(&m))?;
+    }
     let requires_auth = !args.public;
     println!(
         "  Type: {} ({})\n  Package: {}",

@@ -135,7 +135,7 @@ fn require_dspy_cli(python: &Path) -> Result<(), ExitStatus> {
         return Ok(());
     }
     println!(
-        "dspy-cli is not installed in your project virtual environment ({}).\n\nInstall it into your project:\n  uv add dspy-cli-rs   (or: {} -m pip install dspy-cli-rs)\n\nThen run directly:\n  dspy-cli serve\n\nYou can bypass this check with --system",
+        "dspy-cli is not installed in your project virtual environment ({}).\n\nInstall it into your project (dspy-cli-rs is not on the package index yet: `make wheel` in a\ndspy-cli-rs checkout builds its wheel into dist/):\n  {} -m pip install /path/to/dspy-cli-rs/dist/dspy_cli_rs-*.whl\n\nThen run directly:\n  dspy-cli serve\n\nYou can bypass this check with --system",
         python.display(),
         python.display()
     );
@@ -144,7 +144,7 @@ fn require_dspy_cli(python: &Path) -> Result<(), ExitStatus> {
 
 fn print_venv_warning() {
     println!(
-        "⚠ Warning: No virtual environment detected\n\nRunning without a project venv may cause import errors if dependencies\n(including dspy-cli) are not installed in your current environment.\n\nFor best results, either:\n  1. Add dspy-cli to your project:\n     uv add dspy-cli-rs\n  2. Create and activate a venv:\n     uv sync  (or python -m venv .venv && source .venv/bin/activate)\n  3. Use a task runner:\n     uv run dspy-cli serve\n  4. Specify Python interpreter:\n     dspy-cli serve --python /path/to/python\n  5. Use system environment:\n     dspy-cli serve --system\n\nAttempting to continue with current environment...\n"
+        "⚠ Warning: No virtual environment detected\n\nRunning without a project venv may cause import errors if dependencies\n(including dspy-cli) are not installed in your current environment.\n\nFor best results, either:\n  1. Add dspy-cli-rs to your project (its wheel in wheels/, see the project's README.md):\n     python -m venv .venv && .venv/bin/pip install --find-links wheels -e .\n  2. Or create and activate a venv with uv:\n     uv sync && source .venv/bin/activate\n  3. Use a task runner:\n     uv run dspy-cli serve\n  4. Specify Python interpreter:\n     dspy-cli serve --python /path/to/python\n  5. Use system environment:\n     dspy-cli serve --system\n\nAttempting to continue with current environment...\n"
     );
 }
 

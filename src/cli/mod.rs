@@ -2,6 +2,7 @@
 
 mod args;
 mod banner;
+mod checks;
 mod cron;
 mod data_settings;
 mod generate;
@@ -50,13 +51,14 @@ pub(crate) fn run(py: Python<'_>, mut argv: Vec<String>) -> ExitStatus {
             if is_serve {
                 restore_default_sigpipe(py);
             }
-            return usage_error::report(&err);
+            return usage_error::report(&err, &argv);
         }
     };
     match args.command {
         None => {
+            // As click: a group without its command prints its help on stderr.
             let mut command = <Args as clap::CommandFactory>::command();
-            println!("{}", command.render_help());
+            eprintln!("{}", command.render_help());
             ExitStatus::Usage
         }
         Some(Command::New(new_args)) => new::new(&new_args),

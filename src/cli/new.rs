@@ -3,13 +3,12 @@
 
 use std::path::Path;
 
-use super::ExitStatus;
 use super::args::NewArgs;
-use super::new_prompts::{self as ask, DEFAULT_SIGNATURE, strip_quotes};
+use super::new_prompts::{self as ask, DEFAULT_SIGNATURE, ask_until, strip_quotes};
 use super::prompt::{Aborted, fail, parse_signature};
 use super::style::{Color, paint, style};
-use crate::scaffold::model::ModelChoice;
-use crate::scaffold::names::{ModuleKind, PREDICT, is_valid_identifier, module_keys, module_kind, package_name};
+use super::{ExitStatus, checks};
+use crate::scaffold::names::{ModuleKind, PREDICT, module_keys, module_kind, package_name};
 use crate::scaffold::project::{GitInit, NewProject, init_git};
 use crate::scaffold::signature::SignatureFields;
 
@@ -21,39 +20,39 @@ pub(super) fn new(args: &NewArgs) -> ExitStatus {
 }
 
 fn run(args: &NewArgs) -> Result<(), Aborted> {
-    let project_name = match args.project_name.as_deref().filter(|n| !n.is_empty()) {
-        Some(name) => name.to_owned(),
-        None => ask::project_name()?,
-    };
-    if project_name.trim().is_empty() {
-        return Err(fail("Error: Project name cannot be empty"));
-    }
     let cwd = std::env::current_dir().map_err(|e| fail(&format!("Error: {e}")))?;
+    let project_name = match args.project_name.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => checks::project_name(name, &cwd)
+            .map(|()| name.to_owned())
+            .map_err(|m| fail(&m))?,
+        None => ask_until(ask::project_name, |name| {
+            checks::project_name(name, &cwd).map(|()| name.to_owned())
+        })
+        .map_err(|a| a.unless_flag("the project name (dspy-cli new NAME)"))?,
+    };
     let root = cwd.join(&project_name);
-    if root.exists() {
-        return Err(fail(&format!("Error: Directory '{project_name}' already exists")));
-    }
     // Only a bare `new` (no -p, -m, -s) offers to skip the program questions.
     let customize = if args.program_name.is_none() && args.module_type.is_none() && args.signature.is_none() {
-        ask::setup_first_program()?
+        ask::setup_first_program().map_err(|a| a.unless_flag("--program-name, --module-type or --signature"))?
     } else {
         true
     };
     let program_name = program_name(args, customize)?;
     let module = module(args, customize)?;
     let (signature_text, signature) = signature(args, customize)?;
-    let model = ModelChoice::parse(&match &args.model {
-        Some(model) => model.clone(),
-        None => ask::model()?,
-    });
+    let model = match &args.model {
+        Some(model) => checks::model(model).map_err(|m| fail(&m))?,
+        None => ask::model().map_err(|a| a.unless_flag("--model MODEL"))?,
+    };
     let api_key = if model.is_local() {
         let message = format!("Detected local model provider: {}", model.provider_display());
         println!("{}", paint(&message, Color::Green));
         None
     } else if let Some(key) = &args.api_key {
+        checks::api_key(key).map_err(|m| fail(&m))?;
         Some(key.clone())
     } else {
-        ask::api_key(&model)?
+        ask::api_key(&model).map_err(|a| a.unless_flag("--api-key KEY (--api-key \"\" to add it to .env later)"))?
     };
     let project = NewProject {
         package_name: package_name(&project_name),
@@ -68,27 +67,28 @@ fn run(args: &NewArgs) -> Result<(), Aborted> {
     create(&project, &root)
 }
 
-fn program_name(args: &NewArgs, customize: bool) -> Result<String, Aborted> {
-    let original = match &args.program_name {
-        Some(name) => name.clone(),
-        None if customize => ask::program_name()?,
-        None => "my_program".to_owned(),
-    };
+/// Upstream's conversion (`-` and spaces become `_`) with its note, then the identifier check.
+fn converted_program_name(original: &str) -> Result<String, String> {
     let name = original.replace(['-', ' '], "_");
     if name != original {
         println!("Note: Converted program name '{original}' to '{name}' for Python compatibility");
     }
-    if !is_valid_identifier(&name) {
-        return Err(fail(&format!(
-            "Error: Program name '{name}' is not a valid Python identifier"
-        )));
+    checks::identifier(&name, "Program").map(|()| name)
+}
+
+fn program_name(args: &NewArgs, customize: bool) -> Result<String, Aborted> {
+    match &args.program_name {
+        Some(name) => converted_program_name(name).map_err(|m| fail(&m)),
+        None if customize => {
+            ask_until(ask::program_name, converted_program_name).map_err(|a| a.unless_flag("--program-name NAME"))
+        }
+        None => Ok("my_program".to_owned()),
     }
-    Ok(name)
 }
 
 fn module(args: &NewArgs, customize: bool) -> Result<&'static ModuleKind, Aborted> {
     match &args.module_type {
-        None if customize => ask::module_type(),
+        None if customize => ask::module_type().map_err(|a| a.unless_flag("--module-type TYPE")),
         None => Ok(PREDICT),
         Some(key) => module_kind(key).ok_or_else(|| {
             let aborted = fail(&format!("Error: Unknown module type '{key}'"));
@@ -101,14 +101,14 @@ fn module(args: &NewArgs, customize: bool) -> Result<&'static ModuleKind, Aborte
 fn signature(args: &NewArgs, customize: bool) -> Result<(String, Option<SignatureFields>), Aborted> {
     let Some(given) = &args.signature else {
         return if customize {
-            ask::signature()
+            let (text, fields) = ask::signature().map_err(|a| a.unless_flag("--signature \"inputs -> outputs\""))?;
+            Ok((text, Some(fields)))
         } else {
             Ok((DEFAULT_SIGNATURE.to_owned(), None))
         };
     };
     let text = strip_quotes(given);
-    // Upstream re-reports the (message-less) Abort of its parser.
-    let fields = parse_signature(&text).map_err(|_| fail("Error parsing signature: "))?;
+    let fields = parse_signature(&text)?;
     Ok((text, Some(fields)))
 }
 
@@ -149,8 +149,9 @@ fn create(project: &NewProject, root: &Path) -> Result<(), Aborted> {
     if project.api_key.as_deref().is_none_or(str::is_empty) && !project.model.is_local() {
         println!("  # Add your {} to .env", project.model.env_var());
     }
-    println!("  uv sync");
-    println!("  source .venv/bin/activate");
+    // Upstream said `uv sync`, which cannot find dspy-cli-rs until it is on the package index.
+    println!("  mkdir -p wheels && cp /path/to/dspy-cli-rs/dist/dspy_cli_rs-*.whl wheels/");
+    println!("  python -m venv .venv && .venv/bin/pip install --find-links wheels -e .   # or: uv sync");
     println!("  dspy-cli serve");
     Ok(())
 }

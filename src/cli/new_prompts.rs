@@ -1,12 +1,28 @@
 //! The questions `dspy-cli new` asks when flags are missing (upstream's `utils/interactive.py`).
 
-use super::prompt::{Aborted, confirm, hidden, parse_signature, prompt};
+use super::checks;
+use super::prompt::{Aborted, SIGNATURE_HINT, check_signature, confirm, hidden, prompt};
 use super::style::{Color, paint, style};
 use crate::scaffold::model::{ModelChoice, mask_key};
 use crate::scaffold::names::{MENU_KEYS, ModuleKind, menu_choice, module_kind};
 use crate::scaffold::signature::{Field, SignatureFields};
 
 pub(super) const DEFAULT_SIGNATURE: &str = "question:str -> answer:str";
+
+/// Ask until `check` accepts the answer, printing each refusal in red, as a click prompt with
+/// a `type=` re-asks. End of input still aborts.
+pub(super) fn ask_until<T>(
+    mut ask: impl FnMut() -> Result<String, Aborted>,
+    mut check: impl FnMut(&str) -> Result<T, String>,
+) -> Result<T, Aborted> {
+    loop {
+        let answer = ask()?;
+        match check(&answer) {
+            Ok(value) => return Ok(value),
+            Err(message) => println!("{}", paint(&message, Color::Red)),
+        }
+    }
+}
 
 pub(super) fn project_name() -> Result<String, Aborted> {
     Ok(
@@ -57,30 +73,30 @@ pub(super) fn module_type() -> Result<&'static ModuleKind, Aborted> {
     }
 }
 
-/// The signature as typed (or built in guided mode) and its fields; `None` fields mean the
-/// default template, used when the typed string does not parse.
-pub(super) fn signature() -> Result<(String, Option<SignatureFields>), Aborted> {
+/// The signature as typed (or built in guided mode) and its fields, asked again until it
+/// parses (upstream fell back to the default signature).
+pub(super) fn signature() -> Result<(String, SignatureFields), Aborted> {
     println!(
         "{}",
         paint("Enter your signature or type '?' for guided input:", Color::Cyan)
     );
     let examples = "  Examples: 'question -> answer', 'post:str -> tags:list[str], category:str'";
     println!("{}", paint(examples, Color::BrightBlack));
-    let answer = prompt("Signature", DEFAULT_SIGNATURE, true)?;
-    let answer = strip_quotes(&answer);
-    if ["?", "help", "guide", "guided"].contains(&answer.to_lowercase().as_str()) {
-        let fields = guided_signature()?;
-        let text = fields.to_compact_string();
-        println!("{}", paint(&format!("Generated signature: {text}"), Color::Green));
-        return Ok((text, Some(fields)));
-    }
-    match parse_signature(&answer) {
-        Ok(fields) => Ok((answer, Some(fields))),
-        Err(Aborted) => {
-            // The warning quotes the parser's Abort, whose message is empty (as upstream).
-            println!("{}", paint("Warning: Could not parse signature: ", Color::Yellow));
-            println!("{}", paint("Using default signature instead.", Color::Yellow));
-            Ok((DEFAULT_SIGNATURE.to_owned(), None))
+    loop {
+        let answer = strip_quotes(&prompt("Signature", DEFAULT_SIGNATURE, true)?);
+        let text = if ["?", "help", "guide", "guided"].contains(&answer.to_lowercase().as_str()) {
+            let text = guided_signature()?.to_compact_string();
+            println!("{}", paint(&format!("Generated signature: {text}"), Color::Green));
+            text
+        } else {
+            answer
+        };
+        match check_signature(&text) {
+            Ok(fields) => return Ok((text, fields)),
+            Err(message) => {
+                println!("{}", paint(&message, Color::Red));
+                println!("{}", paint(SIGNATURE_HINT, Color::Yellow));
+            }
         }
     }
 }
@@ -90,7 +106,8 @@ pub(super) fn strip_quotes(text: &str) -> String {
     text.trim().trim_matches('"').trim_matches('\'').to_owned()
 }
 
-/// Field-by-field entry. Names and types are taken as typed, as upstream does.
+/// Field-by-field entry; a name that is not an identifier or a type dspy does not know is
+/// asked again (upstream wrote them into the file unchecked).
 fn guided_signature() -> Result<SignatureFields, Aborted> {
     println!("{}", paint("Let's build your signature step by step.", Color::Cyan));
     let inputs = guided_fields("inputs", "Input fields:", ("question", "input"))?;
@@ -102,12 +119,13 @@ fn guided_fields(side: &str, heading: &str, default: (&str, &str)) -> Result<Vec
     println!("{}", paint(heading, Color::Yellow));
     let mut fields = Vec::new();
     loop {
-        let name = prompt(&format!("  Field name (or press Enter to finish {side})"), "", false)?;
+        let question = format!("  Field name (or press Enter to finish {side})");
+        let name = ask_until(|| prompt(&question, "", false), field_name)?;
         if name.is_empty() {
             break;
         }
-        let ty = prompt("  Field type", "str", true)?;
-        fields.push(Field::new(name.trim(), ty.trim()));
+        let ty = ask_until(|| prompt("  Field type", "str", true), field_type)?;
+        fields.push(Field::new(&name, &ty));
     }
     if fields.is_empty() {
         let (name, which) = default;
@@ -120,11 +138,26 @@ fn guided_fields(side: &str, heading: &str, default: (&str, &str)) -> Result<Vec
     Ok(fields)
 }
 
-pub(super) fn model() -> Result<String, Aborted> {
+fn field_name(answer: &str) -> Result<String, String> {
+    let name = answer.trim();
+    if !name.is_empty() {
+        checks::identifier(name, "Field")?;
+    }
+    Ok(name.to_owned())
+}
+
+fn field_type(answer: &str) -> Result<String, String> {
+    let ty = answer.trim();
+    SignatureFields::parse(&format!("x: {ty} -> y"))
+        .map(|_| ty.to_owned())
+        .map_err(|err| format!("Error: '{ty}' is not a type dspy knows ({err}). E.g. str, int, list[str], dspy.Image."))
+}
+
+pub(super) fn model() -> Result<ModelChoice, Aborted> {
     println!("{}", paint("Enter your model (LiteLLM format):", Color::Cyan));
     let examples = "  Examples: 'anthropic/claude-sonnet-4-5', 'openai/gpt-4o', 'ollama/llama2'";
     println!("{}", paint(examples, Color::BrightBlack));
-    Ok(prompt("Model", "openai/gpt-5-mini", true)?.trim().to_owned())
+    ask_until(|| prompt("Model", "openai/gpt-5-mini", true), checks::model)
 }
 
 /// Offer a key found in the environment, else ask for one (hidden). `None`: set it later.
@@ -145,6 +178,9 @@ pub(super) fn api_key(model: &ModelChoice) -> Result<Option<String>, Aborted> {
         "{}",
         paint("  Press Enter to skip and set it manually later", Color::BrightBlack)
     );
-    let key = hidden(&var)?;
-    Ok(Some(key.trim().to_owned()).filter(|k| !k.is_empty()))
+    let key = ask_until(
+        || hidden(&var),
+        |key| checks::api_key(key.trim()).map(|()| key.trim().to_owned()),
+    )?;
+    Ok(Some(key).filter(|k| !k.is_empty()))
 }

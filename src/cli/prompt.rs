@@ -1,7 +1,7 @@
 //! Click-style prompts on stdin/stdout: `Text [default]: `, `[Y/n]` confirmations and hidden
 //! input for API keys. End of input (or Ctrl+C) aborts the command like click's `Abort`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 
 use super::ExitStatus;
 use super::style::{Color, paint};
@@ -9,7 +9,10 @@ use crate::scaffold::signature::SignatureFields;
 
 /// The command was aborted; what went wrong has already been printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Aborted;
+pub(super) struct Aborted {
+    /// A prompt found stdin closed (a non-interactive run), rather than an error or Ctrl+C.
+    end_of_input: bool,
+}
 
 impl Aborted {
     /// Click's ending for an aborted command: `Aborted!` on stderr, exit 1.
@@ -17,18 +20,48 @@ impl Aborted {
         eprintln!("Aborted!");
         ExitStatus::Failure
     }
+
+    /// When a prompt found no input, say which flag answers it (upstream only said `Aborted!`).
+    pub(super) fn unless_flag(self, flag: &str) -> Self {
+        if self.end_of_input {
+            println!();
+            let message = format!(
+                "Error: no answer to this question (standard input is closed). Pass {flag} to answer it without a prompt."
+            );
+            println!("{}", paint(&message, Color::Red));
+        }
+        Self { end_of_input: false }
+    }
 }
 
 /// Print `message` in red on stdout and abort (click's `echo(style(..., fg="red"))` + `Abort`).
 pub(super) fn fail(message: &str) -> Aborted {
     println!("{}", paint(message, Color::Red));
-    Aborted
+    Aborted { end_of_input: false }
 }
 
-/// Parse a signature string the way upstream's `parse_signature_string` does: on failure the
-/// parser's message is printed in red and the caller gets `Aborted`.
+/// What to type instead, printed under every signature error.
+pub(super) const SIGNATURE_HINT: &str = "Write it as \"inputs -> outputs\", e.g. \"question -> answer\" or \"text, context: list[str] -> summary, tags: list[str]\".";
+
+/// Check a signature string for a program: dspy's grammar (upstream's `parse_signature_string`
+/// asked dspy itself, with its messages) plus at least one output field, since a program
+/// without outputs answers every request with `{}`.
+pub(super) fn check_signature(text: &str) -> Result<SignatureFields, String> {
+    let fields = SignatureFields::parse(text).map_err(|err| format!("Error parsing signature string: {err}"))?;
+    if fields.outputs.is_empty() {
+        return Err(format!(
+            "Error parsing signature string: '{text}' has no output fields: name at least one after '->'."
+        ));
+    }
+    Ok(fields)
+}
+
+/// [`check_signature`] for a flag's value: the error and how to fix it are printed in red.
 pub(super) fn parse_signature(text: &str) -> Result<SignatureFields, Aborted> {
-    SignatureFields::parse(text).map_err(|err| fail(&format!("Error parsing signature string: {err}")))
+    check_signature(text).map_err(|message| {
+        println!("{}", paint(&message, Color::Red));
+        fail(SIGNATURE_HINT)
+    })
 }
 
 /// Ask for a value; an empty answer takes `default`. `show_default` adds ` [default]`.
@@ -86,20 +119,57 @@ fn read_line() -> Result<String, Aborted> {
     std::io::stdout().flush().ok();
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
-    let mut stdin = std::io::stdin().lock();
     loop {
-        match stdin.read(&mut byte) {
-            Ok(0) if line.is_empty() => return Err(Aborted),
+        match read_byte(&mut byte)? {
+            Ok(0) if line.is_empty() => return Err(Aborted { end_of_input: true }),
             Ok(0) => break,
             Ok(_) if byte[0] == b'\n' => break,
             Ok(_) => line.push(byte[0]),
-            Err(_) => return Err(Aborted),
+            Err(_) => return Err(Aborted { end_of_input: false }),
         }
     }
     if line.last() == Some(&b'\r') {
         line.pop();
     }
     Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// One byte from stdin, unbuffered (so nothing typed ahead is held in a buffer that polling
+/// cannot see). `Err(Aborted)` when Ctrl+C was pressed while waiting.
+///
+/// The wait is a poll in short steps, not one blocking read: a Ctrl+C that lands just before
+/// the read starts only sets Python's signal flag and would leave the read waiting for ever,
+/// so between steps the flag is checked (Python's handler raises KeyboardInterrupt).
+#[cfg(unix)]
+fn read_byte(byte: &mut [u8; 1]) -> Result<std::io::Result<usize>, Aborted> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdin = std::io::stdin();
+    let step = Timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    loop {
+        if pyo3::Python::attach(|py| py.check_signals().is_err()) {
+            return Err(Aborted { end_of_input: false });
+        }
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        match poll(&mut fds, Some(&step)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => {}
+            // Readable, at end of input, or not pollable: the read tells which.
+            Ok(_) | Err(_) => {
+                return Ok(match rustix::io::read(&stdin, byte) {
+                    // No stdin at all (fd 0 closed) reads as end of input, as Rust's Stdin does.
+                    Err(rustix::io::Errno::BADF) => Ok(0),
+                    other => other.map_err(std::io::Error::from),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn read_byte(byte: &mut [u8; 1]) -> Result<std::io::Result<usize>, Aborted> {
+    Ok(std::io::Read::read(&mut std::io::stdin().lock(), byte))
 }
 
 /// Turns terminal echo off until dropped.

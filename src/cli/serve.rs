@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::ExitStatus;
 use super::args::ServeArgs;
-use super::banner::{print_banner, print_programs};
+use super::banner::{print_banner, print_load_errors, print_programs};
 use super::data_settings::DataSettings;
 use super::interpreter::{Interpreter, choose, exec_command};
 use super::serve_limits::{connection_limits, request_limits, sync_worker_threads};
@@ -282,6 +282,15 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     };
     print_programs(&loaded, &project.package_name, args.no_cron);
     print_cron_registration(&loaded, args.no_cron, zone);
+    print_load_errors(&loaded.load_errors);
+    let failures = loaded.load_errors.as_array().map_or(0, Vec::len);
+    if args.strict && failures > 0 {
+        stop_tx.send(true).ok();
+        py.detach(|| drop(runtime));
+        return abort(&format!(
+            "Error: --strict: {failures} start-up error(s), listed above under \"Failed to load\". Fix them, or serve without --strict."
+        ));
+    }
     if !args.no_save_openapi {
         let file = format!("openapi.{}", args.openapi_format);
         match loaded.save_openapi(py, &project.root.join(&file).to_string_lossy(), &args.openapi_format) {
@@ -365,6 +374,7 @@ pub(super) fn share(
     let engine = Arc::new(engine);
     let parts = ServedParts {
         programs: rest.programs.clone(),
+        load_errors: rest.load_errors.clone(),
         openapi: rest.openapi.clone(),
         limits,
         metrics,

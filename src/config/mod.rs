@@ -71,7 +71,15 @@ impl ProjectConfig {
             .map(|dir| dotenv::load_into_process(&dir.join(".env")))
             .unwrap_or_default();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        let config = Self::from_yaml(&text, &|name| std::env::var(name).ok())?;
+        let config = Self::from_yaml(&text, &|name| std::env::var(name).ok()).map_err(|err| match err {
+            // The YAML error has the line; say which file and what usually fixes it.
+            ConfigError::Parse(message) => ConfigError::Parse(format!(
+                "{message} (in {}). Check the YAML there: values containing ': ', ' #' or starting with \
+                 '?', '*', '&', '!' or '@' must be quoted.",
+                path.display()
+            )),
+            other => other,
+        })?;
         Ok(Self { dotenv, ..config })
     }
 

@@ -75,6 +75,9 @@ pub(crate) struct LoadError(pub(crate) String);
 pub(crate) struct LoadedProject {
     pub(crate) engine: Engine,
     pub(crate) programs: Value,
+    /// Module files that failed to import and classes that failed to instantiate:
+    /// `[{"file", "line", "error", "program"}]`.
+    pub(crate) load_errors: Value,
     pub(crate) openapi: String,
     /// Program name → what of it is not served, and why (printed at start-up).
     pub(crate) notes: Value,
@@ -85,6 +88,7 @@ pub(crate) struct LoadedProject {
 /// The part of a loaded project that stays on the main thread once the engine is shared.
 pub(crate) struct ProjectHandles {
     pub(crate) programs: Value,
+    pub(crate) load_errors: Value,
     pub(crate) openapi: String,
     host: Py<PyModule>,
     gateways: Py<PyAny>,
@@ -114,6 +118,7 @@ impl LoadedProject {
         let Self {
             engine,
             programs,
+            load_errors,
             openapi,
             host,
             gateways,
@@ -123,6 +128,7 @@ impl LoadedProject {
             engine,
             ProjectHandles {
                 programs,
+                load_errors,
                 openapi,
                 host,
                 gateways,
@@ -201,6 +207,8 @@ pub(crate) fn load_project(
     }
     let programs_json: String = get("programs_json")?.extract().map_err(wrap)?;
     let programs = serde_json::from_str(&programs_json).map_err(|e| LoadError(e.to_string()))?;
+    let load_errors_json: String = get("load_errors_json")?.extract().map_err(wrap)?;
+    let load_errors = serde_json::from_str(&load_errors_json).map_err(|e| LoadError(e.to_string()))?;
     let openapi: String = get("openapi")?.extract().map_err(wrap)?;
     let notes_json: String = get("notes_json")?.extract().map_err(wrap)?;
     let notes = serde_json::from_str(&notes_json).map_err(|e| LoadError(e.to_string()))?;
@@ -250,6 +258,7 @@ pub(crate) fn load_project(
     Ok(LoadedProject {
         engine,
         programs,
+        load_errors,
         openapi,
         notes,
         host: host.unbind(),

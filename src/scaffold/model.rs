@@ -101,13 +101,13 @@ impl ModelChoice {
     /// The registry entry lines (6-space indent), as upstream formats them.
     pub(crate) fn registry_entry(&self) -> String {
         let mut lines = vec![
-            format!("      model: {}", self.full),
+            format!("      model: {}", super::templates::yaml_scalar(&self.full)),
             "      model_type: chat".to_owned(),
             format!("      max_tokens: {}", self.max_tokens()),
             "      temperature: 1.0".to_owned(),
         ];
         if !self.is_local() {
-            lines.push(format!("      env: {}", self.env_var()));
+            lines.push(format!("      env: {}", super::templates::yaml_scalar(&self.env_var())));
         }
         lines.join("\n")
     }

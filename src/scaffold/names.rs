@@ -172,6 +172,17 @@ pub(crate) fn is_valid_identifier(name: &str) -> bool {
     alnum && !starts_with_digit
 }
 
+/// Python's reserved words (`keyword.kwlist`): valid identifiers that cannot name a module.
+const PYTHON_KEYWORDS: [&str; 35] = [
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+];
+
+pub(crate) fn is_python_keyword(name: &str) -> bool {
+    PYTHON_KEYWORDS.contains(&name)
+}
+
 /// Python's `str.isdigit()`: decimal and other digits (`²`), but not letter numbers (`Ⅻ`).
 fn is_python_digit(c: char) -> bool {
     c.is_numeric() && !c.is_alphabetic()

@@ -200,12 +200,27 @@ pub(crate) fn pyproject(project_name: &str) -> String {
     render(PYPROJECT, &[("project_name", project_name)])
 }
 
+/// `text` as a YAML scalar that reads back as that same string: plain when it can be
+/// (`openai:gpt-4o-mini`), quoted otherwise (`'null'`, `'a: b'`). Also quoted: what YAML 1.1
+/// readers such as PyYAML take for booleans or numbers (`on`, `no`, `1:20`).
+pub(crate) fn yaml_scalar(text: &str) -> String {
+    const YAML11_BOOLEANS: [&str; 6] = ["y", "n", "yes", "no", "on", "off"];
+    let looks_like_number = text.starts_with(|c: char| c.is_ascii_digit() || "+-.".contains(c));
+    if YAML11_BOOLEANS.contains(&text.to_lowercase().as_str()) || looks_like_number {
+        return format!("'{}'", text.replace('\'', "''"));
+    }
+    serde_yaml_ng::to_string(text).map_or_else(
+        |_| serde_json::Value::from(text).to_string(),
+        |yaml| yaml.trim_end().to_owned(),
+    )
+}
+
 pub(crate) fn config_yaml(app_id: &str, model: &ModelChoice) -> String {
-    let alias = model.alias();
+    let alias = yaml_scalar(&model.alias());
     render(
         CONFIG,
         &[
-            ("app_id", app_id),
+            ("app_id", &yaml_scalar(app_id)),
             ("default_model_alias", &alias),
             ("model_alias", &alias),
             ("model_config", &model.registry_entry()),

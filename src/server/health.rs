@@ -12,16 +12,22 @@ pub(crate) async fn live() -> Response {
 }
 
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
-    match state.served() {
-        None => json(
+    let Some(served) = state.served() else {
+        return json(
             503,
             &json!({"status": "not_ready", "reason": "programs are still loading"}),
-        ),
-        Some(served) if served.engine.routes.is_empty() && programs_count(served) == 0 => {
-            json(503, &json!({"status": "not_ready", "reason": "no modules discovered"}))
-        }
-        Some(served) => json(200, &json!({"status": "ready", "programs": programs_count(served)})),
+        );
+    };
+    let (status, mut body) = if served.engine.routes.is_empty() && programs_count(served) == 0 {
+        (503, json!({"status": "not_ready", "reason": "no modules discovered"}))
+    } else {
+        (200, json!({"status": "ready", "programs": programs_count(served)}))
+    };
+    // Module files that failed to load are listed; a clean project answers as upstream does.
+    if served.load_errors.as_array().is_some_and(|e| !e.is_empty()) {
+        body["errors"] = served.load_errors.clone();
     }
+    json(status, &body)
 }
 
 fn programs_count(served: &super::Served) -> usize {

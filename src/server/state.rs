@@ -17,6 +17,8 @@ use crate::telemetry::{HttpMetrics, InferenceLog, MetricsStore};
 pub(crate) struct Served {
     pub(crate) engine: Arc<Engine>,
     pub(crate) programs: serde_json::Value,
+    /// What failed to load at start-up (reported by `/health/ready`).
+    pub(crate) load_errors: serde_json::Value,
     pub(crate) openapi: Bytes,
     pub(crate) slots: ProgramSlots,
     pub(crate) metrics: Arc<MetricsStore>,
@@ -45,6 +47,7 @@ pub(crate) enum RouteMatch {
 /// Everything [`Served::new`] needs besides the engine.
 pub(crate) struct ServedParts {
     pub(crate) programs: serde_json::Value,
+    pub(crate) load_errors: serde_json::Value,
     pub(crate) openapi: String,
     pub(crate) limits: Limits,
     pub(crate) metrics: Arc<MetricsStore>,
@@ -76,6 +79,7 @@ impl Served {
             app_paths,
             engine,
             programs: parts.programs,
+            load_errors: parts.load_errors,
             openapi: Bytes::from(parts.openapi),
             slots,
             metrics: parts.metrics,

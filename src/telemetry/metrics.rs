@@ -47,6 +47,13 @@ fn round_to(x: f64, places: i32) -> f64 {
     (x * factor).round() / factor
 }
 
+/// Costs keep the 8 decimals of the log lines' `cost_usd`, in the total and in the per-model
+/// breakdown alike (upstream rounded the total to 6 and left the breakdown unrounded, so the
+/// two disagreed: 0.000037 beside 0.0000369).
+fn round_cost(cost: f64) -> f64 {
+    round_to(cost, 8)
+}
+
 impl ProgramMetrics {
     fn record(&mut self, entry: &Map<String, Value>) {
         self.calls += 1;
@@ -95,7 +102,7 @@ impl ProgramMetrics {
             .iter()
             .map(|(model, b)| {
                 let value = json!({"call_count": b.calls, "total_prompt_tokens": b.prompt_tokens,
-                    "total_completion_tokens": b.completion_tokens, "total_cost_usd": b.cost_usd});
+                    "total_completion_tokens": b.completion_tokens, "total_cost_usd": round_cost(b.cost_usd)});
                 (model.clone(), value)
             })
             .collect();
@@ -110,7 +117,7 @@ impl ProgramMetrics {
             "total_tokens": self.total_tokens,
             "total_prompt_tokens": self.prompt_tokens,
             "total_completion_tokens": self.completion_tokens,
-            "total_cost_usd": self.cost_usd.map(|c| round_to(c, 6)),
+            "total_cost_usd": self.cost_usd.map(round_cost),
             "lm_call_breakdown": breakdown,
         })
     }
@@ -251,6 +258,19 @@ mod tests {
             (empty["call_count"].clone(), empty["avg_latency_ms"].clone()),
             (json!(0), Value::Null)
         );
+    }
+
+    #[test]
+    fn total_and_breakdown_costs_are_rounded_alike() {
+        let store = MetricsStore::default();
+        for cost in [0.000_012_3, 0.000_024_6] {
+            let value = json!({"timestamp": "2026-01-01T00:00:01+00:00", "program": "P", "duration_ms": 1.0,
+                "success": true, "cost_usd": cost, "lm_calls": [{"model": "m", "cost_usd": cost}]});
+            store.record(value.as_object().unwrap());
+        }
+        let m = store.program_json("P");
+        assert_eq!(m["total_cost_usd"], 0.000_036_9);
+        assert_eq!(m["lm_call_breakdown"]["m"]["total_cost_usd"], m["total_cost_usd"]);
     }
 
     #[test]

@@ -30,6 +30,15 @@ NON_INTERACTIVE = {
 }
 
 
+# Printed under every signature error (upstream printed an empty "Error parsing signature: ").
+SIGNATURE_HINT = 'Write it as "inputs -> outputs", e.g. "question -> answer" or "text, context: list[str] -> summary, tags: list[str]".'
+
+
+def no_answer(flag: str) -> str:
+    """What a prompt prints when stdin is closed: which flag answers it (upstream: only "Aborted!")."""
+    return f"\nError: no answer to this question (standard input is closed). Pass {flag} to answer it without a prompt.\n"
+
+
 @dataclass
 class Result:
     returncode: int
@@ -71,12 +80,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(project_dir: Path) -> Iterator[str]:
-    """Run `dspy-cli serve --system --mock-lm` in the project; yield its base URL."""
+def serving(project_dir: Path, system: bool = True, ready_timeout: float = 90) -> Iterator[tuple[str, int]]:
+    """Run `dspy-cli serve --mock-lm` in the project (with `--system` unless told otherwise, to
+    test the venv detection); yield its base URL and the server's pid."""
     port = free_port()
     log = open(project_dir / "serve.log", "w")  # noqa: SIM115 - closed in finally
+    where = ["--system"] if system else []
     proc = subprocess.Popen(
-        [str(DSPY_CLI), "serve", "--system", "--mock-lm", "--port", str(port), "--host", "127.0.0.1", "--no-save-openapi"],
+        [str(DSPY_CLI), "serve", *where, "--mock-lm", "--port", str(port), "--host", "127.0.0.1", "--no-save-openapi"],
         cwd=project_dir,
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -85,7 +96,7 @@ def serving(project_dir: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + ready_timeout
         while True:
             if proc.poll() is not None:
                 raise AssertionError(f"serve exited with {proc.returncode}:\n{(project_dir / 'serve.log').read_text()}")
@@ -95,7 +106,7 @@ def serving(project_dir: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise AssertionError(f"serve not ready:\n{(project_dir / 'serve.log').read_text()}")
             time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:

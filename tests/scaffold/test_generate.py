@@ -4,6 +4,7 @@ table (§8) and the overwrite confirmation."""
 from __future__ import annotations
 
 import pytest
+from scaffolding import SIGNATURE_HINT
 
 MODULE_KEYS = "Predict, ChainOfThought, CoT, ProgramOfThought, PoT, ReAct, MultiChainComparison, Refine"
 
@@ -183,7 +184,7 @@ def test_invalid_names(cli, project):
 
 def test_invalid_signature(cli, project):
     result = cli("g", "scaffold", "bad", "-s", "nope", cwd=project)
-    assert_aborted(result, "Error parsing signature string: Invalid signature format: 'nope', must contain exactly one '->'.\n")
+    assert_aborted(result, f"Error parsing signature string: Invalid signature format: 'nope', must contain exactly one '->'.\n{SIGNATURE_HINT}\n")
     assert not (package(project) / "signatures/bad.py").exists()
 
 
@@ -192,12 +193,12 @@ def test_overwrite_declined(cli, project):
     module = package(project) / "modules/main_cot.py"
     before = path.read_text()
     result = cli("g", "scaffold", "main", "-m", "CoT", "-s", "a -> b", cwd=project, input="n\n")
-    assert_aborted(result, f"Warning: Signature file already exists: {path}\nOverwrite? [y/N]: Error creating scaffold: \n")
+    assert_aborted(result, f"Warning: Signature file already exists: {path}\nOverwrite? [y/N]: Error creating scaffold: the existing file was kept (answer 'y' to overwrite it)\n")
     # Declining the signature writes nothing, not even the (new) module file.
     assert path.read_text() == before
     assert not module.exists()
     # End of input counts as "no".
-    assert_aborted(cli("g", "signature", "main", cwd=project), "Overwrite? [y/N]: Error creating signature: \n")
+    assert_aborted(cli("g", "signature", "main", cwd=project), "Overwrite? [y/N]: Error creating signature: the existing file was kept (answer 'y' to overwrite it)\n")
 
 
 def test_overwrite_accepted_then_module_declined(cli, project):
@@ -205,7 +206,7 @@ def test_overwrite_accepted_then_module_declined(cli, project):
     module = package(project) / "modules/main_predict.py"
     module_before = module.read_text()
     result = cli("g", "scaffold", "main", "-s", "a -> b", cwd=project, input="maybe\ny\nn\n")
-    assert_aborted(result, f"Warning: Module file already exists: {module}\nOverwrite? [y/N]: Error creating scaffold: \n")
+    assert_aborted(result, f"Warning: Module file already exists: {module}\nOverwrite? [y/N]: Error creating scaffold: the existing file was kept (answer 'y' to overwrite it)\n")
     assert "Overwrite? [y/N]: Error: invalid input\nOverwrite? [y/N]:   Created: signatures/main.py\n" in result.stdout
     assert "    b: str = dspy.OutputField" in signature.read_text()
     assert module.read_text() == module_before
@@ -215,3 +216,27 @@ def test_overwrite_accepted(cli, project):
     result = cli("g", "module", "main", "-m", "Predict", cwd=project, input="y\n")
     assert result.returncode == 0
     assert '"question: str -> answer: str"' in (package(project) / "modules/main_predict.py").read_text()
+
+
+# --- The first hour (issue 13): nothing broken is ever written. -----------------------------
+
+
+def test_signature_without_outputs_is_refused(cli, project):
+    result = cli("g", "scaffold", "empty", "-s", "question ->", cwd=project)
+    assert_aborted(
+        result,
+        f"Error parsing signature string: 'question ->' has no output fields: name at least one after '->'.\n{SIGNATURE_HINT}\n",
+    )
+    assert not (package(project) / "signatures/empty.py").exists()
+
+
+def test_keyword_names_are_refused(cli, project):
+    result = cli("g", "module", "import", cwd=project)
+    assert_aborted(result, "Error: Program name 'import' is a Python keyword, so the generated files could not be imported. Choose another name (e.g. 'import_program').\n")
+    assert not (package(project) / "modules/import_predict.py").exists()
+
+
+def test_gateway_path_must_be_a_route(cli, project):
+    result = cli("g", "gateway", "hook", "-p", "hooks/in", cwd=project)
+    assert_aborted(result, "Error: Gateway path 'hooks/in' must start with '/' and contain no spaces (e.g. '/hooks/in').\n")
+    assert not (package(project) / "gateways/hook_gateway.py").exists()

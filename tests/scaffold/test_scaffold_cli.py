@@ -20,8 +20,8 @@ def test_new_help(cli):
     result = cli("new", "--help")
     assert result.returncode == 0
     assert "Create a new DSPy project" in result.stdout
-    # Upstream's option help, verbatim.
-    assert "Name of the initial program (default: derived from project name)" in result.stdout
+    # Upstream's option help, except where it was wrong (its default was always my_program).
+    assert "Name of the initial program (default: my_program)" in result.stdout
     assert "API key for the LLM provider (will be stored in .env)" in result.stdout
 
 

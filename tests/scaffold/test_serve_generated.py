@@ -125,7 +125,7 @@ def check_outputs(response: httpx.Response, expected: dict) -> None:
 def test_served_with_mock_lm(projects, module_type, code_interpreter_works):
     root = projects[module_type]
     signature, suffix = MODULE_TYPES[module_type]
-    with serving(root) as base:
+    with serving(root) as (base, _pid):
         programs = httpx.get(f"{base}/programs", timeout=10).json()["programs"]
         names = {p["name"] for p in programs}
         assert names == {f"Main{suffix}", f"Everything{suffix}", f"Inline{suffix}"}

@@ -61,16 +61,41 @@ def _find_signature(instance: Any) -> Any:
     return None
 
 
-def _user_frame(exc: BaseException, path: Path) -> str:
-    """The innermost traceback line inside the user's file, to point at the cause."""
+@dataclass
+class LoadFailure:
+    """A module file that could not be imported, or a class that could not be instantiated."""
+
+    file: str
+    line: int | None
+    error: str
+    program: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "error": self.error, "program": self.program}
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+
+def _error_line(exc: BaseException, path: Path) -> int | None:
+    """The line of the user's file the error points at: a SyntaxError's own line, else the
+    innermost traceback frame inside that file."""
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename) == path:
+        return exc.lineno
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
-    if not frames:
-        return ""
-    frame = frames[-1]
-    return f" (at {path.name}:{frame.lineno}: {frame.line})"
+    return frames[-1].lineno if frames else None
 
 
-def _import_file(path: Path, module_name: str) -> Any | None:
+def _failure(exc: BaseException, path: Path, root: Path, program: str | None = None) -> LoadFailure:
+    try:
+        shown = str(path.relative_to(root))
+    except ValueError:
+        shown = str(path)
+    message = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+    return LoadFailure(shown, _error_line(exc, path), f"{type(exc).__name__}: {message}", program)
+
+
+def _import_file(path: Path, module_name: str, root: Path, failures: list[LoadFailure]) -> Any | None:
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         return None
@@ -80,7 +105,9 @@ def _import_file(path: Path, module_name: str) -> Any | None:
         spec.loader.exec_module(module)
     except ModuleNotFoundError as exc:
         sys.modules.pop(module_name, None)
-        logger.error("Error loading module %s: %s", path, exc)
+        failure = _failure(exc, path, root)
+        failures.append(failure)
+        logger.error("Error loading module %s: %s", failure.where(), failure.error)
         logger.warning(
             "⚠  Missing dependency detected while importing %s: the package '%s' is not installed "
             "in the Python environment running dspy-cli (%s). Install it there (e.g. `pip install %s` "
@@ -96,19 +123,23 @@ def _import_file(path: Path, module_name: str) -> Any | None:
         if isinstance(exc, KeyboardInterrupt):
             raise
         sys.modules.pop(module_name, None)
-        logger.error("Error loading module %s: %s: %s%s", path, type(exc).__name__, exc, _user_frame(exc, path))
+        failure = _failure(exc, path, root)
+        failures.append(failure)
+        logger.error("Error loading module %s: %s", failure.where(), failure.error)
         return None
     return module
 
 
-def _describe(name: str, cls: type, path: Path) -> DiscoveredModule:
+def _describe(name: str, cls: type, path: Path, root: Path, failures: list[LoadFailure]) -> DiscoveredModule:
     """``module_path`` is the dotted module name, as upstream (never a filesystem path)."""
     try:
         instance = cls()
     except Exception as exc:
         # Served anyway, as upstream does: each request retries the constructor and answers 500
         # with its error until it succeeds.
-        logger.error("Could not instantiate %s from %s: %s: %s", name, path, type(exc).__name__, exc)
+        failure = _failure(exc, path, root, program=name)
+        failures.append(failure)
+        logger.error("Could not instantiate %s (%s): %s", name, failure.where(), failure.error)
         instance = None
     signature = _find_signature(instance) if instance is not None else None
     outputs = list(signature.output_fields) if signature is not None else []
@@ -129,10 +160,16 @@ def _describe(name: str, cls: type, path: Path) -> DiscoveredModule:
     return module
 
 
-def discover(modules_dir: Path, package_name: str, src_dir: Path) -> list[DiscoveredModule]:
-    """Import every ``modules/*.py`` (sorted) and describe each ``dspy.Module`` defined there."""
+def discover(
+    modules_dir: Path, package_name: str, src_dir: Path, failures: list[LoadFailure]
+) -> list[DiscoveredModule]:
+    """Import every ``modules/*.py`` (sorted) and describe each ``dspy.Module`` defined there.
+
+    What could not be loaded is appended to ``failures`` (and logged), never skipped silently.
+    """
     import dspy
 
+    root = src_dir.parent
     for entry in (str(src_dir / package_name), str(src_dir)):
         if entry not in sys.path:
             sys.path.insert(0, entry)
@@ -141,7 +178,7 @@ def discover(modules_dir: Path, package_name: str, src_dir: Path) -> list[Discov
         if path.name.startswith("_"):
             continue
         module_name = f"{package_name}.modules.{path.stem}"
-        module = _import_file(path, module_name)
+        module = _import_file(path, module_name, root, failures)
         if module is None:
             continue
         for name, cls in inspect.getmembers(module, inspect.isclass):
@@ -151,7 +188,7 @@ def discover(modules_dir: Path, package_name: str, src_dir: Path) -> list[Discov
                 and cls.__module__ == module_name
                 and not name.startswith("_")
             ):
-                found.append(_describe(name, cls, path))
+                found.append(_describe(name, cls, path, root, failures))
     names = [m.name for m in found]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -17,7 +17,7 @@ from typing import Any
 
 from dspy_cli._runtime import asgi, cron, gateways, invoke, logfmt, openapi
 from dspy_cli._runtime.cost import record_cost_in_usage
-from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, discover
+from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, LoadFailure, discover
 from dspy_cli._runtime.schema import build_request_adapter, build_response_adapter
 from dspy_cli.gateway import APIGateway, Gateway, IdentityGateway
 
@@ -219,7 +219,8 @@ def load(settings_json: str) -> dict[str, Any]:
 
     root = Path(settings["root"])
     package_dir = Path(settings["modules_dir"]).parent
-    modules = discover(Path(settings["modules_dir"]), settings["package_name"], Path(settings["src_dir"]))
+    failures: list[LoadFailure] = []
+    modules = discover(Path(settings["modules_dir"]), settings["package_name"], Path(settings["src_dir"]), failures)
     if not modules:
         logger.warning("No DSPy modules discovered!")
     loop = new_event_loop()
@@ -246,6 +247,7 @@ def load(settings_json: str) -> dict[str, Any]:
     return {
         "routes": routes,
         "programs_json": json.dumps(programs, ensure_ascii=False),
+        "load_errors_json": json.dumps([f.as_json() for f in failures], ensure_ascii=False),
         "openapi": json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
         "loop": loop,
         "gateways": builder.gateways,

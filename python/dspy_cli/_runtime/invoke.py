@@ -148,7 +148,8 @@ def _failure(route: Any, inputs: Any, exc: BaseException, tracker: Any) -> tuple
     Module errors are always 500, whatever attributes they carry: an LM client's 401 or 429 is
     the server's problem, not the caller's.
     """
-    logger.error("Error executing %s: %s: %s", route.name, type(exc).__name__, exc)
+    # The traceback stays in the server log; the client gets only the message.
+    logger.error("Error executing %s: %s: %s", route.name, type(exc).__name__, exc, exc_info=exc)
     try:
         log_inputs = _loggable_inputs(route, inputs)
     except Exception:
@@ -211,7 +212,7 @@ def _execute_sync(route: Any, request: Any) -> tuple:
 
 def _crash(route: Any, exc: BaseException) -> tuple:
     """Last resort of the never-raise contract: an error in the runtime itself."""
-    logger.error("Internal error serving %s: %s: %s", route.name, type(exc).__name__, exc)
+    logger.error("Internal error serving %s: %s: %s", route.name, type(exc).__name__, exc, exc_info=exc)
     return _detail(500, f"Internal error in dspy-cli while serving {route.name}: {type(exc).__name__}: {exc}")
 
 

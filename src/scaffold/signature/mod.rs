@@ -11,6 +11,8 @@ mod parser;
 mod repr;
 mod types;
 
+pub(crate) use repr::repr_str;
+
 use std::collections::BTreeSet;
 
 /// Why a signature string was rejected (the text dspy would give).

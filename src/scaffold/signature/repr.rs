@@ -15,7 +15,8 @@ pub(super) fn python_repr(c: &Const) -> String {
     }
 }
 
-fn repr_str(s: &str) -> String {
+/// Python's `repr()` of a string (also how click quotes names and values in its errors).
+pub(crate) fn repr_str(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {

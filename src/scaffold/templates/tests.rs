@@ -101,9 +101,12 @@ fn config_env_and_project_files() {
     assert!(pyproject.contains("    \"dspy>=3.0.3\",\n    \"dspy-cli-rs\"\n"));
     assert!(pyproject.contains("# dspy-cli-rs = { path = \"../dspy-cli-rs\", editable = true }"));
     assert!(!pyproject.contains("dspy-ai"));
-    assert!(DOCKERFILE.contains(
-        "\"dspy-cli\", \"serve\", \"--host\", \"0.0.0.0\", \"--port\", \"8000\", \"--auth\", \"--no-reload\"]"
-    ));
+    // Users install the wheel from wheels/ until dspy-cli-rs is on the package index.
+    assert!(pyproject.contains("[tool.uv]\nfind-links = [\"wheels\"]\n"));
+    // No --auth: dspy-cli-rs refuses it, so the container would not start.
+    assert!(
+        DOCKERFILE.contains("\"dspy-cli\", \"serve\", \"--host\", \"0.0.0.0\", \"--port\", \"8000\", \"--no-reload\"]")
+    );
     assert!(DOCKERIGNORE.ends_with("logs/"));
 }
 
@@ -139,4 +142,28 @@ fn test_modules_file() {
     let text = test_modules("demo", "main_predict", "MainPredict");
     assert!(text.contains("from demo.modules.main_predict import MainPredict\n"));
     assert!(text.contains("    return MainPredict()\n"));
+}
+
+#[test]
+fn yaml_values_read_back_as_the_same_string() {
+    for text in [
+        "openai:gpt-4o-mini",
+        "My-App",
+        "on",
+        "null",
+        "true",
+        "123",
+        "a: b",
+        "x#y",
+        "'q'",
+        "ünï",
+    ] {
+        let scalar = yaml_scalar(text);
+        let back: String = serde_yaml_ng::from_str(&format!("key: {scalar}"))
+            .map(|m: std::collections::BTreeMap<String, String>| m["key"].clone())
+            .unwrap();
+        assert_eq!(back, text, "{text} -> {scalar}");
+    }
+    assert_eq!(yaml_scalar("openai:gpt-4o-mini"), "openai:gpt-4o-mini");
+    assert_eq!(yaml_scalar("on"), "'on'");
 }
