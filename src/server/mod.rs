@@ -2,6 +2,7 @@
 //!
 //! Never touches Python: program requests go to the engine as bytes and come back as bytes.
 
+mod api_docs;
 mod backpressure;
 mod body;
 mod connections;
@@ -12,6 +13,7 @@ mod programs;
 mod request_id;
 mod response;
 mod state;
+mod ui;
 
 use axum::Router;
 use axum::routing::get;
@@ -30,6 +32,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/metrics/{program}", get(metrics_routes::one))
         .route("/api/logs/{program}", get(metrics_routes::logs))
         .route("/metrics", get(metrics_routes::prometheus))
+        // Web UI and API docs (ui.rs, api_docs.rs)
+        .route("/", get(ui::index))
+        .route("/ui/{program}", get(ui::program_page))
+        .route("/static/{*path}", get(ui::static_asset))
+        .route("/docs", get(api_docs::swagger))
+        .route("/redoc", get(api_docs::redoc))
         .method_not_allowed_fallback(response::method_not_allowed)
         .fallback(programs::dispatch)
         .layer(axum::middleware::from_fn(response::access_log))
