@@ -5,8 +5,9 @@ use axum::response::Response;
 
 use super::ui::page;
 
-// Swagger UI and Redoc inject inline styles and run web workers from blob: URLs.
-const DOCS_POLICY: &str = "default-src 'self'; img-src * data:; style-src 'self' 'unsafe-inline'; \
+// Swagger UI and Redoc inject inline styles and run web workers from blob: URLs. Images stay
+// local: Redoc's "powered by" badge would otherwise fetch its logo from a CDN.
+const DOCS_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
                            script-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'";
 
 pub(crate) async fn swagger() -> Response {
