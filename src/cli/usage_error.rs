@@ -83,11 +83,13 @@ impl Invoked {
                 .get_value_names()
                 .and_then(|names| names.first())
                 .map_or_else(|| arg.get_id().to_string().to_uppercase(), ToString::to_string);
-            if arg.is_required_set() {
-                usage.push_str(&format!(" {name}"));
+            let name = if arg.is_required_set() {
+                name
             } else {
-                usage.push_str(&format!(" [{name}]"));
-            }
+                format!("[{name}]")
+            };
+            usage.push(' ');
+            usage.push_str(&name);
         }
         usage
     }
