@@ -30,7 +30,12 @@ def serve(tmp_path: Path, mock_lm: MockLM) -> Iterator:
 
     def factory(modules: dict[str, str], config: str | None = None, *args: str, **kwargs) -> Server:
         root = tmp_path / f"project{len(servers)}"
-        make_project(root, modules, (config or DEFAULT_CONFIG).format(api_base=mock_lm.api_base), extra_files=kwargs.pop("extra_files", None))
+        make_project(
+            root,
+            modules,
+            (config or DEFAULT_CONFIG).format(api_base=mock_lm.api_base),
+            extra_files=kwargs.pop("extra_files", None),
+        )
         server = start_server(root, *args, **kwargs)
         servers.append(server)
         return server

@@ -58,10 +58,17 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [DSPY_CLI, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, timeout=timeout,
+        [DSPY_CLI, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
     )
 
 
@@ -99,7 +106,13 @@ def start_mock_lm(delay_ms: int = 10, error_rate: float = 0.0) -> MockLM:
     return MockLM(port, process)
 
 
-def make_project(root: Path, modules: dict[str, str], config: str, package: str = "testpkg", extra_files: dict[str, str] | None = None) -> Path:
+def make_project(
+    root: Path,
+    modules: dict[str, str],
+    config: str,
+    package: str = "testpkg",
+    extra_files: dict[str, str] | None = None,
+) -> Path:
     """Write a dspy-cli project: dspy.config.yaml + src/<package>/modules/<file>.py."""
     (root / "src" / package / "modules").mkdir(parents=True)
     (root / "src" / package / "__init__.py").write_text("")
@@ -159,14 +172,25 @@ class Server:
         return self.process.returncode
 
 
-def start_server(root: Path, *args: str, wait_ready: bool = True, env: dict[str, str] | None = None, timeout: float = 60,
-                 preexec_fn=None) -> Server:
+def start_server(
+    root: Path,
+    *args: str,
+    wait_ready: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    preexec_fn=None,
+) -> Server:
     port = free_port()
     stdout_path, stderr_path = root / "server.stdout", root / "server.stderr"
     command = [DSPY_CLI, "serve", "--system", "--host", "127.0.0.1", "--port", str(port), "--no-save-openapi", *args]
     process = subprocess.Popen(
-        command, cwd=root, stdout=stdout_path.open("w"), stderr=stderr_path.open("w"), stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})}, preexec_fn=preexec_fn,
+        command,
+        cwd=root,
+        stdout=stdout_path.open("w"),
+        stderr=stderr_path.open("w"),
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        preexec_fn=preexec_fn,
     )
     server = Server(root, port, process, stdout_path, stderr_path)
     target = "/health/ready" if wait_ready else "/health/live"

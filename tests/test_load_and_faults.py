@@ -11,9 +11,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+
 # /metrics speaks OpenMetrics (the format Prometheus negotiates first), so use its parser.
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-
 from serving import DEFAULT_CONFIG, make_project, start_mock_lm, start_server, wait_until
 
 QA = {
@@ -47,10 +47,12 @@ REQUIRED = ["timestamp", "program", "model", "duration_ms", "inputs", "outputs",
 
 def fire(server, jobs, workers):
     """POST every (program, body) job with `workers` threads; returns (program, status, json)."""
+
     def one(job):
         program, body = job
         response = httpx.post(f"{server.url}/{program}", json=body, timeout=120)
         return program, response.status_code, response.json(), response.headers
+
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(one, jobs))
 
@@ -82,7 +84,11 @@ def test_log_integrity_at_concurrency_30(serve):
         assert abs(metrics[program]["p95_latency_ms"] - exact_p95) <= exact_p95 * 0.001 + 0.01
     # /metrics parses and its counters agree with what the client saw.
     families = {f.name: f for f in text_string_to_metric_families(server.client.get("/metrics").text)}
-    counted = {(s.labels["program"], s.labels["status"]): s.value for s in families["dspy_requests"].samples if s.name.endswith("_total")}
+    counted = {
+        (s.labels["program"], s.labels["status"]): s.value
+        for s in families["dspy_requests"].samples
+        if s.name.endswith("_total")
+    }
     for program in ("SimplePredict", "AsyncPredict"):
         assert counted[(program, "200")] == per_program[program]
     assert "dspy_sync_pool_threads" in families and "dspy_asyncio_tasks" in families
@@ -129,21 +135,26 @@ def test_error_storm_every_response_is_json(tmp_path):
         server.stop()
 
 
-BACKPRESSURE_CONFIG = DEFAULT_CONFIG + """
+BACKPRESSURE_CONFIG = (
+    DEFAULT_CONFIG
+    + """
 server:
   max_concurrent_per_program: 3
   queue_timeout_seconds: 2
 """
+)
 
 
 def test_backpressure_burst_of_150(tmp_path):
     with start_mock_lm(delay_ms=1000) as slow:
         make_project(tmp_path, QA, BACKPRESSURE_CONFIG.format(api_base=slow.api_base))
         server = start_server(tmp_path)
+
         def timed(i):
             started = time.monotonic()
             response = httpx.post(f"{server.url}/SimplePredict", json={"question": f"q{i}"}, timeout=120)
             return response, time.monotonic() - started
+
         with ThreadPoolExecutor(150) as pool:
             results = list(pool.map(timed, range(150)))
         statuses = Counter(r.status_code for r, _ in results)
@@ -153,7 +164,9 @@ def test_backpressure_burst_of_150(tmp_path):
             if response.status_code == 429:
                 assert elapsed >= 2.0, "a 429 before the queue deadline"
                 assert int(response.headers["retry-after"]) >= 1
-                assert response.json() == {"detail": "Too many concurrent requests for 'SimplePredict'. Try again later."}
+                assert response.json() == {
+                    "detail": "Too many concurrent requests for 'SimplePredict'. Try again later."
+                }
         assert len(server.log_lines("SimplePredict")) == statuses[200], "429s are not logged"
         assert server.client.get("/health/ready").status_code == 200
         families = {f.name: f for f in text_string_to_metric_families(server.client.get("/metrics").text)}
@@ -167,8 +180,15 @@ def test_sigterm_with_50_in_flight_answers_all_and_exits_0(tmp_path):
         make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=slow.api_base))
         server = start_server(tmp_path)
         with ThreadPoolExecutor(50) as pool:
-            futures = [pool.submit(httpx.post, f"{server.url}/{'SimplePredict' if i % 2 else 'AsyncPredict'}",
-                                   json={"question": f"q{i}"}, timeout=60) for i in range(50)]
+            futures = [
+                pool.submit(
+                    httpx.post,
+                    f"{server.url}/{'SimplePredict' if i % 2 else 'AsyncPredict'}",
+                    json={"question": f"q{i}"},
+                    timeout=60,
+                )
+                for i in range(50)
+            ]
             assert wait_until(lambda: slow.request_count() >= 50, 20)
             server.process.send_signal(signal.SIGTERM)
             responses = [f.result() for f in futures]
@@ -184,7 +204,10 @@ def test_shutdown_deadline_answers_503_json(tmp_path):
         make_project(tmp_path, QA, DEFAULT_CONFIG.format(api_base=slow.api_base))
         server = start_server(tmp_path, "--shutdown-timeout", "1")
         with ThreadPoolExecutor(4) as pool:
-            futures = [pool.submit(httpx.post, f"{server.url}/AsyncPredict", json={"question": "q"}, timeout=60) for _ in range(4)]
+            futures = [
+                pool.submit(httpx.post, f"{server.url}/AsyncPredict", json={"question": "q"}, timeout=60)
+                for _ in range(4)
+            ]
             assert wait_until(lambda: slow.request_count() >= 4, 20)
             started = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
@@ -198,6 +221,7 @@ def test_shutdown_deadline_answers_503_json(tmp_path):
 def test_sigkill_loses_no_acknowledged_line(serve):
     server = serve(QA)
     acknowledged = Counter()
+
     def client(i):
         program = "SimplePredict" if i % 2 else "AsyncPredict"
         try:
@@ -206,6 +230,7 @@ def test_sigkill_loses_no_acknowledged_line(serve):
                     acknowledged[program] += 1
         except httpx.HTTPError:
             return
+
     with ThreadPoolExecutor(10) as pool:
         for i in range(10):
             pool.submit(client, i)
@@ -221,7 +246,7 @@ def test_sigkill_loses_no_acknowledged_line(serve):
 
 
 HANG = {
-    "hang.py": '''
+    "hang.py": """
         import asyncio
         import time
         import dspy
@@ -235,7 +260,7 @@ HANG = {
             def forward(self, seconds: float) -> dict:
                 time.sleep(seconds)
                 return {"slept": seconds}
-    '''
+    """
 }
 
 

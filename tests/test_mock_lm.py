@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import dspy
 import httpx
-
 from serving import start_mock_lm
 
 
@@ -21,7 +20,7 @@ class Everything(dspy.Signature):
     tags: list[str] = dspy.OutputField()
     meta: dict[str, Any] = dspy.OutputField()
     label: Literal["pos", "neg"] = dspy.OutputField()
-    maybe: Optional[int] = dspy.OutputField()
+    maybe: int | None = dspy.OutputField()
 
 
 def check(prediction: dspy.Prediction, model: str) -> None:

@@ -31,7 +31,7 @@ MODULES = {
             async def aforward(self, question: str) -> dspy.Prediction:
                 return await self.predict.acall(question=question)
     ''',
-    "context_probe.py": '''
+    "context_probe.py": """
         import dspy
 
         def describe(seen):
@@ -55,14 +55,17 @@ MODULES = {
 
             async def aforward(self, tag: str) -> dict:
                 return describe(self.seen)
-    ''',
+    """,
 }
 
-CONFIG = DEFAULT_CONFIG + """
+CONFIG = (
+    DEFAULT_CONFIG
+    + """
 program_models:
   AsyncQA: beta
   AsyncProbe: beta
 """
+)
 
 
 def test_twenty_concurrent_requests_per_program_each_answered_by_its_model(serve):
@@ -114,7 +117,9 @@ def test_log_lines_carry_tokens_and_cost_and_reach_disk_before_the_response(serv
     assert list(entry)[:7] == ["timestamp", "program", "model", "duration_ms", "inputs", "outputs", "success"]
     assert entry["program"] == "SyncQA" and entry["model"] == "openai/gpt-4o-mini"
     assert entry["inputs"] == {"question": "q5"} and entry["outputs"] == {"answer": "model=gpt-4o-mini"}
-    assert entry["tokens"]["total_tokens"] == entry["tokens"]["prompt_tokens"] + entry["tokens"]["completion_tokens"] > 0
+    assert (
+        entry["tokens"]["total_tokens"] == entry["tokens"]["prompt_tokens"] + entry["tokens"]["completion_tokens"] > 0
+    )
     assert entry["lm_calls"][0]["model"] == "openai/gpt-4o-mini"
     # DSPy prices gpt-4o-mini: the cost reaches the log line and the metrics.
     assert entry["cost_usd"] > 0 and entry["lm_calls"][0]["cost_usd"] == entry["cost_usd"]
@@ -127,7 +132,7 @@ def test_log_lines_carry_tokens_and_cost_and_reach_disk_before_the_response(serv
 
 
 COUNTER = {
-    "counter.py": '''
+    "counter.py": """
         import itertools
         import dspy
 
@@ -140,7 +145,7 @@ COUNTER = {
 
             def forward(self, tag: str) -> dict:
                 return {"instance": self.instance_number}
-    '''
+    """
 }
 
 

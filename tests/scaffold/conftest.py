@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from scaffolding import Result, new_args, run_cli
 
 
@@ -13,7 +12,9 @@ from scaffolding import Result, new_args, run_cli
 def cli(tmp_path: Path):
     """`cli("new", "x", ...)` runs dspy-cli in tmp_path (or `cwd=`)."""
 
-    def call(*args: str, cwd: Path | None = None, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    def call(
+        *args: str, cwd: Path | None = None, input: str | None = None, env: dict[str, str] | None = None
+    ) -> Result:
         return run_cli(*args, cwd=cwd or tmp_path, input=input, env=env)
 
     return call

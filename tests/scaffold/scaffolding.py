@@ -36,7 +36,9 @@ SIGNATURE_HINT = 'Write it as "inputs -> outputs", e.g. "question -> answer" or 
 
 def no_answer(flag: str) -> str:
     """What a prompt prints when stdin is closed: which flag answers it (upstream: only "Aborted!")."""
-    return f"\nError: no answer to this question (standard input is closed). Pass {flag} to answer it without a prompt.\n"
+    return (
+        f"\nError: no answer to this question (standard input is closed). Pass {flag} to answer it without a prompt.\n"
+    )
 
 
 @dataclass

@@ -63,7 +63,10 @@ def projects(tmp_path_factory) -> dict[str, Path]:
         result = run_cli(*new_args(name, **flags), cwd=base)
         assert result.returncode == 0, result.stdout
         root = base / name
-        for args in (["g", "scaffold", "everything", "-m", module_type, "-s", ALL], ["g", "module", "inline", "-m", module_type]):
+        for args in (
+            ["g", "scaffold", "everything", "-m", module_type, "-s", ALL],
+            ["g", "module", "inline", "-m", module_type],
+        ):
             result = run_cli(*args, cwd=root)
             assert result.returncode == 0, result.stdout
         made[module_type] = root

@@ -22,7 +22,7 @@ from scaffolding import new_args, run_cli, serving
 
 REPO = Path(__file__).resolve().parents[2]
 
-WHERE = '''
+WHERE = """
 import sys
 
 import dspy
@@ -32,7 +32,7 @@ import dspy_cli
 class Where(dspy.Module):
     def forward(self, question: str) -> dict:
         return {"prefix": sys.prefix, "dspy_cli": dspy_cli.__file__}
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +60,9 @@ def test_new_project_installs_the_wheel_and_serves_from_its_venv(tmp_path, wheel
     (project / "wheels").mkdir()
     shutil.copy(wheel, project / "wheels")
     constraints = tmp_path / "constraints.txt"
-    frozen = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True, text=True, check=True)
+    frozen = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True, text=True, check=True
+    )
     constraints.write_text(frozen.stdout)
     run([sys.executable, "-m", "venv", ".venv"], project, timeout=120)
     pip = [str(project / ".venv/bin/pip"), "install", "-q", "--disable-pip-version-check"]
