@@ -204,7 +204,10 @@ mod tests {
         );
         assert_eq!(run_with_timeout(&mut sh("echo partial; exit 3"), long), None);
         let started = Instant::now();
-        assert_eq!(run_with_timeout(&mut sh("exec sleep 30"), Duration::from_millis(200)), None);
+        assert_eq!(
+            run_with_timeout(&mut sh("exec sleep 30"), Duration::from_millis(200)),
+            None
+        );
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "the child was not killed at the deadline"
