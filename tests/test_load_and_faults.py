@@ -11,6 +11,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 # /metrics speaks OpenMetrics (the format Prometheus negotiates first), so use its parser.
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -104,7 +105,9 @@ def test_metrics_are_seeded_from_existing_logs_and_logs_endpoint_reads_the_tail(
     try:
         metrics = restarted.client.get("/api/metrics/SimplePredict").json()["metrics"]
         assert metrics["call_count"] == 3 and metrics["error_count"] == 0
-        assert metrics["total_cost_usd"] is None or metrics["total_cost_usd"] >= 0
+        # DSPy prices gpt-4o-mini: the seeded total is the logged costs' sum, and not zero.
+        logged = [json.loads(line)["cost_usd"] for line in restarted.log_lines("SimplePredict")]
+        assert metrics["total_cost_usd"] == round(sum(logged), 8) > 0
         logs = restarted.client.get("/api/logs/SimplePredict?limit=2").json()
         assert logs["count"] == 2 and [e["inputs"]["question"] for e in logs["logs"]] == ["q2", "q1"]
         assert restarted.client.get("/api/logs/SimplePredict?limit=x").status_code == 422
@@ -193,9 +196,9 @@ def test_sigterm_with_50_in_flight_answers_all_and_exits_0(tmp_path):
             server.process.send_signal(signal.SIGTERM)
             responses = [f.result() for f in futures]
         assert server.process.wait(30) == 0
-        statuses = Counter(r.status_code for r in responses)
-        assert set(statuses) <= {200, 503}
-        assert statuses[200] == len(server.log_lines("SimplePredict")) + len(server.log_lines("AsyncPredict"))
+        # All 50 were in flight when SIGTERM came, well inside the 30 s drain: every one is answered.
+        assert [r.status_code for r in responses] == [200] * 50, [r.text for r in responses if r.status_code != 200]
+        assert len(server.log_lines("SimplePredict")) + len(server.log_lines("AsyncPredict")) == 50
         assert "Server stopped" in server.stdout()
 
 
@@ -264,14 +267,14 @@ HANG = {
 }
 
 
-def test_request_timeout_gives_504_and_the_server_stays_up(serve):
+@pytest.mark.parametrize("program", ["Hang", "SyncHang"], ids=["async", "sync"])
+def test_request_timeout_gives_504_and_the_server_stays_up(serve, program):
     config = DEFAULT_CONFIG + "\nserver:\n  request_timeout_seconds: 0.5\n"
     server = serve(HANG, config)
-    for program in ("Hang", "SyncHang"):
-        response = server.post(f"/{program}", {"seconds": 5})
-        assert response.status_code == 504
-        assert "did not finish within 0.5 seconds" in response.json()["detail"]
-        assert server.post(f"/{program}", {"seconds": 0.01}).json() == {"slept": 0.01}
+    response = server.post(f"/{program}", {"seconds": 5})
+    assert response.status_code == 504
+    assert "did not finish within 0.5 seconds" in response.json()["detail"]
+    assert server.post(f"/{program}", {"seconds": 0.01}).json() == {"slept": 0.01}
     assert server.client.get("/health/ready").status_code == 200
 
 
@@ -294,15 +297,14 @@ def test_full_disk_is_reported(serve, tmp_path):
     assert "No space left on device" in server.stderr()
 
 
-def test_malformed_lm_output_is_a_json_500_and_a_logged_failure(serve):
+@pytest.mark.parametrize("program", ["SimplePredict", "AsyncPredict"], ids=["sync", "async"])
+def test_malformed_lm_output_is_a_json_500_and_a_logged_failure(serve, program):
     config = DEFAULT_CONFIG.replace("openai/gpt-4o-mini", "openai/malformed-model")
     server = serve(QA, config)
-    for program in ("SimplePredict", "AsyncPredict"):
-        response = server.post(f"/{program}", {"question": "q"})
-        assert response.status_code == 500 and response.headers["content-type"] == "application/json"
-        assert response.json()["detail"]
-    entries = read_log(server, "SimplePredict") + read_log(server, "AsyncPredict")
-    assert [e["success"] for e in entries] == [False, False]
+    response = server.post(f"/{program}", {"question": "q"})
+    assert response.status_code == 500 and response.headers["content-type"] == "application/json"
+    assert response.json()["detail"]
+    assert [e["success"] for e in read_log(server, program)] == [False]
     assert server.client.get("/health/ready").status_code == 200
 
 

@@ -39,9 +39,6 @@ def test_chat_and_json_adapters_parse_typed_answers(mock_lm):
 
 
 def test_error_rate_fails_requests_with_500():
-    lm = start_mock_lm(delay_ms=0, error_rate=1.0)
-    try:
+    with start_mock_lm(delay_ms=0, error_rate=1.0) as lm:
         response = httpx.post(f"{lm.api_base}/chat/completions", json={"model": "m", "messages": []})
         assert response.status_code == 500 and "injected failure" in response.json()["error"]["message"]
-    finally:
-        lm.stop()

@@ -26,7 +26,13 @@ ECHO = {
 
 
 def serve_once(root, *args, env=None):
-    return run_cli("serve", "--system", "--port", "1", "--no-save-openapi", *args, cwd=root, env=env)
+    """Run a serve that must exit on its own with an error. A free port, so the failure under test
+    is reached as any user (a privileged port fails to bind first when not root); run_cli's
+    timeout ends it if it serves instead."""
+    port = str(free_port())
+    return run_cli(
+        "serve", "--system", "--host", "127.0.0.1", "--port", port, "--no-save-openapi", *args, cwd=root, env=env
+    )
 
 
 @pytest.mark.parametrize(

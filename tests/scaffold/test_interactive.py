@@ -8,7 +8,7 @@ import time
 
 import pexpect
 import pytest
-from scaffolding import DSPY_CLI, clean_env
+from serving import DSPY_CLI, clean_env
 
 CYAN, GREEN, BOLD, RESET = "\x1b[36m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
 

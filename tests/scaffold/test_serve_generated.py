@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from scaffolding import new_args, run_cli, serving
+from scaffolding import new_args
+from serving import run_cli, start_server
 
 ANSWER = "model=gpt-4o-mini"  # what the mock LM puts in str fields for openai/gpt-4o-mini
 
@@ -128,7 +129,8 @@ def check_outputs(response: httpx.Response, expected: dict) -> None:
 def test_served_with_mock_lm(projects, module_type, code_interpreter_works):
     root = projects[module_type]
     signature, suffix = MODULE_TYPES[module_type]
-    with serving(root) as (base, _pid):
+    with start_server(root, "--mock-lm", timeout=90) as server:
+        base = server.url
         programs = httpx.get(f"{base}/programs", timeout=10).json()["programs"]
         names = {p["name"] for p in programs}
         assert names == {f"Main{suffix}", f"Everything{suffix}", f"Inline{suffix}"}
