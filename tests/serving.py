@@ -95,7 +95,8 @@ def run_cli(
     timeout: float = 60,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run dspy-cli to completion; stdin is closed unless `input` is given."""
+    """Run dspy-cli to completion in an environment without provider keys (`clean_env`); stdin
+    is closed unless `input` is given."""
     return subprocess.run(
         [DSPY_CLI, *args],
         cwd=cwd,
@@ -239,7 +240,8 @@ def start_server(
             stdout=stdout,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
-            env=clean_env(env),
+            # The whole environment (unlike run_cli): tests may set variables the server reads.
+            env={**os.environ, **(env or {})},
             preexec_fn=preexec_fn,
         )
     _STARTED.append(process)

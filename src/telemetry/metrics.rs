@@ -286,7 +286,10 @@ mod tests {
         let sorted = |sort_by: &str, order: &str| {
             let mut programs = unsorted();
             sort_programs(&mut programs, sort_by, order);
-            programs.iter().map(|p| p["program"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            programs
+                .iter()
+                .map(|p| p["program"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
         };
         // Ties (c and b: one call each) keep their input order, descending too, like Python's
         // `sorted(..., reverse=True)`.
