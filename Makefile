@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup build build-release wheel demo test test-rust test-python lint lint-rust lint-python bench bench-quick soak clean-logs
+.PHONY: setup build build-release wheel demo test test-rust test-python format lint lint-rust lint-python bench bench-quick soak clean-logs
 
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
@@ -59,6 +59,13 @@ lint-rust: $(MACHETE)
 	$(MACHETE)
 
 PY_LINTED := python tests bench
+
+## Fix what the formatters and ruff's safe fixes can (then `make lint` for the rest).
+format: setup
+	cargo fmt
+	$(VENV)/bin/ruff format $(PY_LINTED)
+	$(VENV)/bin/ruff check --fix $(PY_LINTED)
+
 ## stubtest imports the built module, so this needs `make build` first.
 lint-python: build
 	$(VENV)/bin/ruff check $(PY_LINTED)
