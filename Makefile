@@ -7,22 +7,21 @@ PIP := $(PY) -m pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup build build-release wheel demo test test-rust test-python lint bench bench-quick soak clean-logs
+.PHONY: setup build build-release wheel demo test test-rust test-python format lint lint-rust lint-python bench bench-quick soak clean-logs
 
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "maturin>=1.9.4,<2" "dspy==3.4.1" "pyyaml>=6" "fastapi>=0.110" pytest pytest-timeout httpx pexpect prometheus-client "schemathesis>=3.30,<5"
+	$(PIP) install -q --group dev
 	touch $@
 
 setup: $(VENV)/.deps
 
 ## Browser tests (tests/browser.py): the playwright package drives the system's chromium
 ## (Debian's package; playwright's own browser download is never used).
-PLAYWRIGHT_VERSION ?= 1.65.2
 CHROMIUM ?= /usr/bin/chromium
-$(VENV)/.browser: $(VENV)/.deps
-	$(PIP) install -q "playwright==$(PLAYWRIGHT_VERSION)"
+$(VENV)/.browser: $(VENV)/.deps pyproject.toml
+	$(PIP) install -q --group browser
 	@if [ ! -x "$(CHROMIUM)" ]; then \
 		echo "chromium not found at $(CHROMIUM): installing the chromium package with apt-get"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
@@ -57,9 +56,35 @@ test-python: build $(VENV)/.browser
 ## Everything CI runs.
 test: setup test-rust test-python
 
-lint:
+## Every lint CI runs (see the README's "Lints").
+lint: lint-rust lint-python
+
+## cargo-machete (unused crates) is built once into a repo-local root, versioned here.
+MACHETE_VERSION := 0.9.2
+TOOLS := .tools
+MACHETE := $(TOOLS)/bin/cargo-machete
+$(MACHETE):
+	cargo install -q --locked cargo-machete --version $(MACHETE_VERSION) --root $(TOOLS)
+
+lint-rust: $(MACHETE)
 	cargo fmt --check
-	cargo clippy --all-targets -q -- -D warnings
+	cargo clippy --all-targets --locked -q -- -D warnings
+	$(MACHETE)
+
+PY_LINTED := python tests bench
+
+## Fix what the formatters and ruff's safe fixes can (then `make lint` for the rest).
+format: setup
+	cargo fmt
+	$(VENV)/bin/ruff format $(PY_LINTED)
+	$(VENV)/bin/ruff check --fix $(PY_LINTED)
+
+## stubtest imports the built module, so this needs `make build` first.
+lint-python: build
+	$(VENV)/bin/ruff check $(PY_LINTED)
+	$(VENV)/bin/ruff format --check $(PY_LINTED)
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest dspy_cli._native
 
 ## Benchmark against dspy-cli 0.1.13 and the FastAPI recipe (bench/README.md); BENCH_ARGS="--full" for the matrix.
 BENCH_ARGS ?=
