@@ -1,8 +1,8 @@
 """Headless Chromium for the browser tests: the Python `playwright` package driving Debian's
 `chromium` (never a downloaded browser). Shared by the UI, API-docs and login-flow tests.
 
-Use the `page` fixture (import it into a test module with `from browser import page, browser`),
-and `screenshot(page, name)` to keep a picture of what a test saw under tests/artifacts/."""
+conftest.py registers the `browser` (session) and `page` (per test) fixtures; `screenshot(page,
+name)` keeps a picture of what a test saw under tests/artifacts/."""
 
 from __future__ import annotations
 

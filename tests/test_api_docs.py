@@ -4,15 +4,11 @@ the vendored bundles, and Swagger's "Try it out" calling one of our program rout
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from browser import screenshot
 from playwright.sync_api import expect
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "web_fixture"))
-from browser import browser, page, screenshot  # noqa: E402,F401  (fixtures)
-from modules import MODULES  # noqa: E402
+from web_project import MODULES
 
 
 @pytest.fixture

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from browser import screenshot
 from playwright.sync_api import expect
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "web_fixture"))
-from browser import browser, page, screenshot  # noqa: E402,F401  (fixtures)
-from modules import MODULES  # noqa: E402
+from web_project import MODULES
 
 PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 PROGRAMS = ["Ask", "Describe", "Echo", "Kinds", "Loose", "Shout"]
@@ -65,7 +61,15 @@ def test_typed_form_submits_every_field_kind_and_shows_result_and_log(server, pa
     expect(page.locator("[data-stat=calls] .value")).to_have_text("1")
     screenshot(page, "kinds-result")
     entry = json.loads(server.log_lines("Kinds")[-1])
-    assert entry["inputs"] == {"question": "hello", "count": 3, "ratio": 0.5, "loud": True, "mode": "slow", "tags": ["a", "b"], "extra": None}
+    assert entry["inputs"] == {
+        "question": "hello",
+        "count": 3,
+        "ratio": 0.5,
+        "loud": True,
+        "mode": "slow",
+        "tags": ["a", "b"],
+        "extra": None,
+    }
     assert page.js_errors == []
 
 
@@ -101,7 +105,11 @@ def test_image_upload_is_sent_as_a_data_uri(server, page, tmp_path):
     page.locator(".preview:not([hidden])").wait_for()
     page.click("#submit")
     expect(page.locator("#result")).to_contain_text("kind")
-    assert json.loads(page.locator("#result").inner_text()) == {"kind": "Image", "is_data_uri": True, "prefix": "data:image/png;base64,"}
+    assert json.loads(page.locator("#result").inner_text()) == {
+        "kind": "Image",
+        "is_data_uri": True,
+        "prefix": "data:image/png;base64,",
+    }
     screenshot(page, "describe-upload")
     # The log keeps the saved image's path, not the data URI.
     assert json.loads(server.log_lines("Describe")[-1])["inputs"]["image"].startswith("img/Describe_")
@@ -142,7 +150,9 @@ def test_program_name_in_the_path_is_text_and_unknown_is_404(server, page):
     response = page.goto(server.url + "/ui/%3Cscript%3Ewindow.__xss=1%3C%2Fscript%3E")
     assert response.status == 404
     assert response.headers["content-type"] == "application/json"
-    assert json.loads(page.locator("body").inner_text()) == {"detail": "Program '<script>window.__xss=1</script>' not found"}
+    assert json.loads(page.locator("body").inner_text()) == {
+        "detail": "Program '<script>window.__xss=1</script>' not found"
+    }
     assert page.evaluate("window.__xss") is None
     # The same name on the index path is just a 404 too.
     assert server.client.get("/ui/Nope").json() == {"detail": "Program 'Nope' not found"}
@@ -154,11 +164,22 @@ def test_pages_and_assets_have_types_and_cache_headers(server):
     assert index.headers["cache-control"] == "no-cache"
     assert "script-src 'self'" in index.headers["content-security-policy"]
     script = server.client.get("/static/program.js")
-    assert script.headers["content-type"] == "text/javascript; charset=utf-8" and "max-age" in script.headers["cache-control"]
+    assert (
+        script.headers["content-type"] == "text/javascript; charset=utf-8"
+        and "max-age" in script.headers["cache-control"]
+    )
     assert server.client.get("/static/style.css").headers["content-type"] == "text/css; charset=utf-8"
     assert server.client.get("/static/nope.js").json() == {"detail": "Not Found"}
     ui = server.client.get("/openapi.json").json()["info"]["x-dspy-ui"]
     assert ui["Shout"]["routes"] == [{"method": "POST", "path": "/api/v2/shout"}]
     kinds = {f["name"]: f["kind"] for f in ui["Kinds"]["inputs"]}
-    assert kinds == {"question": "text", "count": "integer", "ratio": "number", "loud": "boolean", "mode": "select", "tags": "json", "extra": "json"}
+    assert kinds == {
+        "question": "text",
+        "count": "integer",
+        "ratio": "number",
+        "loud": "boolean",
+        "mode": "select",
+        "tags": "json",
+        "extra": "json",
+    }
     assert ui["Describe"]["inputs"][0]["kind"] == "image"

@@ -41,12 +41,12 @@ MODULES = {
             def forward(self, question: str) -> dspy.Prediction:
                 return self.predict(question=question)
     ''',
-    "vision.py": '''
+    "vision.py": """
         import dspy
 
         class Describe(dspy.Module):
             def forward(self, image: dspy.Image, note: str = "") -> dict:
                 return {"kind": type(image).__name__, "is_data_uri": image.url.startswith("data:"),
                         "prefix": image.url[:22]}
-    ''',
+    """,
 }
