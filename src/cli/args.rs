@@ -183,7 +183,7 @@ pub(crate) struct ServeArgs {
     /// Enable Model Context Protocol server at /mcp (not yet supported by dspy-cli-rs)
     #[arg(long)]
     pub(crate) mcp: bool,
-    /// Enable API authentication via DSPY_API_KEY (not yet supported by dspy-cli-rs)
+    /// Enable API authentication via DSPY_API_KEY (default: disabled)
     #[arg(long, overrides_with = "no_auth")]
     pub(crate) auth: bool,
     /// Disable API authentication (default)

@@ -19,6 +19,7 @@ use super::banner::{print_banner, print_load_errors, print_programs};
 use super::data_settings::DataSettings;
 use super::interpreter::{Interpreter, choose, exec_command};
 use super::serve_limits::{connection_limits, request_limits, sync_worker_threads};
+use super::serve_security::{self, SecuritySettings, security_settings};
 use crate::config::{Project, ProjectConfig};
 use crate::engine::{Engine, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
@@ -40,10 +41,6 @@ pub(super) fn abort(message: &str) -> ExitStatus {
 fn unsupported_flags(args: &ServeArgs) -> Option<&'static str> {
     if args.reload {
         Some("--reload is not supported yet by dspy-cli-rs. Restart the server after changes, or run with --no-reload.")
-    } else if args.auth {
-        Some(
-            "--auth is not supported yet by dspy-cli-rs. Put the server behind an authenticating proxy, or run without --auth.",
-        )
     } else if args.mcp {
         Some("--mcp is not supported yet by dspy-cli-rs. Run without --mcp.")
     } else {
@@ -71,6 +68,8 @@ pub(super) struct Prepared {
     pub(super) zone: Zone,
     /// Log rotation, image caps, error exposure.
     pub(super) data: DataSettings,
+    /// Login limits and CORS origins (used by `serve`).
+    pub(super) security: SecuritySettings,
 }
 
 /// Pick the interpreter (re-executing `dspy-cli <command>` in the project venv), then read
@@ -115,6 +114,7 @@ pub(super) fn prepare(
     let zone = Zone::parse(config.server_setting("timezone").and_then(Value::as_str))
         .map_err(|err| abort(&format!("Configuration error: {err}")))?;
     let data = DataSettings::from_config(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let security = security_settings(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
     settings.log_images = data.images;
     settings.offline = args.mock_lm;
     init_logging();
@@ -125,6 +125,7 @@ pub(super) fn prepare(
         connections,
         zone,
         data,
+        security,
     })
 }
 
@@ -238,6 +239,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
         connections: connection_limits,
         zone,
         data,
+        security,
     } = prepared;
     quiet_python_sigint(py);
     let runtime = match build_runtime() {
@@ -253,6 +255,8 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     {
         return status;
     }
+    let api_key = args.auth.then(|| serve_security::api_key(&mut settings.environment).0);
+    let web_security = serve_security::build(api_key.map(|key| (key, security.login)), security.cors.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (expired_tx, expired_rx) = watch::channel(false);
     let connection_stats = Arc::new(ConnectionStats::default());
@@ -260,7 +264,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     raise_open_file_limit(connection_limits.max_connections);
     let server = runtime.spawn(server::serve(
         listener,
-        server::router(state.clone()),
+        server::router(state.clone(), &web_security),
         connection_limits,
         connection_stats,
         stop_rx.clone(),
@@ -299,8 +303,13 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
         }
     }
     print_effective_settings(args, &settings, &limits, &connection_limits, zone);
+    match &security.cors {
+        Some(origins) => println!("  CORS: {}", origins.describe()),
+        None => println!("  CORS: off"),
+    }
     data.print();
     println!();
+    serve_security::print_auth_banner(&security, args.auth);
     print_banner(&args.host, args.port);
     std::io::stdout().flush().ok();
 
