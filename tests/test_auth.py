@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from serving import DEFAULT_CONFIG, make_project, start_server
+from serving import DEFAULT_CONFIG, make_project, run_cli, start_server
 
 TOKEN = "test-token-0123456789abcdef"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -348,3 +348,23 @@ def test_key_from_dotenv_and_no_auth_without_the_flag(tmp_path, monkeypatch):
         assert server.client.get("/health").status_code == 404
     finally:
         server.stop()
+
+
+def test_auth_can_be_switched_on_by_environment(tmp_path):
+    root = make_project(tmp_path, MODULES, CONFIG)
+    server = start_server(root, env={"DSPY_CLI_AUTH": "true", "DSPY_API_KEY": TOKEN})
+    try:
+        assert server.client.get("/programs").status_code == 401
+        assert server.client.get("/programs", headers=bearer()).status_code == 200
+    finally:
+        server.stop()
+    # --no-auth on the command line wins over the variable.
+    (root / "server.stdout").unlink()
+    server = start_server(root, "--no-auth", env={"DSPY_CLI_AUTH": "true"})
+    try:
+        assert server.client.get("/programs").status_code == 200
+    finally:
+        server.stop()
+    result = run_cli("serve", "--system", cwd=root, env={"DSPY_CLI_AUTH": "maybe"})
+    assert result.returncode == 2
+    assert "Error: DSPY_CLI_AUTH must be true or false, got 'maybe'" in result.stderr

@@ -53,8 +53,15 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         eprintln!("Error: {message}");
         return ExitStatus::Usage;
     }
+    let auth = match args.auth_enabled() {
+        Ok(auth) => auth,
+        Err(message) => {
+            eprintln!("Error: {message}");
+            return ExitStatus::Usage;
+        }
+    };
     match prepare(py, args, "serve", raw_args, "Starting DSPy API server...\n") {
-        Ok(prepared) => run(py, args, prepared),
+        Ok(prepared) => run(py, args, prepared, auth),
         Err(status) => status,
     }
 }
@@ -231,7 +238,7 @@ pub(super) fn start_mock_lm(
 }
 
 /// Everything after configuration: runtime, listener, engine, serving, shutdown.
-fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
+fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> ExitStatus {
     let Prepared {
         project,
         mut settings,
@@ -255,7 +262,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     {
         return status;
     }
-    let api_key = args.auth.then(|| serve_security::api_key(&mut settings.environment).0);
+    let api_key = auth.then(|| serve_security::api_key(&mut settings.environment).0);
     let web_security = serve_security::build(api_key.map(|key| (key, security.login)), security.cors.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (expired_tx, expired_rx) = watch::channel(false);
@@ -309,7 +316,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     }
     data.print();
     println!();
-    serve_security::print_auth_banner(&security, args.auth);
+    serve_security::print_auth_banner(&security, auth);
     print_banner(&args.host, args.port);
     std::io::stdout().flush().ok();
 
