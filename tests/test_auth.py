@@ -322,7 +322,9 @@ def test_generated_key_is_printed_once_and_works(tmp_path):
         assert re.fullmatch(r"[A-Za-z0-9_-]{43}", key), key
         assert lines[index + 2].endswith("Set DSPY_API_KEY as an environment secret for a persistent token.")
         assert stderr.count(key) == 1 and key not in server.stdout()
-        assert "Authentication: ENABLED" in server.stdout()
+        out = server.stdout()
+        # Upstream's order: the banner, the auth lines, the Ctrl+C hint.
+        assert out.index("Server starting on") < out.index("Authentication: ENABLED\n  API clients: Authorization: Bearer <token>\n  Browser: Visit /login to authenticate\n") < out.index("Press Ctrl+C")
         assert server.client.get("/programs", headers=bearer(key)).status_code == 200
         assert server.client.get("/programs", headers={"Authorization": "Bearer"}).status_code == 401
     finally:

@@ -316,8 +316,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     }
     data.print();
     println!();
-    serve_security::print_auth_banner(&security, auth);
-    print_banner(&args.host, args.port);
+    print_banner(&args.host, args.port, &serve_security::auth_banner(&security, auth));
     std::io::stdout().flush().ok();
 
     let (engine, rest) = share(loaded, &state, (limits, data.expose_errors), metrics, &log, &settings);

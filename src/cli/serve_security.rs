@@ -85,16 +85,14 @@ pub(crate) fn build(auth: Option<(String, LoginSettings)>, cors: Option<CorsOrig
 }
 
 /// Upstream's start-up lines for `--auth` (the key itself is never printed here).
-pub(crate) fn print_auth_banner(settings: &SecuritySettings, enabled: bool) {
-    if enabled {
-        println!("Authentication: ENABLED");
-        println!("  API clients: Authorization: Bearer <token>");
-        println!("  Browser: Visit /login to authenticate");
-        println!(
-            "  Login limit: {} failed attempts per minute per address\n",
-            settings.login.attempts_per_minute
-        );
+pub(crate) fn auth_banner(settings: &SecuritySettings, enabled: bool) -> String {
+    if !enabled {
+        return String::new();
     }
+    format!(
+        "Authentication: ENABLED\n  API clients: Authorization: Bearer <token>\n  Browser: Visit /login to authenticate\n  Login limit: {} failed attempts per minute per address\n\n",
+        settings.login.attempts_per_minute
+    )
 }
 
 #[cfg(test)]

@@ -44,6 +44,8 @@ def test_generated_dockerfile_command_serves(tmp_path):
         config = yaml.safe_load((root / "dspy.config.yaml").read_text())
         for entry in config["models"]["registry"].values():
             entry["api_base"] = lm.api_base
+            # DSPy's disk cache ignores api_base: an earlier run's answer must not stand in.
+            entry["cache"] = False
         (root / "dspy.config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         (root / ".env").write_text(f"OPENAI_API_KEY=test\nDSPY_API_KEY={KEY}\n")
         log = open(root / "serve.log", "w")  # noqa: SIM115 - closed below
