@@ -11,10 +11,9 @@ import time
 
 import httpx
 import pytest
-
 from serving import DEFAULT_CONFIG, make_project, run_cli, start_server
 
-TOKEN = "test-token-0123456789abcdef"
+TOKEN = "test-token-0123456789abcdef"  # noqa: S105 - the test server's API key
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 LOGIN_ATTEMPTS = 3
 
@@ -166,7 +165,9 @@ def test_login_sets_a_session_cookie_that_opens_every_page(server):
     response = login(server)
     assert response.status_code == 303 and response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
-    assert re.fullmatch(r"dspy_session=\d+\.[0-9a-f]{64}; HttpOnly; Max-Age=604800; Path=/; SameSite=Lax", cookie), cookie
+    assert re.fullmatch(r"dspy_session=\d+\.[0-9a-f]{64}; HttpOnly; Max-Age=604800; Path=/; SameSite=Lax", cookie), (
+        cookie
+    )
     assert response.headers["cache-control"] == "no-store"
     # Behind an https proxy the cookie is Secure.
     assert login(server, **{"X-Forwarded-Proto": "https"}).headers["set-cookie"].endswith("; Secure")
@@ -221,7 +222,9 @@ def test_tampered_forged_and_expired_cookies_are_refused(server, value):
     assert response.status_code == 401
     assert response.json()["detail"].startswith("Session expired or invalid")
     # A session signed the same way, fresh, is accepted: the refusals above are not format errors.
-    assert httpx.get(f"{server.url}/programs", cookies={"dspy_session": signed(now - 60)}, timeout=30).status_code == 200
+    assert (
+        httpx.get(f"{server.url}/programs", cookies={"dspy_session": signed(now - 60)}, timeout=30).status_code == 200
+    )
 
 
 def test_health_probes_and_public_gateways_are_open(server):
@@ -253,9 +256,23 @@ def all_routes(server) -> set[tuple[str, str]]:
     routes |= {
         ("GET", path)
         for path in (
-            "/", "/ui/Echo", "/docs", "/redoc", "/docs/oauth2-redirect", "/openapi.json", "/programs",
-            "/api/metrics", "/api/metrics/Echo", "/api/logs/Echo", "/metrics", "/health", "/health/live",
-            "/health/ready", "/login", "/no/such/route", "/mcp",
+            "/",
+            "/ui/Echo",
+            "/docs",
+            "/redoc",
+            "/docs/oauth2-redirect",
+            "/openapi.json",
+            "/programs",
+            "/api/metrics",
+            "/api/metrics/Echo",
+            "/api/logs/Echo",
+            "/metrics",
+            "/health",
+            "/health/live",
+            "/health/ready",
+            "/login",
+            "/no/such/route",
+            "/mcp",
         )
     }
     routes |= {("POST", "/logout"), ("POST", "/login"), ("DELETE", "/Echo"), ("POST", "/app/item/secret")}
@@ -316,7 +333,9 @@ def test_generated_key_is_printed_once_and_works(tmp_path):
         stderr = server.stderr()
         assert "DSPY_API_KEY is set but empty; ignoring it." in stderr
         lines = stderr.splitlines()
-        index = next(i for i, line in enumerate(lines) if line.endswith("DSPY_API_KEY not set. Generated temporary token:"))
+        index = next(
+            i for i, line in enumerate(lines) if line.endswith("DSPY_API_KEY not set. Generated temporary token:")
+        )
         assert lines[index - 1].endswith("WARNING - " + "=" * 60)
         key = lines[index + 1].split(" - WARNING -   ")[1]
         assert re.fullmatch(r"[A-Za-z0-9_-]{43}", key), key
@@ -324,7 +343,13 @@ def test_generated_key_is_printed_once_and_works(tmp_path):
         assert stderr.count(key) == 1 and key not in server.stdout()
         out = server.stdout()
         # Upstream's order: the banner, the auth lines, the Ctrl+C hint.
-        assert out.index("Server starting on") < out.index("Authentication: ENABLED\n  API clients: Authorization: Bearer <token>\n  Browser: Visit /login to authenticate\n") < out.index("Press Ctrl+C")
+        assert (
+            out.index("Server starting on")
+            < out.index(
+                "Authentication: ENABLED\n  API clients: Authorization: Bearer <token>\n  Browser: Visit /login to authenticate\n"
+            )
+            < out.index("Press Ctrl+C")
+        )
         assert server.client.get("/programs", headers=bearer(key)).status_code == 200
         assert server.client.get("/programs", headers={"Authorization": "Bearer"}).status_code == 401
     finally:

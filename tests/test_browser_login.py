@@ -12,14 +12,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from serving import DEFAULT_CONFIG, make_project, start_server
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
+)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
+)
 
-TOKEN = "browser-token-0123456789abcdef"
+TOKEN = "browser-token-0123456789abcdef"  # noqa: S105 - the test server's API key
 MODULES = {
     "echo.py": """
         import dspy
@@ -33,7 +36,9 @@ MODULES = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = make_project(tmp_path_factory.mktemp("browser-auth"), MODULES, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1"))
+    root = make_project(
+        tmp_path_factory.mktemp("browser-auth"), MODULES, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1")
+    )
     server = start_server(root, "--auth", env={"DSPY_API_KEY": TOKEN})
     yield server
     server.stop()

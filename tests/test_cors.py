@@ -8,10 +8,9 @@ import subprocess
 
 import httpx
 import pytest
-
 from serving import DEFAULT_CONFIG, DSPY_CLI, make_project, start_server
 
-TOKEN = "cors-token-0123456789abcdef"
+TOKEN = "cors-token-0123456789abcdef"  # noqa: S105 - the test server's API key
 ALLOWED = "https://app.example.com"
 OTHER = "https://evil.example.net"
 
@@ -28,7 +27,9 @@ MODULES = {
 BASE = DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1")
 
 
-def preflight(server, origin: str, method: str = "POST", headers: str | None = "content-type,authorization") -> httpx.Response:
+def preflight(
+    server, origin: str, method: str = "POST", headers: str | None = "content-type,authorization"
+) -> httpx.Response:
     request_headers = {"Origin": origin, "Access-Control-Request-Method": method}
     if headers is not None:
         request_headers["Access-Control-Request-Headers"] = headers
@@ -50,7 +51,9 @@ def listed(request, tmp_path_factory):
     # The environment variable wins over the config (which would allow everything).
     root = make_project(tmp_path_factory.mktemp("cors-list"), MODULES, BASE + '\nserver:\n  cors_origins: "*"\n')
     args = ("--auth",) if request.param == "auth" else ()
-    server = start_server(root, *args, env={"DSPY_API_KEY": TOKEN, "DSPY_CORS_ORIGINS": f" {ALLOWED} , http://localhost:3000"})
+    server = start_server(
+        root, *args, env={"DSPY_API_KEY": TOKEN, "DSPY_CORS_ORIGINS": f" {ALLOWED} , http://localhost:3000"}
+    )
     server.auth = request.param == "auth"
     yield server
     server.stop()
@@ -77,7 +80,10 @@ def test_wildcard_simple_requests(wildcard):
     assert response.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in response.headers
     # No Origin: not a CORS request, no CORS headers.
-    assert "access-control-allow-origin" not in wildcard.post("/Echo", {"text": "a"}, headers=credentials(wildcard)).headers
+    assert (
+        "access-control-allow-origin"
+        not in wildcard.post("/Echo", {"text": "a"}, headers=credentials(wildcard)).headers
+    )
 
 
 def test_preflight_of_an_unknown_method_is_refused(wildcard):
@@ -135,7 +141,17 @@ def test_no_cors_when_unset_or_empty(tmp_path):
 def test_a_malformed_cors_setting_is_a_configuration_error(tmp_path):
     root = make_project(tmp_path, MODULES, BASE + "\nserver:\n  cors_origins: [1, 2]\n")
     env = {k: v for k, v in os.environ.items() if k != "DSPY_CORS_ORIGINS"}
-    result = subprocess.run([DSPY_CLI, "serve", "--system"], cwd=root, env=env, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=60)
+    result = subprocess.run(
+        [DSPY_CLI, "serve", "--system"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert result.returncode == 1
-    assert "Configuration error: Invalid configuration: 'server.cors_origins' must list origins as strings, got 1" in result.stdout
+    assert (
+        "Configuration error: Invalid configuration: 'server.cors_origins' must list origins as strings, got 1"
+        in result.stdout
+    )

@@ -262,8 +262,6 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     {
         return status;
     }
-    let api_key = auth.then(|| serve_security::api_key(&mut settings.environment).0);
-    let web_security = serve_security::build(api_key.map(|key| (key, security.login)), security.cors.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (expired_tx, expired_rx) = watch::channel(false);
     let connection_stats = Arc::new(ConnectionStats::default());
@@ -271,7 +269,10 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     raise_open_file_limit(connection_limits.max_connections);
     let server = runtime.spawn(server::serve(
         listener,
-        server::router(state.clone(), &web_security),
+        server::router(
+            state.clone(),
+            &serve_security::build(auth, &security, &mut settings.environment),
+        ),
         connection_limits,
         connection_stats,
         stop_rx.clone(),
@@ -303,17 +304,9 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
         ));
     }
     if !args.no_save_openapi {
-        let file = format!("openapi.{}", args.openapi_format);
-        match loaded.save_openapi(py, &project.root.join(&file).to_string_lossy(), &args.openapi_format) {
-            Ok(()) => println!("✓ OpenAPI spec saved: {file}\n"),
-            Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
-        }
+        save_openapi(py, args, &loaded, &project);
     }
-    print_effective_settings(args, &settings, &limits, &connection_limits, zone);
-    match &security.cors {
-        Some(origins) => println!("  CORS: {}", origins.describe()),
-        None => println!("  CORS: off"),
-    }
+    print_effective_settings(args, &settings, &limits, &connection_limits, (zone, &security));
     data.print();
     println!();
     print_banner(&args.host, args.port, &serve_security::auth_banner(&security, auth));
@@ -348,6 +341,14 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     };
     println!("\nServer error: {error}");
     ExitStatus::Failure
+}
+
+fn save_openapi(py: Python<'_>, args: &ServeArgs, loaded: &LoadedProject, project: &Project) {
+    let file = format!("openapi.{}", args.openapi_format);
+    match loaded.save_openapi(py, &project.root.join(&file).to_string_lossy(), &args.openapi_format) {
+        Ok(()) => println!("✓ OpenAPI spec saved: {file}\n"),
+        Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
+    }
 }
 
 /// Import the project through the engine and check its cron schedules.
@@ -478,7 +479,7 @@ fn print_effective_settings(
     settings: &EngineSettings,
     limits: &Limits,
     connections: &ConnectionLimits,
-    zone: Zone,
+    (zone, security): (Zone, &SecuritySettings),
 ) {
     println!("Settings:");
     println!(
@@ -513,5 +514,6 @@ fn print_effective_settings(
     } else {
         println!("  cron: on, schedules in {}", zone.describe());
     }
+    serve_security::print_cors(security);
     println!("  hot reload: disabled");
 }

@@ -77,10 +77,18 @@ fn generate_key() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub(crate) fn build(auth: Option<(String, LoginSettings)>, cors: Option<CorsOrigins>) -> Security {
+/// The server's auth (with `--auth`: the API key, generated if need be) and CORS.
+pub(crate) fn build(auth: bool, settings: &SecuritySettings, environment: &mut Map<String, Value>) -> Security {
     Security {
-        auth: auth.map(|(key, login)| Auth::new(key, login)),
-        cors: cors.map(Cors::new),
+        auth: auth.then(|| Auth::new(api_key(environment).0, settings.login)),
+        cors: settings.cors.clone().map(Cors::new),
+    }
+}
+
+pub(crate) fn print_cors(settings: &SecuritySettings) {
+    match &settings.cors {
+        Some(origins) => println!("  CORS: {}", origins.describe()),
+        None => println!("  CORS: off"),
     }
 }
 

@@ -22,7 +22,7 @@ const MAX_ERROR_CHARS: usize = 200;
 /// The page loads nothing and may not be framed (clickjacking) or post elsewhere.
 const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
 
-pub(crate) async fn page(auth: Auth, request: Request) -> Response {
+pub(crate) fn page(auth: &Auth, request: &Request) -> Response {
     if auth.verdict(request.headers()) == Verdict::Authenticated {
         return see_other("/");
     }

@@ -26,7 +26,7 @@ impl Security {
         router
             .route(
                 "/login",
-                get(move |request: Request| login::page(page_auth.clone(), request))
+                get(move |request: Request| std::future::ready(login::page(&page_auth, &request)))
                     .post(move |request: Request| login::submit(submit_auth.clone(), request)),
             )
             .route("/logout", post(login::logout))

@@ -13,7 +13,6 @@ import time
 import httpx
 import yaml
 from scaffolding import DSPY_CLI, clean_env, free_port, new_args, run_cli
-
 from serving import start_mock_lm
 
 KEY = "docker-key-0123456789abcdef"
@@ -49,8 +48,14 @@ def test_generated_dockerfile_command_serves(tmp_path):
         (root / "dspy.config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         (root / ".env").write_text(f"OPENAI_API_KEY=test\nDSPY_API_KEY={KEY}\n")
         log = open(root / "serve.log", "w")  # noqa: SIM115 - closed below
-        proc = subprocess.Popen([str(DSPY_CLI), *args], cwd=root, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, env=clean_env())
+        proc = subprocess.Popen(
+            [str(DSPY_CLI), *args],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=clean_env(),
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 90
@@ -63,7 +68,9 @@ def test_generated_dockerfile_command_serves(tmp_path):
                 time.sleep(0.2)
             question = {"question": "hi"}
             assert httpx.post(f"{base}/MainPredict", json=question, timeout=60).status_code == 401
-            answered = httpx.post(f"{base}/MainPredict", json=question, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+            answered = httpx.post(
+                f"{base}/MainPredict", json=question, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
+            )
             assert answered.status_code == 200, answered.text
             assert "answer" in answered.json()
             assert lm.request_count() >= 1

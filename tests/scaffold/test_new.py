@@ -127,7 +127,9 @@ def test_dockerfile_serves_with_auth_without_reload_on_8000(project):
     assert "RUN uv sync --no-dev\n" in text
     assert "EXPOSE 8000\n" in text
     # Upstream's command line (tests/scaffold/test_serve_generated.py runs it).
-    assert 'CMD ["uv", "run", "dspy-cli", "serve", "--host", "0.0.0.0", "--port", "8000", "--auth", "--no-reload"]' in text
+    assert (
+        'CMD ["uv", "run", "dspy-cli", "serve", "--host", "0.0.0.0", "--port", "8000", "--auth", "--no-reload"]' in text
+    )
 
 
 def test_readme_explains_async_modules_and_production(project):
