@@ -12,8 +12,8 @@ import time
 
 import httpx
 import yaml
-from scaffolding import DSPY_CLI, clean_env, free_port, new_args, run_cli
-from serving import start_mock_lm
+from scaffolding import new_args
+from serving import DSPY_CLI, clean_env, free_port, run_cli, start_mock_lm
 
 KEY = "docker-key-0123456789abcdef"
 
@@ -49,7 +49,7 @@ def test_generated_dockerfile_command_serves(tmp_path):
         (root / ".env").write_text(f"OPENAI_API_KEY=test\nDSPY_API_KEY={KEY}\n")
         log = open(root / "serve.log", "w")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(
-            [str(DSPY_CLI), *args],
+            [DSPY_CLI, *args],
             cwd=root,
             stdin=subprocess.DEVNULL,
             stdout=log,
