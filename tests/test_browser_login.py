@@ -2,25 +2,51 @@
 a protected page sends the browser to /login; a wrong token shows the error (markup in it stays
 text); the right one logs in and pages load; logout sends the browser back to /login.
 
-The browser setup is minimal here; the UI's browser tests bring the shared one (tests/browser.py).
-Screenshots go to $TEST_ARTIFACTS (default: the test's tmp dir)."""
+Uses tests/browser.py's fixtures when present (the web UI's shared setup), else a minimal copy of
+them that skips without Playwright or chromium."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving import DEFAULT_CONFIG, make_project, start_server
+from serving import DEFAULT_CONFIG, Server, make_project, start_server
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
-)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
-)
+try:
+    # The shared browser setup (tests/browser.py, from the web UI's branch).
+    from browser import browser, page, screenshot
+except ImportError:
+    # Until it is here: the same fixtures, minimal (Playwright driving Debian's chromium).
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+    CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+    @pytest.fixture(scope="module")
+    def browser() -> Iterator:
+        if CHROMIUM is None:
+            pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        with sync_api.sync_playwright() as playwright:
+            # --no-sandbox: chromium's sandbox cannot start as root or in most containers.
+            instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            yield instance
+            instance.close()
+
+    @pytest.fixture
+    def page(browser) -> Iterator:
+        context = browser.new_context()
+        context.set_default_timeout(30_000)
+        yield context.new_page()
+        context.close()
+
+    def screenshot(page, name: str) -> Path:
+        folder = Path(os.environ.get("TEST_ARTIFACTS", "/tmp/dspy-cli-test-artifacts"))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
 
 TOKEN = "browser-token-0123456789abcdef"  # noqa: S105 - the test server's API key
 MODULES = {
@@ -44,38 +70,13 @@ def server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as playwright:
-        # --no-sandbox: chromium's sandbox cannot start as root or in most containers.
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def artifacts(tmp_path) -> Path:
-    folder = Path(os.environ.get("TEST_ARTIFACTS", tmp_path)) / "browser-login"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def log_in(page, token: str) -> None:
     page.fill("input[name=token]", token)
     with page.expect_navigation():
         page.click("button[type=submit]")
 
 
-def test_login_flow(server, page, artifacts):
+def test_login_flow(server: Server, page) -> None:
     # A protected page sends the browser to the login form.
     page.goto(server.url + "/")
     assert page.url == server.url + "/login"
@@ -86,7 +87,7 @@ def test_login_flow(server, page, artifacts):
     assert page.url == server.url + "/login?error=Invalid+token"
     assert page.locator("[role=alert]").inner_text() == "Invalid token"
     assert page.evaluate("window.pwned") is None
-    page.screenshot(path=str(artifacts / "1-wrong-token.png"))
+    screenshot(page, "login-1-wrong-token")
 
     # An error text with markup renders as text.
     page.goto(server.url + "/login?error=" + "%3Cscript%3Ewindow.pwned%3D1%3C%2Fscript%3E")
@@ -106,7 +107,7 @@ def test_login_flow(server, page, artifacts):
     # Back on /login while logged in: sent home.
     page.goto(server.url + "/login")
     assert page.url == server.url + "/"
-    page.screenshot(path=str(artifacts / "2-logged-in.png"))
+    screenshot(page, "login-2-logged-in")
 
     # Logout (a form post, as a logout button sends it): back to the login page, locked again.
     with page.expect_navigation():
@@ -118,4 +119,4 @@ def test_login_flow(server, page, artifacts):
     assert not [c for c in page.context.cookies() if c["name"] == "dspy_session"]
     page.goto(server.url + "/programs")
     assert page.url == server.url + "/login"
-    page.screenshot(path=str(artifacts / "3-logged-out.png"))
+    screenshot(page, "login-3-logged-out")
