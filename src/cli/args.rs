@@ -183,7 +183,9 @@ pub(crate) struct ServeArgs {
     /// Enable Model Context Protocol server at /mcp (not yet supported by dspy-cli-rs)
     #[arg(long)]
     pub(crate) mcp: bool,
-    /// Enable API authentication via DSPY_API_KEY (not yet supported by dspy-cli-rs)
+    /// Enable API authentication via DSPY_API_KEY (default: disabled)
+    /// (`DSPY_CLI_AUTH` is read by [`ServeArgs::auth_enabled`]: clap lets an env-set flag
+    /// conflict with `--no-auth` instead of being overridden by it.)
     #[arg(long, overrides_with = "no_auth")]
     pub(crate) auth: bool,
     /// Disable API authentication (default)
@@ -207,6 +209,22 @@ pub(crate) struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// `--auth`, else `DSPY_CLI_AUTH` unless `--no-auth` is given. `Err`: the variable holds
+    /// something that is not a boolean.
+    pub(crate) fn auth_enabled(&self) -> Result<bool, String> {
+        if self.auth || self.no_auth {
+            return Ok(self.auth);
+        }
+        let Some(value) = std::env::var_os("DSPY_CLI_AUTH") else {
+            return Ok(false);
+        };
+        match value.to_string_lossy().trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" | "" => Ok(false),
+            other => Err(format!("DSPY_CLI_AUTH must be true or false, got '{other}'")),
+        }
+    }
+
     /// The settings `cron list`/`cron run` load a project with (no HTTP server).
     pub(crate) fn for_cron(options: &CronOptions) -> Self {
         Self {

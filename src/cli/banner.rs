@@ -79,9 +79,11 @@ pub(super) fn print_load_errors(errors: &Value) {
     println!();
 }
 
-pub(super) fn print_banner(host: &str, port: u16) {
+/// `extra` (the `--auth` lines) goes between the banner and the Ctrl+C hint, as upstream.
+pub(super) fn print_banner(host: &str, port: u16, extra: &str) {
     let shown = if host == "0.0.0.0" { "localhost" } else { host };
     let rule = "=".repeat(60);
     println!("{rule}\nServer starting on http://{shown}:{port}\n{rule}\n");
+    print!("{extra}");
     println!("Press Ctrl+C to stop the server\n");
 }

@@ -30,6 +30,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
         connections: _,
         zone,
         data,
+        security: _,
     } = match prepare(py, &serve_args, "cron", argv, "Loading DSPy project...\n") {
         Ok(prepared) => prepared,
         Err(status) => return status,

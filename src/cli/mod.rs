@@ -13,6 +13,7 @@ mod new_prompts;
 mod prompt;
 mod serve;
 mod serve_limits;
+mod serve_security;
 mod style;
 mod usage_error;
 

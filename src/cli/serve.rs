@@ -19,6 +19,7 @@ use super::banner::{print_banner, print_load_errors, print_programs};
 use super::data_settings::DataSettings;
 use super::interpreter::{Interpreter, choose, exec_command};
 use super::serve_limits::{connection_limits, request_limits, sync_worker_threads};
+use super::serve_security::{self, SecuritySettings, security_settings};
 use crate::config::{Project, ProjectConfig};
 use crate::engine::{Engine, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
@@ -40,10 +41,6 @@ pub(super) fn abort(message: &str) -> ExitStatus {
 fn unsupported_flags(args: &ServeArgs) -> Option<&'static str> {
     if args.reload {
         Some("--reload is not supported yet by dspy-cli-rs. Restart the server after changes, or run with --no-reload.")
-    } else if args.auth {
-        Some(
-            "--auth is not supported yet by dspy-cli-rs. Put the server behind an authenticating proxy, or run without --auth.",
-        )
     } else if args.mcp {
         Some("--mcp is not supported yet by dspy-cli-rs. Run without --mcp.")
     } else {
@@ -56,8 +53,15 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         eprintln!("Error: {message}");
         return ExitStatus::Usage;
     }
+    let auth = match args.auth_enabled() {
+        Ok(auth) => auth,
+        Err(message) => {
+            eprintln!("Error: {message}");
+            return ExitStatus::Usage;
+        }
+    };
     match prepare(py, args, "serve", raw_args, "Starting DSPy API server...\n") {
-        Ok(prepared) => run(py, args, prepared),
+        Ok(prepared) => run(py, args, prepared, auth),
         Err(status) => status,
     }
 }
@@ -71,6 +75,8 @@ pub(super) struct Prepared {
     pub(super) zone: Zone,
     /// Log rotation, image caps, error exposure.
     pub(super) data: DataSettings,
+    /// Login limits and CORS origins (used by `serve`).
+    pub(super) security: SecuritySettings,
 }
 
 /// Pick the interpreter (re-executing `dspy-cli <command>` in the project venv), then read
@@ -115,6 +121,7 @@ pub(super) fn prepare(
     let zone = Zone::parse(config.server_setting("timezone").and_then(Value::as_str))
         .map_err(|err| abort(&format!("Configuration error: {err}")))?;
     let data = DataSettings::from_config(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let security = security_settings(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
     settings.log_images = data.images;
     settings.offline = args.mock_lm;
     init_logging();
@@ -125,6 +132,7 @@ pub(super) fn prepare(
         connections,
         zone,
         data,
+        security,
     })
 }
 
@@ -230,7 +238,7 @@ pub(super) fn start_mock_lm(
 }
 
 /// Everything after configuration: runtime, listener, engine, serving, shutdown.
-fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
+fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> ExitStatus {
     let Prepared {
         project,
         mut settings,
@@ -238,6 +246,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
         connections: connection_limits,
         zone,
         data,
+        security,
     } = prepared;
     quiet_python_sigint(py);
     let runtime = match build_runtime() {
@@ -260,7 +269,10 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     raise_open_file_limit(connection_limits.max_connections);
     let server = runtime.spawn(server::serve(
         listener,
-        server::router(state.clone()),
+        server::router(
+            state.clone(),
+            &serve_security::build(auth, &security, &mut settings.environment),
+        ),
         connection_limits,
         connection_stats,
         stop_rx.clone(),
@@ -292,16 +304,12 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
         ));
     }
     if !args.no_save_openapi {
-        let file = format!("openapi.{}", args.openapi_format);
-        match loaded.save_openapi(py, &project.root.join(&file).to_string_lossy(), &args.openapi_format) {
-            Ok(()) => println!("✓ OpenAPI spec saved: {file}\n"),
-            Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
-        }
+        save_openapi(py, args, &loaded, &project);
     }
-    print_effective_settings(args, &settings, &limits, &connection_limits, zone);
+    print_effective_settings(args, &settings, &limits, &connection_limits, (zone, &security));
     data.print();
     println!();
-    print_banner(&args.host, args.port);
+    print_banner(&args.host, args.port, &serve_security::auth_banner(&security, auth));
     std::io::stdout().flush().ok();
 
     let (engine, rest) = share(loaded, &state, (limits, data.expose_errors), metrics, &log, &settings);
@@ -333,6 +341,14 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     };
     println!("\nServer error: {error}");
     ExitStatus::Failure
+}
+
+fn save_openapi(py: Python<'_>, args: &ServeArgs, loaded: &LoadedProject, project: &Project) {
+    let file = format!("openapi.{}", args.openapi_format);
+    match loaded.save_openapi(py, &project.root.join(&file).to_string_lossy(), &args.openapi_format) {
+        Ok(()) => println!("✓ OpenAPI spec saved: {file}\n"),
+        Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
+    }
 }
 
 /// Import the project through the engine and check its cron schedules.
@@ -463,7 +479,7 @@ fn print_effective_settings(
     settings: &EngineSettings,
     limits: &Limits,
     connections: &ConnectionLimits,
-    zone: Zone,
+    (zone, security): (Zone, &SecuritySettings),
 ) {
     println!("Settings:");
     println!(
@@ -498,5 +514,6 @@ fn print_effective_settings(
     } else {
         println!("  cron: on, schedules in {}", zone.describe());
     }
+    serve_security::print_cors(security);
     println!("  hot reload: disabled");
 }

@@ -63,6 +63,8 @@ pub(crate) struct RouteInfo {
     pub(crate) kind: RouteKind,
     /// For [`RouteKind::GatewayApp`]: the routes the gateway registered (`"POST /hooks/in"`).
     pub(crate) app_routes: Vec<String>,
+    /// The gateway's `requires_auth` (anything but a real `False` keeps the route protected).
+    pub(crate) requires_auth: bool,
 }
 
 /// Everything a job needs to finish on a Python thread without the HTTP handler.

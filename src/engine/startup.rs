@@ -170,6 +170,11 @@ fn route_info(route: &Bound<'_, PyAny>) -> PyResult<RouteInfo> {
         method: route.getattr("method")?.extract()?,
         model: route.getattr("model")?.extract::<String>()?.into(),
         is_async: module.getattr("is_async")?.extract()?,
+        requires_auth: route
+            .getattr("gateway")
+            .and_then(|g| g.getattr("requires_auth"))
+            .and_then(|v| v.extract::<bool>())
+            .unwrap_or(true),
     })
 }
 

@@ -121,7 +121,7 @@ impl Served {
 }
 
 /// A FastAPI path (`/a/{id}`, `/f/{rest:path}`, `/n/{n:int}`) in matchit's syntax.
-fn matchit_path(path: &str) -> String {
+pub(crate) fn matchit_path(path: &str) -> String {
     path.split('/')
         .map(
             |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {

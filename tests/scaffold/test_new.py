@@ -121,13 +121,15 @@ def test_pyproject_depends_on_dspy_cli_rs_and_dspy(project):
     assert '[tool.setuptools.packages.find]\nwhere = ["src"]' in text
 
 
-def test_dockerfile_serves_without_reload_on_8000(project):
+def test_dockerfile_serves_with_auth_without_reload_on_8000(project):
     text = (project / "Dockerfile").read_text()
     assert text.startswith("FROM python:3.11-slim\n")
     assert "RUN uv sync --no-dev\n" in text
     assert "EXPOSE 8000\n" in text
-    # Upstream also passed --auth, which dspy-cli-rs refuses (not supported yet).
-    assert 'CMD ["uv", "run", "dspy-cli", "serve", "--host", "0.0.0.0", "--port", "8000", "--no-reload"]' in text
+    # Upstream's command line (tests/scaffold/test_serve_generated.py runs it).
+    assert (
+        'CMD ["uv", "run", "dspy-cli", "serve", "--host", "0.0.0.0", "--port", "8000", "--auth", "--no-reload"]' in text
+    )
 
 
 def test_readme_explains_async_modules_and_production(project):
@@ -139,8 +141,8 @@ def test_readme_explains_async_modules_and_production(project):
     assert "async def aforward(self, question: str) -> dspy.Prediction:" in text
     assert "return await self.predictor.acall(question=question)" in text
     assert "## Production" in text
-    assert "dspy-cli serve --no-reload --host 0.0.0.0" in text
-    assert "does not support `--auth` yet" in text
+    assert "DSPY_API_KEY=<a long random secret> dspy-cli serve --auth --no-reload --host 0.0.0.0" in text
+    assert "browsers log in at `/login`" in text and "does not support" not in text
     # How to install the wheel while dspy-cli-rs is not on the package index.
     assert "mkdir -p wheels && cp /path/to/dspy-cli-rs/dist/dspy_cli_rs-*.whl wheels/\n" in text
     assert "python -m venv .venv && .venv/bin/pip install --find-links wheels -e .\n" in text

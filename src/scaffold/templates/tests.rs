@@ -103,10 +103,10 @@ fn config_env_and_project_files() {
     assert!(!pyproject.contains("dspy-ai"));
     // Users install the wheel from wheels/ until dspy-cli-rs is on the package index.
     assert!(pyproject.contains("[tool.uv]\nfind-links = [\"wheels\"]\n"));
-    // No --auth: dspy-cli-rs refuses it, so the container would not start.
-    assert!(
-        DOCKERFILE.contains("\"dspy-cli\", \"serve\", \"--host\", \"0.0.0.0\", \"--port\", \"8000\", \"--no-reload\"]")
-    );
+    // Upstream's command line, --auth included.
+    assert!(DOCKERFILE.contains(
+        "CMD [\"uv\", \"run\", \"dspy-cli\", \"serve\", \"--host\", \"0.0.0.0\", \"--port\", \"8000\", \"--auth\", \"--no-reload\"]"
+    ));
     assert!(DOCKERIGNORE.ends_with("logs/"));
 }
 
@@ -120,7 +120,7 @@ fn readme_uses_the_real_endpoint_and_explains_async_and_production() {
     assert!(text.contains("async def aforward(self, text: str, n: int, tags: list[str]) -> dspy.Prediction:"));
     assert!(text.contains("return await self.predictor.acall(text=text, n=n, tags=tags)"));
     assert!(text.contains("## Production"));
-    assert!(text.contains("dspy-cli serve --no-reload --host 0.0.0.0"));
+    assert!(text.contains("dspy-cli serve --auth --no-reload --host 0.0.0.0"));
     assert!(text.contains("docker run -p 8000:8000 --env-file .env demo"));
     assert!(text.contains("- `src/demo/modules/` - DSPy program implementations"));
 }
