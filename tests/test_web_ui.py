@@ -183,3 +183,22 @@ def test_pages_and_assets_have_types_and_cache_headers(server):
         "extra": "json",
     }
     assert ui["Describe"]["inputs"][0]["kind"] == "image"
+
+
+def test_dark_mode_follows_the_system_and_the_toggle(server, page):
+    def background() -> str:
+        return page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+    page.emulate_media(color_scheme="light")
+    page.goto(server.url + "/")
+    page.locator(".card").first.wait_for()
+    light = background()
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator("body")).not_to_have_css("background-color", light)
+    dark = background()
+    screenshot(page, "index-dark")
+    page.click("#theme-toggle")  # overrides the system choice, and is remembered
+    expect(page.locator("body")).to_have_css("background-color", light)
+    page.reload()
+    expect(page.locator("body")).to_have_css("background-color", light)
+    assert dark != light
