@@ -17,6 +17,19 @@ $(VENV)/.deps: pyproject.toml
 
 setup: $(VENV)/.deps
 
+## Browser tests (tests/browser.py): the playwright package drives the system's chromium
+## (Debian's package; playwright's own browser download is never used).
+CHROMIUM ?= /usr/bin/chromium
+$(VENV)/.browser: $(VENV)/.deps pyproject.toml
+	$(PIP) install -q --group browser
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "chromium not found at $(CHROMIUM): installing the chromium package with apt-get"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+			echo "error: cannot install chromium (not root and no sudo). Install it (apt-get install chromium) or set CHROMIUM=/path/to/chromium." >&2; exit 1; fi; \
+		{ $$SUDO apt-get update -q && $$SUDO apt-get install -y chromium; } || { echo "error: apt-get install chromium failed; install chromium yourself or set CHROMIUM=/path/to/chromium." >&2; exit 1; }; \
+	fi
+	touch $@
+
 build: setup
 	$(VENV)/bin/maturin develop -q
 
@@ -37,8 +50,8 @@ demo: build-release
 test-rust:
 	cargo test -q
 
-test-python: build
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+test-python: build $(VENV)/.browser
+	DSPY_TEST_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 ## Everything CI runs.
 test: setup test-rust test-python

@@ -13,6 +13,8 @@ import pytest
 # metadata come from the copies bundled with the packages instead of being downloaded.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+# The headless-browser fixtures (`browser`, `page`), for every browser test.
+from browser import browser, page  # noqa: F401
 from serving import (
     DEFAULT_CONFIG,
     MockLM,

@@ -16,8 +16,10 @@ import pytest
 from serving import DEFAULT_CONFIG, Server, make_project, start_server
 
 try:
-    # The shared browser setup (tests/browser.py, from the web UI's branch).
-    from browser import browser, page, screenshot
+    # The shared browser setup (tests/browser.py): conftest.py registers its `browser` and
+    # `page` fixtures once for the session; importing them here too would start a second
+    # Playwright inside the first one's event loop.
+    from browser import screenshot
 except ImportError:
     # Until it is here: the same fixtures, minimal (Playwright driving Debian's chromium).
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")

@@ -2,6 +2,7 @@
 //!
 //! Never touches Python: program requests go to the engine as bytes and come back as bytes.
 
+mod api_docs;
 mod auth;
 mod auth_public;
 mod backpressure;
@@ -19,6 +20,7 @@ mod response;
 mod security;
 mod session;
 mod state;
+mod ui;
 
 use axum::Router;
 use axum::routing::get;
@@ -39,7 +41,13 @@ pub(crate) fn router(state: AppState, security: &Security) -> Router {
         .route("/api/metrics", get(metrics_routes::all))
         .route("/api/metrics/{program}", get(metrics_routes::one))
         .route("/api/logs/{program}", get(metrics_routes::logs))
-        .route("/metrics", get(metrics_routes::prometheus));
+        .route("/metrics", get(metrics_routes::prometheus))
+        // Web UI and API docs (ui.rs, api_docs.rs)
+        .route("/", get(ui::index))
+        .route("/ui/{program}", get(ui::program_page))
+        .route("/static/{*path}", get(ui::static_asset))
+        .route("/docs", get(api_docs::swagger))
+        .route("/redoc", get(api_docs::redoc));
     let routes = security
         .add_routes(routes)
         .method_not_allowed_fallback(response::method_not_allowed)

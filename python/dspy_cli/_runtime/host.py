@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dspy_cli._runtime import asgi, cron, gateways, invoke, logfmt, openapi
+from dspy_cli._runtime import asgi, cron, gateways, invoke, logfmt, openapi, ui_info
 from dspy_cli._runtime.cost import record_cost_in_usage
 from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, LoadFailure, discover
 from dspy_cli._runtime.schema import build_request_adapter, build_response_adapter
@@ -240,6 +240,7 @@ def load(settings_json: str) -> dict[str, Any]:
     ]
     http_routes = [r for r in routes if r.kind == HTTP]
     spec = openapi.build_spec(config, modules, http_routes, programs, settings["default_alias"])
+    spec["info"]["x-dspy-ui"] = ui_info.describe(modules, http_routes)
     app_paths, app_schemas = asgi.openapi_paths()
     for path, item in app_paths.items():
         spec["paths"].setdefault(path, item)
