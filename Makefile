@@ -7,12 +7,12 @@ PIP := $(PY) -m pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup build build-release wheel demo test test-rust test-python lint bench bench-quick soak clean-logs
+.PHONY: setup build build-release wheel demo test test-rust test-python format lint lint-rust lint-python bench bench-quick soak clean-logs
 
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "maturin>=1.9.4,<2" "dspy==3.4.1" "pyyaml>=6" "fastapi>=0.110" pytest pytest-timeout httpx pexpect prometheus-client "schemathesis>=3.30,<5"
+	$(PIP) install -q --group dev
 	touch $@
 
 setup: $(VENV)/.deps
@@ -43,9 +43,35 @@ test-python: build
 ## Everything CI runs.
 test: setup test-rust test-python
 
-lint:
+## Every lint CI runs (see the README's "Lints").
+lint: lint-rust lint-python
+
+## cargo-machete (unused crates) is built once into a repo-local root, versioned here.
+MACHETE_VERSION := 0.9.2
+TOOLS := .tools
+MACHETE := $(TOOLS)/bin/cargo-machete
+$(MACHETE):
+	cargo install -q --locked cargo-machete --version $(MACHETE_VERSION) --root $(TOOLS)
+
+lint-rust: $(MACHETE)
 	cargo fmt --check
-	cargo clippy --all-targets -q -- -D warnings
+	cargo clippy --all-targets --locked -q -- -D warnings
+	$(MACHETE)
+
+PY_LINTED := python tests bench
+
+## Fix what the formatters and ruff's safe fixes can (then `make lint` for the rest).
+format: setup
+	cargo fmt
+	$(VENV)/bin/ruff format $(PY_LINTED)
+	$(VENV)/bin/ruff check --fix $(PY_LINTED)
+
+## stubtest imports the built module, so this needs `make build` first.
+lint-python: build
+	$(VENV)/bin/ruff check $(PY_LINTED)
+	$(VENV)/bin/ruff format --check $(PY_LINTED)
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest dspy_cli._native
 
 ## Benchmark against dspy-cli 0.1.13 and the FastAPI recipe (bench/README.md); BENCH_ARGS="--full" for the matrix.
 BENCH_ARGS ?=

@@ -26,7 +26,7 @@ from pathlib import Path
 import dspy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixture" / "src"))
-from bench_app.modules.programs import AsyncPredict, SyncPredict  # noqa: E402
+from bench_app.modules.programs import AsyncPredict, SyncPredict
 
 EXPECTED = {"sync": "model=gpt-4o-mini", "async": "model=gpt-4.1-mini"}
 
@@ -136,7 +136,9 @@ def _ms(seconds: float | None) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--api-base", default=os.environ.get("BENCH_API_BASE"), required="BENCH_API_BASE" not in os.environ)
+    parser.add_argument(
+        "--api-base", default=os.environ.get("BENCH_API_BASE"), required="BENCH_API_BASE" not in os.environ
+    )
     parser.add_argument("--mode", choices=["sync", "async"], required=True)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--duration", type=float, default=10.0)

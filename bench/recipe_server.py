@@ -18,7 +18,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixture" / "src"))
-from bench_app.modules.programs import AsyncPredict, NoLM, SyncPredict  # noqa: E402
+from bench_app.modules.programs import AsyncPredict, NoLM, SyncPredict
 
 API_BASE = os.environ["BENCH_API_BASE"]
 # The tutorial's one knob: how many threads dspy.asyncify may use at once (DSPy's default is 8).
@@ -52,7 +52,7 @@ async def sync_predict(body: Question):
         result = await sync_program(question=body.question)
         return result.toDict()
     except Exception as e:
-        raise HTTPException(status_code=500, detail=str(e))
+        raise HTTPException(status_code=500, detail=str(e)) from e
 
 
 @app.post("/AsyncPredict")
@@ -62,7 +62,7 @@ async def async_predict(body: Question):
             result = await async_program.acall(question=body.question)
         return result.toDict()
     except Exception as e:
-        raise HTTPException(status_code=500, detail=str(e))
+        raise HTTPException(status_code=500, detail=str(e)) from e
 
 
 @app.post("/NoLM")
@@ -71,4 +71,4 @@ async def nolm(body: Question):
     try:
         return nolm_program(question=body.question)
     except Exception as e:
-        raise HTTPException(status_code=500, detail=str(e))
+        raise HTTPException(status_code=500, detail=str(e)) from e

@@ -44,7 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="seconds of measured load per run (default 10; quick 2)")
     p.add_argument("--warmup", type=float, help="seconds of unmeasured load first (default 2; quick 0.5)")
     p.add_argument("--reps", type=int, help="repetitions per scenario, medians reported (default 3; quick 1)")
-    p.add_argument("--servers", help=f"comma list from {','.join(servers.ALL_SERVERS)} (default: {','.join(servers.DEFAULT_SERVERS)})")
+    p.add_argument(
+        "--servers",
+        help=f"comma list from {','.join(servers.ALL_SERVERS)} (default: {','.join(servers.DEFAULT_SERVERS)})",
+    )
     p.add_argument("--delays", help="comma list of mock LM delays in ms (gives a delays x clients matrix)")
     p.add_argument("--clients", help="comma list of client counts")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list from sync,async,mixed,nolm")
@@ -54,8 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-freeze", action="store_true", help="run our build in place instead of a copy taken at start")
     p.add_argument("--oha", help="path to oha (default: .bench-tools/bin/oha, PATH, else cargo install)")
     p.add_argument("--pin", action="store_true", help="taskset: servers on CPU 1, mock LMs and oha on CPU 0")
-    p.add_argument("--quiet-wait", type=float, help="before each run, wait up to this many seconds for the box to be "
-                   "idle (<15%% busy); default 30, quick 0")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        help="before each run, wait up to this many seconds for the box to be idle (<15%% busy); default 30, quick 0",
+    )
     p.add_argument("--base-port", type=int, default=19600, help="ports used: base .. base+199")
     p.add_argument("--results-dir", default=str(BENCH_DIR / "results"))
     p.add_argument("--report", metavar="RESULTS_JSON", help="only print the report of a saved run")
@@ -120,7 +126,9 @@ def participants(cell: Cell, names: list[str], args, upstream_venv: Path | None,
 # ---------------------------------------------------------------- mocks
 
 
-def start_mocks(delays: set[int], ours_bin: Path, env: dict, ports: procs.PortAllocator, workroot: Path, cpus: str | None) -> dict:
+def start_mocks(
+    delays: set[int], ours_bin: Path, env: dict, ports: procs.PortAllocator, workroot: Path, cpus: str | None
+) -> dict:
     """One mock LM per delay for the whole run (Rust, low CPU); its CPU is measured per run anyway."""
     mocks = {}
     for delay in sorted(delays):
@@ -239,7 +247,7 @@ def main(argv=None) -> int:
     out_path = results_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}{'-quick' if args.quick else ''}.json"
     meta = {
         "started": started.isoformat(),
-        "args": {k: v for k, v in vars(args).items()},
+        "args": dict(vars(args)),
         "cells": [c.label for c in cells],
         "servers": wanted,
         "machine": tools.machine_info(BENCH_DIR, ours_bin, oha, upstream_venv),
@@ -260,8 +268,13 @@ def main(argv=None) -> int:
         settings = runner.Settings(
             oha=oha,
             ctx=servers.Context(BENCH_DIR, ours_bin, upstream_venv, server_cpus, ours_env),
-            seconds=args.duration, warmup_s=args.warmup, workroot=workroot, mocks=mocks, ports=ports,
-            load_cpus=load_cpus, floor_python=runner.harness_python(),
+            seconds=args.duration,
+            warmup_s=args.warmup,
+            workroot=workroot,
+            mocks=mocks,
+            ports=ports,
+            load_cpus=load_cpus,
+            floor_python=runner.harness_python(),
         )
         results = run_matrix(cells, wanted, args, settings, upstream_venv, server_cpus, save)
     finally:

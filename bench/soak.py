@@ -38,8 +38,23 @@ MAX_P99_RATIO = 1.5
 
 
 def oha_chunk(oha: Path, url: str, requests: int, clients: int) -> dict:
-    argv = [str(oha), "--no-tui", "--output-format", "json", "-n", str(requests), "-c", str(clients),
-            "-m", "POST", "-H", "content-type: application/json", "-d", json.dumps({"question": servers.QUESTION}), url]
+    argv = [
+        str(oha),
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-n",
+        str(requests),
+        "-c",
+        str(clients),
+        "-m",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        json.dumps({"question": servers.QUESTION}),
+        url,
+    ]
     report = json.loads(subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL).stdout)
     statuses = {str(k): int(v) for k, v in (report.get("statusCodeDistribution") or {}).items()}
     percentiles = report.get("latencyPercentiles") or {}
@@ -55,8 +70,16 @@ def oha_chunk(oha: Path, url: str, requests: int, clients: int) -> dict:
 
 
 def start_server(project: Path, port: int, log_path: Path) -> procs.Proc:
-    argv = [str(Path(sys.executable).with_name("dspy-cli")), "serve", "--system", "--port", str(port),
-            "--host", "127.0.0.1", "--no-save-openapi"]
+    argv = [
+        str(Path(sys.executable).with_name("dspy-cli")),
+        "serve",
+        "--system",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--no-save-openapi",
+    ]
     env = {**os.environ, "BENCH_API_BASE": "http://127.0.0.1:9/v1", "DSPY_CLI_LOG": "warn"}
     server = procs.spawn("ours", argv, project, env, log_path)
     deadline = time.monotonic() + 120
@@ -95,8 +118,11 @@ def main() -> int:
             chunk = oha_chunk(oha, url, args.chunk, args.clients)
             chunk["rss_mb"] = procs.rss_mb(server.pid)
             chunks.append(chunk)
-            print(f"chunk {index + 1}: {chunk['ok']}/{chunk['requests']} ok, {chunk['rps']:.0f} req/s, "
-                  f"p50 {chunk['p50_ms']:.2f} ms, p99 {chunk['p99_ms']:.2f} ms, RSS {chunk['rss_mb']:.1f} MB", flush=True)
+            print(
+                f"chunk {index + 1}: {chunk['ok']}/{chunk['requests']} ok, {chunk['rps']:.0f} req/s, "
+                f"p50 {chunk['p50_ms']:.2f} ms, p99 {chunk['p99_ms']:.2f} ms, RSS {chunk['rss_mb']:.1f} MB",
+                flush=True,
+            )
         log_lines = sum(1 for _ in (project / "logs" / "NoLM.log").open("rb"))
     finally:
         procs.stop(server)
@@ -115,8 +141,14 @@ def main() -> int:
     results = BENCH_DIR / "results"
     results.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    record = {"args": vars(args), "warmup": warmup, "rss_after_warmup_mb": rss_after_warmup, "chunks": chunks,
-              "log_lines": log_lines, "checks": checks}
+    record = {
+        "args": vars(args),
+        "warmup": warmup,
+        "rss_after_warmup_mb": rss_after_warmup,
+        "chunks": chunks,
+        "log_lines": log_lines,
+        "checks": checks,
+    }
     (results / f"soak-{stamp}.json").write_text(json.dumps(record, indent=2))
     return 0 if all(checks.values()) else 1
 

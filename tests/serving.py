@@ -1,4 +1,9 @@
-"""Helpers for the end-to-end tests: the installed dspy-cli binary, a mock LM, real server processes."""
+"""Helpers for the end-to-end tests: the installed dspy-cli binary, a mock LM, real server processes.
+
+The one helper module for every test folder (tests/scaffold/ imports it too). Every process these
+helpers start is recorded, so the `reap_processes` fixture in tests/conftest.py can kill what a
+failing test left running; `MockLM` and `Server` are also context managers.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,10 +64,48 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+# Processes started by the helpers, for `stop_started_since` (the reaping fixture).
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def stop_started_since(count: int) -> None:
+    """Kill every helper-started process after the first `count` that is still running."""
+    for process in _STARTED[count:]:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    del _STARTED[count:]
+
+
+def started_count() -> int:
+    return len(_STARTED)
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment without provider keys (so no key is "found in environment"), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run dspy-cli to completion in an environment without provider keys (`clean_env`); stdin
+    is closed unless `input` is given."""
     return subprocess.run(
-        [DSPY_CLI, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, timeout=timeout,
+        [DSPY_CLI, *args],
+        cwd=cwd,
+        env=clean_env(env),
+        capture_output=True,
+        text=True,
+        input=input,
+        stdin=subprocess.DEVNULL if input is None else None,
+        timeout=timeout,
     )
 
 
@@ -93,13 +137,20 @@ def start_mock_lm(delay_ms: int = 10, error_rate: float = 0.0) -> MockLM:
     port = free_port()
     args = [DSPY_CLI, "mock-lm", "--port", str(port), "--delay-ms", str(delay_ms), "--error-rate", str(error_rate)]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _STARTED.append(process)
     if not wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health"), 20):
         process.kill()
         raise RuntimeError("mock LM did not start")
     return MockLM(port, process)
 
 
-def make_project(root: Path, modules: dict[str, str], config: str, package: str = "testpkg", extra_files: dict[str, str] | None = None) -> Path:
+def make_project(
+    root: Path,
+    modules: dict[str, str],
+    config: str,
+    package: str = "testpkg",
+    extra_files: dict[str, str] | None = None,
+) -> Path:
     """Write a dspy-cli project: dspy.config.yaml + src/<package>/modules/<file>.py."""
     (root / "src" / package / "modules").mkdir(parents=True)
     (root / "src" / package / "__init__.py").write_text("")
@@ -158,16 +209,42 @@ class Server:
                 self.process.wait(10)
         return self.process.returncode
 
+    # `with start_server(...) as server:` stops it (SIGKILL) at the end of the block.
+    def __enter__(self) -> Server:
+        return self
 
-def start_server(root: Path, *args: str, wait_ready: bool = True, env: dict[str, str] | None = None, timeout: float = 60,
-                 preexec_fn=None) -> Server:
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop(signal.SIGKILL)
+
+
+def start_server(
+    root: Path,
+    *args: str,
+    wait_ready: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    preexec_fn: Callable[[], object] | None = None,
+    system: bool = True,
+) -> Server:
+    """Start `dspy-cli serve` in `root` on a free port and wait for it to be ready (or live);
+    `system=False` leaves out `--system`, to test the project venv detection."""
     port = free_port()
     stdout_path, stderr_path = root / "server.stdout", root / "server.stderr"
-    command = [DSPY_CLI, "serve", "--system", "--host", "127.0.0.1", "--port", str(port), "--no-save-openapi", *args]
-    process = subprocess.Popen(
-        command, cwd=root, stdout=stdout_path.open("w"), stderr=stderr_path.open("w"), stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})}, preexec_fn=preexec_fn,
-    )
+    where = ["--system"] if system else []
+    command = [DSPY_CLI, "serve", *where, "--host", "127.0.0.1", "--port", str(port), "--no-save-openapi", *args]
+    # The child keeps its own copies of the log descriptors; ours close when the block ends.
+    with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            command,
+            cwd=root,
+            stdout=stdout,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            # The whole environment (unlike run_cli): tests may set variables the server reads.
+            env={**os.environ, **(env or {})},
+            preexec_fn=preexec_fn,
+        )
+    _STARTED.append(process)
     server = Server(root, port, process, stdout_path, stderr_path)
     target = "/health/ready" if wait_ready else "/health/live"
     started = wait_until(lambda: process.poll() is not None or http_ok(server.url + target), timeout)

@@ -6,7 +6,6 @@ import subprocess
 import time
 
 import pytest
-
 from serving import DSPY_CLI, run_cli
 
 
@@ -33,9 +32,18 @@ def test_no_command_prints_help_and_exits_2():
         (["serve", "--port", "99999"], "Error: Invalid value for '--port': 99999 is not in the range 1<=x<=65535."),
         (["serve", "--port", "-1"], "Error: Invalid value for '--port': -1 is not in the range 1<=x<=65535."),
         (["serve", "--python", "/tmp"], "Error: Invalid value for '--python': File '/tmp' is a directory."),
-        (["serve", "--python", "/nonexistent"], "Error: Invalid value for '--python': File '/nonexistent' does not exist."),
-        (["serve", "--openapi-format", "xml"], "Error: Invalid value for '--openapi-format': 'xml' is not one of 'json', 'yaml'."),
-        (["serve", "--sync-workers", "0"], "Error: Invalid value for '--sync-workers': 0 is not in the range 1<=x<=200."),
+        (
+            ["serve", "--python", "/nonexistent"],
+            "Error: Invalid value for '--python': File '/nonexistent' does not exist.",
+        ),
+        (
+            ["serve", "--openapi-format", "xml"],
+            "Error: Invalid value for '--openapi-format': 'xml' is not one of 'json', 'yaml'.",
+        ),
+        (
+            ["serve", "--sync-workers", "0"],
+            "Error: Invalid value for '--sync-workers': 0 is not in the range 1<=x<=200.",
+        ),
         (["foo"], "Error: No such command 'foo'."),
     ],
 )
@@ -51,22 +59,74 @@ def test_usage_errors_look_like_click(args, error):
 # stderr of dspy-cli 0.1.13 (click 8.5.1) for the same arguments, captured from a real run of
 # `pip install dspy-cli==0.1.13` in its own venv. Exit code 2 for all of them.
 UPSTREAM_USAGE_ERRORS = {
-    ("serv",): "Usage: dspy-cli [OPTIONS] COMMAND [ARGS]...\nTry 'dspy-cli --help' for help.\n\nError: No such command 'serv'. Did you mean 'serve'?\n",
-    ("serve", "--port", "99999"): "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: Invalid value for '--port': 99999 is not in the range 1<=x<=65535.\n",
-    ("serve", "--prot", "8000"): "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: No such option '--prot'. (Did you mean one of: '--host', '--port'?)\n",
-    ("new", "-x"): "Usage: dspy-cli new [OPTIONS] [PROJECT_NAME]\nTry 'dspy-cli new --help' for help.\n\nError: No such option '-x'.\n",
-    ("g", "scaffld", "x"): "Usage: dspy-cli g [OPTIONS] COMMAND [ARGS]...\nTry 'dspy-cli g --help' for help.\n\nError: No such command 'scaffld'. Did you mean 'scaffold'?\n",
-    ("g", "scaffold"): "Usage: dspy-cli g scaffold [OPTIONS] PROGRAM_NAME\nTry 'dspy-cli g scaffold --help' for help.\n\nError: Missing argument 'PROGRAM_NAME'.\n",
+    (
+        "serv",
+    ): "Usage: dspy-cli [OPTIONS] COMMAND [ARGS]...\nTry 'dspy-cli --help' for help.\n\nError: No such command 'serv'. Did you mean 'serve'?\n",
+    (
+        "serve",
+        "--port",
+        "99999",
+    ): "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: Invalid value for '--port': 99999 is not in the range 1<=x<=65535.\n",
+    (
+        "serve",
+        "--prot",
+        "8000",
+    ): "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: No such option '--prot'. (Did you mean one of: '--host', '--port'?)\n",
+    (
+        "new",
+        "-x",
+    ): "Usage: dspy-cli new [OPTIONS] [PROJECT_NAME]\nTry 'dspy-cli new --help' for help.\n\nError: No such option '-x'.\n",
+    (
+        "g",
+        "scaffld",
+        "x",
+    ): "Usage: dspy-cli g [OPTIONS] COMMAND [ARGS]...\nTry 'dspy-cli g --help' for help.\n\nError: No such command 'scaffld'. Did you mean 'scaffold'?\n",
+    (
+        "g",
+        "scaffold",
+    ): "Usage: dspy-cli g scaffold [OPTIONS] PROGRAM_NAME\nTry 'dspy-cli g scaffold --help' for help.\n\nError: Missing argument 'PROGRAM_NAME'.\n",
     ("new", "--model"): "Error: Option '--model' requires an argument.\n",
-    ("--versio",): "Usage: dspy-cli [OPTIONS] COMMAND [ARGS]...\nTry 'dspy-cli --help' for help.\n\nError: No such option '--versio'. Did you mean '--version'?\n",
-    ("s", "--port", "0"): "Usage: dspy-cli s [OPTIONS]\nTry 'dspy-cli s --help' for help.\n\nError: Invalid value for '--port': 0 is not in the range 1<=x<=65535.\n",
-    ("generate", "scaffold", "x", "--modul", "Foo"): "Usage: dspy-cli generate scaffold [OPTIONS] PROGRAM_NAME\nTry 'dspy-cli generate scaffold --help' for help.\n\nError: No such option '--modul'. Did you mean '--module'?\n",
-    ("serve", "--port", "abc"): "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: Invalid value for '--port': 'abc' is not a valid integer range.\n",
-    ("new", "a", "b"): "Usage: dspy-cli new [OPTIONS] [PROJECT_NAME]\nTry 'dspy-cli new --help' for help.\n\nError: Got unexpected extra argument (b)\n",
-    ("g", "gateway", "x", "--pub"): "Usage: dspy-cli g gateway [OPTIONS] NAME\nTry 'dspy-cli g gateway --help' for help.\n\nError: No such option '--pub'. Did you mean '--public'?\n",
+    (
+        "--versio",
+    ): "Usage: dspy-cli [OPTIONS] COMMAND [ARGS]...\nTry 'dspy-cli --help' for help.\n\nError: No such option '--versio'. Did you mean '--version'?\n",
+    (
+        "s",
+        "--port",
+        "0",
+    ): "Usage: dspy-cli s [OPTIONS]\nTry 'dspy-cli s --help' for help.\n\nError: Invalid value for '--port': 0 is not in the range 1<=x<=65535.\n",
+    (
+        "generate",
+        "scaffold",
+        "x",
+        "--modul",
+        "Foo",
+    ): "Usage: dspy-cli generate scaffold [OPTIONS] PROGRAM_NAME\nTry 'dspy-cli generate scaffold --help' for help.\n\nError: No such option '--modul'. Did you mean '--module'?\n",
+    (
+        "serve",
+        "--port",
+        "abc",
+    ): "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: Invalid value for '--port': 'abc' is not a valid integer range.\n",
+    (
+        "new",
+        "a",
+        "b",
+    ): "Usage: dspy-cli new [OPTIONS] [PROJECT_NAME]\nTry 'dspy-cli new --help' for help.\n\nError: Got unexpected extra argument (b)\n",
+    (
+        "g",
+        "gateway",
+        "x",
+        "--pub",
+    ): "Usage: dspy-cli g gateway [OPTIONS] NAME\nTry 'dspy-cli g gateway --help' for help.\n\nError: No such option '--pub'. Did you mean '--public'?\n",
     ("serve", "--mcp=1"): "Error: Option '--mcp' does not take a value.\n",
-    ("new", "--program"): "Usage: dspy-cli new [OPTIONS] [PROJECT_NAME]\nTry 'dspy-cli new --help' for help.\n\nError: No such option '--program'. Did you mean '--program-name'?\n",
-    ("serve", "--sync-workers", "300"): "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: Invalid value for '--sync-workers': 300 is not in the range 1<=x<=200.\n",
+    (
+        "new",
+        "--program",
+    ): "Usage: dspy-cli new [OPTIONS] [PROJECT_NAME]\nTry 'dspy-cli new --help' for help.\n\nError: No such option '--program'. Did you mean '--program-name'?\n",
+    (
+        "serve",
+        "--sync-workers",
+        "300",
+    ): "Usage: dspy-cli serve [OPTIONS]\nTry 'dspy-cli serve --help' for help.\n\nError: Invalid value for '--sync-workers': 300 is not in the range 1<=x<=200.\n",
 }
 
 
@@ -83,7 +143,9 @@ def test_our_own_flags_get_click_hints_too(tmp_path):
     assert (result.returncode, result.stderr) == (2, expected)
     # Upstream: "(Did you mean one of: '--no-auth', '--no-reload', '--reload'?)"; our --no-cron is closer.
     result = run_cli("serve", "--no-reloa", cwd=tmp_path)
-    assert result.stderr.endswith("Error: No such option '--no-reloa'. (Did you mean one of: '--no-cron', '--no-reload', '--reload'?)\n")
+    assert result.stderr.endswith(
+        "Error: No such option '--no-reloa'. (Did you mean one of: '--no-cron', '--no-reload', '--reload'?)\n"
+    )
 
 
 def test_a_group_without_its_command_prints_help_on_stderr(tmp_path):
@@ -95,7 +157,13 @@ def test_a_group_without_its_command_prints_help_on_stderr(tmp_path):
 
 
 def test_help_states_each_default_once_and_has_no_double_spaces(tmp_path):
-    for args in (["--help"], ["serve", "--help"], ["new", "--help"], ["g", "scaffold", "--help"], ["g", "gateway", "--help"]):
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["new", "--help"],
+        ["g", "scaffold", "--help"],
+        ["g", "gateway", "--help"],
+    ):
         help_text = run_cli(*args, cwd=tmp_path).stdout
         assert "[default:" not in help_text, args
         # Prose lines start at column 0; indented lines are the aligned option tables.

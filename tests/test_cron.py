@@ -6,6 +6,7 @@ Covers reference server.md §14's scheduler checklist and issue #10's cron behav
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 from serving import DEFAULT_CONFIG, free_port, make_project, run_cli, wait_until
 
 JOBS = {
-    "jobs.py": '''
+    "jobs.py": """
         import asyncio, json, os
         import dspy
         from dspy_cli.gateway import CronGateway
@@ -87,7 +88,7 @@ JOBS = {
                 if text.startswith("fail"):
                     raise ValueError(f"batch item {text}")
                 return {"echo": text}
-    '''
+    """
 }
 
 
@@ -122,7 +123,12 @@ def test_cron_jobs_run_report_items_never_overlap_and_stop_on_sigterm(serve, tmp
     assert all(e["source"] == "cron" for e in lines)
     # Batch mode: module.batch ran the items; the failing one went to on_error and is logged as failed.
     batch = [json.loads(line) for line in server.log_lines("BatchEcho")]
-    assert {(e["inputs"]["text"], e["success"]) for e in batch} == {("a", True), ("fail", False), ("b", True), ("fail2", False)}
+    assert {(e["inputs"]["text"], e["success"]) for e in batch} == {
+        ("a", True),
+        ("fail", False),
+        ("b", True),
+        ("fail2", False),
+    }
     # Each failure is matched back to its own item.
     batch_errors = [r for r in _records(out) if r["kind"] == "batch-error"]
     assert {r["inputs"]["_meta"] for r in batch_errors} == {2, 4}
@@ -130,7 +136,7 @@ def test_cron_jobs_run_report_items_never_overlap_and_stop_on_sigterm(serve, tmp
 
     # The slow job (2.5 s per run, ticking every second) never overlaps itself.
     slow = [k for k in kinds() if k.startswith("slow")]
-    assert all(a != b for a, b in zip(slow, slow[1:])), slow
+    assert all(a != b for a, b in itertools.pairwise(slow)), slow
     metrics = server.client.get("/metrics").text
     assert _metric(metrics, "dspy_cron_skipped_ticks_total", job="Slow.SlowCron") >= 1
     assert _metric(metrics, "dspy_cron_runs_total", job="Echo.EverySecond", outcome="failed") >= 1
@@ -184,7 +190,9 @@ def test_cron_run_exit_codes_and_cron_list(tmp_path, mock_lm):
 
     unknown = run_cli("cron", "run", "Nope", "--system", cwd=root, env=env)
     assert unknown.returncode == 1
-    assert "no cron gateway named 'Nope'. Available: BatchEcho.Batched, Echo.EverySecond, Slow.SlowCron" in unknown.stdout
+    assert (
+        "no cron gateway named 'Nope'. Available: BatchEcho.Batched, Echo.EverySecond, Slow.SlowCron" in unknown.stdout
+    )
 
     listed = run_cli("cron", "list", "--system", cwd=root, env=env)
     assert listed.returncode == 0
@@ -193,7 +201,7 @@ def test_cron_run_exit_codes_and_cron_list(tmp_path, mock_lm):
 
 
 FETCH_FAILS = {
-    "fetch.py": '''
+    "fetch.py": """
         import dspy
         from dspy_cli.gateway import CronGateway
 
@@ -211,7 +219,7 @@ FETCH_FAILS = {
 
             def forward(self, text: str) -> dict:
                 return {}
-    '''
+    """
 }
 
 
@@ -231,7 +239,10 @@ def _serve_fails(root: Path) -> tuple[int, str, str]:
 def test_bad_schedules_time_zones_and_setup_errors_abort_start_up(tmp_path, mock_lm):
     bad_schedule = {"fetch.py": FETCH_FAILS["fetch.py"].replace('"0 3 * * 7"', '"61 * * * *"')}
     code, out, err = _serve_fails(_project(tmp_path / "a", mock_lm, bad_schedule))
-    assert code == 1 and "Error creating application: Cron gateway Moderate.Poll: Invalid cron schedule '61 * * * *'" in out
+    assert (
+        code == 1
+        and "Error creating application: Cron gateway Moderate.Poll: Invalid cron schedule '61 * * * *'" in out
+    )
 
     zone = DEFAULT_CONFIG + "server:\n  timezone: Mars/Olympus\n"
     code, out, err = _serve_fails(_project(tmp_path / "b", mock_lm, FETCH_FAILS, zone))
@@ -239,7 +250,9 @@ def test_bad_schedules_time_zones_and_setup_errors_abort_start_up(tmp_path, mock
 
     setup_fails = {
         "fetch.py": FETCH_FAILS["fetch.py"].replace(
-            "    async def get_pipeline_inputs(self):", "    def setup(self):\n                raise RuntimeError('DISCORD_BOT_TOKEN is not set')\n\n            async def get_pipeline_inputs(self):", 1
+            "    async def get_pipeline_inputs(self):",
+            "    def setup(self):\n                raise RuntimeError('DISCORD_BOT_TOKEN is not set')\n\n            async def get_pipeline_inputs(self):",
+            1,
         )
     }
     code, out, err = _serve_fails(_project(tmp_path / "c", mock_lm, setup_fails))

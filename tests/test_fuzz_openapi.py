@@ -9,7 +9,7 @@ from pathlib import Path
 from serving import DEFAULT_CONFIG, make_project, start_mock_lm, start_server
 
 FUZZED = {
-    "fuzzed.py": '''
+    "fuzzed.py": """
         from typing import Literal, Optional
         import dspy
 
@@ -21,22 +21,30 @@ FUZZED = {
         class UntypedFuzz(dspy.Module):
             def forward(self, **kwargs):
                 return {"keys": sorted(kwargs)}
-    '''
+    """
 }
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance"
 
 
 def test_api_conforms_to_its_openapi_document(tmp_path):
-    lm = start_mock_lm(delay_ms=0)
-    server = start_server(make_project(tmp_path / "fuzz", FUZZED, DEFAULT_CONFIG.format(api_base=lm.api_base)))
-    try:
+    with (
+        start_mock_lm(delay_ms=0) as lm,
+        start_server(make_project(tmp_path / "fuzz", FUZZED, DEFAULT_CONFIG.format(api_base=lm.api_base))) as server,
+    ):
         # The CLI rather than the pytest plugin: the plugin does not support pytest 9 yet.
         schemathesis = Path(sys.executable).with_name("schemathesis")
-        command = [str(schemathesis), "run", f"{server.url}/openapi.json", "--max-examples", "40", "--checks", CHECKS, "--seed", "1"]
+        command = [
+            str(schemathesis),
+            "run",
+            f"{server.url}/openapi.json",
+            "--max-examples",
+            "40",
+            "--checks",
+            CHECKS,
+            "--seed",
+            "1",
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert result.returncode == 0, result.stdout[-5000:]
         assert "passed" in result.stdout and "failed" not in result.stdout.split("SUMMARY")[-1]
-    finally:
-        server.stop()
-        lm.stop()

@@ -12,10 +12,9 @@ import json
 import time
 
 import pytest
-from pydantic import BaseModel
-
-from serving import DEFAULT_CONFIG, free_port, make_project, run_cli, wait_until
 from dspy_cli.gateway import APIGateway, CronGateway, Gateway, IdentityGateway
+from pydantic import BaseModel
+from serving import DEFAULT_CONFIG, free_port, make_project, run_cli, wait_until
 
 # --- library semantics (tests/gateway/test_gateway.py upstream) ---------------------------------
 
@@ -85,7 +84,7 @@ def test_hooks_and_hierarchy():
 # --- which gateways a module gets (gateway finder) ----------------------------------------------
 
 FINDER = {
-    "finder.py": '''
+    "finder.py": """
         import dspy
         from dspy_cli.gateway import APIGateway, CronGateway, IdentityGateway
 
@@ -141,7 +140,7 @@ FINDER = {
             def forward(self) -> dict:
                 import sys
                 return {"fastapi_loaded": "fastapi" in sys.modules}
-    '''
+    """
 }
 
 
@@ -173,10 +172,10 @@ def test_gateway_finder_rules_and_start_up_notes(serve):
 
 # --- a webhook gateway with its own FastAPI route ------------------------------------------------
 
-SECRET = "s3cr3t"
+SECRET = "s3cr3t"  # noqa: S105 - the test webhook's shared secret
 
 WEBHOOK = {
-    "webhook.py": '''
+    "webhook.py": """
         import asyncio, hashlib, hmac, json, os
         from pathlib import Path
 
@@ -229,16 +228,16 @@ WEBHOOK = {
         class Plain(dspy.Module):
             def forward(self, text: str) -> dict:
                 return {"echo": text}
-    '''
+    """
 }
 
-OUTBOUND = '''
+OUTBOUND = """
 import json, os
 
 def post_comment(number, text):
     with open(os.environ["OUTBOUND_FILE"], "a") as handle:
         handle.write(json.dumps({"number": number, "text": text}) + "\\n")
-'''
+"""
 
 
 def _signed(payload: bytes) -> dict[str, str]:
@@ -285,7 +284,7 @@ def test_webhook_gateway_with_its_own_fastapi_route(serve, tmp_path):
 
 
 ENDPOINT_ROUTE = {
-    "typed.py": '''
+    "typed.py": """
         import dspy
         from dspy_cli.gateway import APIGateway
 
@@ -314,7 +313,7 @@ ENDPOINT_ROUTE = {
 
             def forward(self) -> dict:
                 return {"other": True}
-    '''
+    """
 }
 
 
@@ -337,7 +336,7 @@ def test_endpoint_registered_directly_validates_and_keeps_errors(serve):
 # --- setup() errors abort start-up ---------------------------------------------------------------
 
 SETUP_FAILS = {
-    "bot.py": '''
+    "bot.py": """
         import os
         import dspy
         from dspy_cli.gateway import APIGateway
@@ -351,7 +350,7 @@ SETUP_FAILS = {
 
             def forward(self, text: str) -> dict:
                 return {"ok": True}
-    '''
+    """
 }
 
 
@@ -366,7 +365,7 @@ def test_gateway_setup_error_aborts_start_up(tmp_path, mock_lm):
 
 def test_route_path_conflict_aborts_start_up(tmp_path, mock_lm):
     modules = {
-        "clash.py": '''
+        "clash.py": """
             import dspy
             from dspy_cli.gateway import APIGateway
 
@@ -382,7 +381,7 @@ def test_route_path_conflict_aborts_start_up(tmp_path, mock_lm):
                 gateway = Same
                 def forward(self, text: str) -> dict:
                     return {}
-        '''
+        """
     }
     root = make_project(tmp_path / "p", modules, DEFAULT_CONFIG.format(api_base=mock_lm.api_base))
     result = run_cli("serve", "--system", "--port", str(free_port()), "--no-save-openapi", cwd=root)
@@ -390,9 +389,8 @@ def test_route_path_conflict_aborts_start_up(tmp_path, mock_lm):
     assert "Route path conflict: '/same' is used by both A.Same and B.Same" in result.stdout
 
 
-
 HOLDING = {
-    "hold.py": '''
+    "hold.py": """
         import asyncio, os
         from pathlib import Path
         import dspy
@@ -413,7 +411,7 @@ HOLDING = {
 
             def forward(self, text: str) -> dict:
                 return {}
-    '''
+    """
 }
 
 
@@ -434,7 +432,7 @@ def test_gateway_app_requests_are_bounded(serve, tmp_path):
 # --- ASGI semantics of the gateway app -----------------------------------------------------------
 
 ASGI_ROUTES = {
-    "asgi_routes.py": '''
+    "asgi_routes.py": """
         import asyncio, os
         from pathlib import Path
 
@@ -480,7 +478,7 @@ ASGI_ROUTES = {
 
             def forward(self, text: str) -> dict:
                 return {}
-    '''
+    """
 }
 
 
@@ -518,7 +516,10 @@ def test_gateway_app_scope_errors_and_disconnects(serve, tmp_path):
 def test_gateway_app_requests_time_out(serve, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
-    config = DEFAULT_CONFIG + "server:\n  request_timeout_seconds: 3\n  max_concurrent_per_program: 1\n  queue_timeout_seconds: 0.5\n"
+    config = (
+        DEFAULT_CONFIG
+        + "server:\n  request_timeout_seconds: 3\n  max_concurrent_per_program: 1\n  queue_timeout_seconds: 0.5\n"
+    )
     server = serve(ASGI_ROUTES, config, env={"MARKS": str(marks)})
     import socket
 

@@ -15,41 +15,40 @@ import time
 from pathlib import Path
 
 import httpx
-
 from serving import DEFAULT_CONFIG, free_port, make_project, run_cli, start_server
 
 ECHO = {
-    "echo.py": '''
+    "echo.py": """
         import dspy
 
         class Echo(dspy.Module):
             def forward(self, text: str) -> dict:
                 return {"echo": text}
-    ''',
+    """,
 }
 
 BOOM = {
-    "boom.py": '''
+    "boom.py": """
         import dspy
 
         class Boom(dspy.Module):
             def forward(self, text: str) -> dict:
                 raise ValueError("internal detail " + text)
-    ''',
+    """,
 }
 
 IMAGE = {
-    "describe.py": '''
+    "describe.py": """
         import dspy
 
         class Describe(dspy.Module):
             def forward(self, image: dspy.Image) -> dict:
                 return {"ok": True}
-    ''',
+    """,
 }
 
 ASK = {
-    "ask.py": '''
+    "ask.py": """
         import dspy
 
         class Ask(dspy.Module):
@@ -59,7 +58,7 @@ ASK = {
 
             def forward(self, question: str) -> dict:
                 return {"answer": self.predict(question=question).answer}
-    ''',
+    """,
 }
 
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -78,8 +77,17 @@ def test_api_logs_limit_0_on_a_300_mb_log_stays_in_bounded_memory(serve):
     server = serve(ECHO)
     assert server.post("/Echo", {"text": "warm"}).status_code == 200
     # ~300 MB of valid lines, written while the server runs (so start-up does not seed them).
-    line = json.dumps({"timestamp": "2026-01-01T00:00:00+00:00", "program": "Echo", "model": "m",
-                       "duration_ms": 1.5, "inputs": {"text": "x" * 200}, "outputs": {}, "success": True})
+    line = json.dumps(
+        {
+            "timestamp": "2026-01-01T00:00:00+00:00",
+            "program": "Echo",
+            "model": "m",
+            "duration_ms": 1.5,
+            "inputs": {"text": "x" * 200},
+            "outputs": {},
+            "success": True,
+        }
+    )
     block = (line + "\n") * 10_000
     with (server.logs / "Echo.log").open("a") as handle:
         while handle.tell() < 300 * 1024 * 1024:
@@ -98,8 +106,10 @@ def test_api_logs_limit_0_on_a_300_mb_log_stays_in_bounded_memory(serve):
     results: list[httpx.Response] = []
     try:
         # Three at once: the cap holds for each.
-        readers = [threading.Thread(target=lambda: results.append(server.client.get("/api/logs/Echo?limit=0")))
-                   for _ in range(3)]
+        readers = [
+            threading.Thread(target=lambda: results.append(server.client.get("/api/logs/Echo?limit=0")))
+            for _ in range(3)
+        ]
         for reader in readers:
             reader.start()
         for reader in readers:
@@ -122,8 +132,17 @@ def test_api_logs_limit_0_on_a_300_mb_log_stays_in_bounded_memory(serve):
 def test_a_torn_last_line_is_repaired_and_skipped_with_a_warning(tmp_path, mock_lm):
     root = make_project(tmp_path / "p", ECHO, DEFAULT_CONFIG.format(api_base=mock_lm.api_base))
     (root / "logs").mkdir()
-    good = json.dumps({"timestamp": "2026-01-01T00:00:00+00:00", "program": "Echo", "model": "m",
-                       "duration_ms": 2.0, "inputs": {"text": "old"}, "outputs": {}, "success": True})
+    good = json.dumps(
+        {
+            "timestamp": "2026-01-01T00:00:00+00:00",
+            "program": "Echo",
+            "model": "m",
+            "duration_ms": 2.0,
+            "inputs": {"text": "old"},
+            "outputs": {},
+            "success": True,
+        }
+    )
     # As a SIGKILL mid-write leaves it: the last line has no end.
     (root / "logs" / "Echo.log").write_text(good + "\n" + good[:40])
     server = start_server(root)
@@ -142,11 +161,14 @@ def test_a_torn_last_line_is_repaired_and_skipped_with_a_warning(tmp_path, mock_
     assert "skipped 1 unparsable line(s)" in stderr
 
 
-ROTATING = DEFAULT_CONFIG + """
+ROTATING = (
+    DEFAULT_CONFIG
+    + """
 server:
   log_max_bytes: 4096
   log_backups: 2
 """
+)
 
 
 def test_logs_rotate_by_size_and_api_logs_and_metrics_span_the_rotation(tmp_path, mock_lm):
@@ -173,11 +195,14 @@ def test_logs_rotate_by_size_and_api_logs_and_metrics_span_the_rotation(tmp_path
         restarted.stop()
 
 
-IMAGE_CAPS = DEFAULT_CONFIG + """
+IMAGE_CAPS = (
+    DEFAULT_CONFIG
+    + """
 server:
   log_image_max_bytes: 1000
   log_images_max_total_bytes: 2500
 """
+)
 
 
 def test_saved_images_are_capped_per_image_and_in_total(tmp_path, mock_lm):
@@ -225,7 +250,7 @@ def test_request_ids_round_trip_into_the_log_line_and_the_access_log(serve):
     server = serve(ECHO)
     given = server.post("/Echo", {"text": "a"}, headers={"X-Request-ID": "client-42.a_b:c"})
     assert given.headers["x-request-id"] == "client-42.a_b:c"
-    replaced = server.post("/Echo", {"text": "b"}, headers={"X-Request-ID": "not valid \"quoted\""})
+    replaced = server.post("/Echo", {"text": "b"}, headers={"X-Request-ID": 'not valid "quoted"'})
     generated = server.post("/Echo", {"text": "c"})
     for response in (replaced, generated):
         assert HEX_ID.match(response.headers["x-request-id"])
@@ -267,7 +292,7 @@ def test_default_errors_keep_upstreams_detail(serve):
 
 def test_malformed_placeholder_error_names_the_key_but_not_the_value(tmp_path, mock_lm):
     config = DEFAULT_CONFIG.format(api_base=mock_lm.api_base).replace(
-        "api_key: test-key", "api_key: \"sk-live-abc123 ${{ NOT_ENV }}\"", 1
+        "api_key: test-key", 'api_key: "sk-live-abc123 ${{ NOT_ENV }}"', 1
     )
     root = make_project(tmp_path / "p", ECHO, config)
     result = run_cli("serve", "--system", "--port", str(free_port()), cwd=root)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import dspy
 import httpx
-
 from serving import start_mock_lm
 
 
@@ -21,7 +20,7 @@ class Everything(dspy.Signature):
     tags: list[str] = dspy.OutputField()
     meta: dict[str, Any] = dspy.OutputField()
     label: Literal["pos", "neg"] = dspy.OutputField()
-    maybe: Optional[int] = dspy.OutputField()
+    maybe: int | None = dspy.OutputField()
 
 
 def check(prediction: dspy.Prediction, model: str) -> None:
@@ -40,9 +39,6 @@ def test_chat_and_json_adapters_parse_typed_answers(mock_lm):
 
 
 def test_error_rate_fails_requests_with_500():
-    lm = start_mock_lm(delay_ms=0, error_rate=1.0)
-    try:
+    with start_mock_lm(delay_ms=0, error_rate=1.0) as lm:
         response = httpx.post(f"{lm.api_base}/chat/completions", json={"model": "m", "messages": []})
         assert response.status_code == 500 and "injected failure" in response.json()["error"]["message"]
-    finally:
-        lm.stop()

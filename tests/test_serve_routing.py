@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from serving import DEFAULT_CONFIG
 
 MODULES = {
@@ -31,7 +33,7 @@ MODULES = {
             async def aforward(self, question: str) -> dspy.Prediction:
                 return await self.predict.acall(question=question)
     ''',
-    "context_probe.py": '''
+    "context_probe.py": """
         import dspy
 
         def describe(seen):
@@ -55,14 +57,17 @@ MODULES = {
 
             async def aforward(self, tag: str) -> dict:
                 return describe(self.seen)
-    ''',
+    """,
 }
 
-CONFIG = DEFAULT_CONFIG + """
+CONFIG = (
+    DEFAULT_CONFIG
+    + """
 program_models:
   AsyncQA: beta
   AsyncProbe: beta
 """
+)
 
 
 def test_twenty_concurrent_requests_per_program_each_answered_by_its_model(serve):
@@ -77,15 +82,22 @@ def test_twenty_concurrent_requests_per_program_each_answered_by_its_model(serve
     assert len(server.log_lines("AsyncQA")) == 20
 
 
-def test_modules_see_a_per_request_copy_of_their_program_lm(serve):
+SYNC_AND_ASYNC = pytest.mark.parametrize(
+    ("program", "model"),
+    [("Sync", "openai/gpt-4o-mini"), ("Async", "openai/gpt-4.1-mini")],
+    ids=["sync", "async"],
+)
+
+
+@SYNC_AND_ASYNC
+def test_modules_see_a_per_request_copy_of_their_program_lm(serve, program, model):
     server = serve(MODULES, CONFIG)
-    for program, model in (("SyncProbe", "openai/gpt-4o-mini"), ("AsyncProbe", "openai/gpt-4.1-mini")):
-        first = server.post(f"/{program}", {"tag": "a"}).json()
-        second = server.post(f"/{program}", {"tag": "b"}).json()
-        assert first["model"] == second["model"] == model
-        assert first["track_usage"] is True
-        # lm.copy() per request: the two requests saw different LM objects.
-        assert (first["distinct_lms"], second["distinct_lms"]) == (1, 2)
+    first = server.post(f"/{program}Probe", {"tag": "a"}).json()
+    second = server.post(f"/{program}Probe", {"tag": "b"}).json()
+    assert first["model"] == second["model"] == model
+    assert first["track_usage"] is True
+    # lm.copy() per request: the two requests saw different LM objects.
+    assert (first["distinct_lms"], second["distinct_lms"]) == (1, 2)
 
 
 def test_programs_lists_every_module_with_its_alias_in_file_then_class_order(serve):
@@ -100,34 +112,34 @@ def test_programs_lists_every_module_with_its_alias_in_file_then_class_order(ser
     assert server.client.get("/health/ready").json() == {"status": "ready", "programs": 4}
 
 
-def test_log_lines_carry_tokens_and_cost_and_reach_disk_before_the_response(serve):
+@SYNC_AND_ASYNC
+def test_log_lines_carry_tokens_and_cost_and_reach_disk_before_the_response(serve, program, model):
+    program = f"{program}QA"
     server = serve(MODULES, CONFIG)
     for count in range(1, 6):
-        for program in ("SyncQA", "AsyncQA"):
-            assert server.post(f"/{program}", {"question": f"q{count}"}).status_code == 200
-            # Read right after the response: the line must already be there.
-            lines = server.log_lines(program)
-            assert len(lines) == count
-    import json
-
-    entry = json.loads(server.log_lines("SyncQA")[-1])
+        assert server.post(f"/{program}", {"question": f"q{count}"}).status_code == 200
+        # Read right after the response: the line must already be there.
+        assert len(server.log_lines(program)) == count
+    entry = json.loads(server.log_lines(program)[-1])
     assert list(entry)[:7] == ["timestamp", "program", "model", "duration_ms", "inputs", "outputs", "success"]
-    assert entry["program"] == "SyncQA" and entry["model"] == "openai/gpt-4o-mini"
-    assert entry["inputs"] == {"question": "q5"} and entry["outputs"] == {"answer": "model=gpt-4o-mini"}
-    assert entry["tokens"]["total_tokens"] == entry["tokens"]["prompt_tokens"] + entry["tokens"]["completion_tokens"] > 0
-    assert entry["lm_calls"][0]["model"] == "openai/gpt-4o-mini"
-    # DSPy prices gpt-4o-mini: the cost reaches the log line and the metrics.
+    assert entry["program"] == program and entry["model"] == model
+    assert entry["inputs"] == {"question": "q5"} and entry["outputs"] == {"answer": f"model={model.split('/')[1]}"}
+    assert (
+        entry["tokens"]["total_tokens"] == entry["tokens"]["prompt_tokens"] + entry["tokens"]["completion_tokens"] > 0
+    )
+    assert entry["lm_calls"][0]["model"] == model
+    # DSPy prices both models: the cost reaches the log line and the metrics.
     assert entry["cost_usd"] > 0 and entry["lm_calls"][0]["cost_usd"] == entry["cost_usd"]
-    metrics = server.client.get("/api/metrics/SyncQA").json()["metrics"]
+    metrics = server.client.get(f"/api/metrics/{program}").json()["metrics"]
     assert metrics["total_cost_usd"] > 0
     # One rounding for the total and the per-model breakdown (upstream: 0.000037 beside 0.0000369).
-    costs = [json.loads(line)["cost_usd"] for line in server.log_lines("SyncQA")]
+    costs = [json.loads(line)["cost_usd"] for line in server.log_lines(program)]
     assert metrics["total_cost_usd"] == round(sum(costs), 8)
-    assert metrics["lm_call_breakdown"]["openai/gpt-4o-mini"]["total_cost_usd"] == metrics["total_cost_usd"]
+    assert metrics["lm_call_breakdown"][model]["total_cost_usd"] == metrics["total_cost_usd"]
 
 
 COUNTER = {
-    "counter.py": '''
+    "counter.py": """
         import itertools
         import dspy
 
@@ -140,7 +152,7 @@ COUNTER = {
 
             def forward(self, tag: str) -> dict:
                 return {"instance": self.instance_number}
-    '''
+    """
 }
 
 

@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-import subprocess
-import sys
-
 import dspy
 import httpx
 import pytest
-
 from serving import DEFAULT_CONFIG, DSPY_CLI, free_port, http_ok, make_project, run_cli, start_server, wait_until
 
 ECHO = {
-    "echo.py": '''
+    "echo.py": """
         import dspy
 
         class Echo(dspy.Module):
             def forward(self, text: str) -> dict:
                 return {"echo": text}
-    '''
+    """
 }
 
 
 def serve_once(root, *args, env=None):
-    return run_cli("serve", "--system", "--port", "1", "--no-save-openapi", *args, cwd=root, env=env)
+    """Run a serve that must exit on its own with an error. A free port, so the failure under test
+    is reached as any user (a privileged port fails to bind first when not root); run_cli's
+    timeout ends it if it serves instead."""
+    port = str(free_port())
+    return run_cli(
+        "serve", "--system", "--host", "127.0.0.1", "--port", port, "--no-save-openapi", *args, cwd=root, env=env
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,14 +76,16 @@ def test_yaml_error_names_the_file_the_line_and_the_fix(tmp_path):
 
 def test_env_interpolation_and_dotenv(tmp_path, mock_lm):
     config = DEFAULT_CONFIG.replace("api_base: {api_base}", "api_base: ${{{{ env.MOCK_BASE }}}}")
-    env_reader = {"env_reader.py": '''
+    env_reader = {
+        "env_reader.py": """
         import os
         import dspy
 
         class EnvReader(dspy.Module):
             def forward(self, name: str) -> dict:
                 return {"value": os.getenv(name)}
-    '''}
+    """
+    }
     dotenv = f"MOCK_BASE={mock_lm.api_base}\nTOOL_API_KEY=from-dotenv\nALREADY_SET=from-dotenv\n"
     make_project(tmp_path, {**ECHO, **env_reader}, config.format(), extra_files={".env": dotenv})
     server = start_server(tmp_path, env={"ALREADY_SET": "from-shell"})
@@ -148,7 +154,12 @@ BROKEN = {
 
 BROKEN_ERRORS = [
     {"file": "src/testpkg/modules/broken.py", "line": 2, "error": "RuntimeError: broken on purpose", "program": None},
-    {"file": "src/testpkg/modules/needs_dep.py", "line": 1, "error": "ModuleNotFoundError: No module named 'surely_not_installed_pkg'", "program": None},
+    {
+        "file": "src/testpkg/modules/needs_dep.py",
+        "line": 1,
+        "error": "ModuleNotFoundError: No module named 'surely_not_installed_pkg'",
+        "program": None,
+    },
     {"file": "src/testpkg/modules/no_init.py", "line": 6, "error": "ValueError: needs a tool", "program": "NoInit"},
     {"file": "src/testpkg/modules/syntax.py", "line": 3, "error": "SyntaxError: expected ':'", "program": None},
 ]
@@ -183,11 +194,26 @@ def test_a_clean_project_is_ready_without_errors(serve):
 
 
 def test_strict_exits_1_when_a_module_file_fails(tmp_path):
-    make_project(tmp_path, {**ECHO, "syntax.py": BROKEN["syntax.py"]}, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1"))
-    result = run_cli("serve", "--system", "--strict", "--host", "127.0.0.1", "--port", str(free_port()), "--no-save-openapi", cwd=tmp_path)
+    make_project(
+        tmp_path, {**ECHO, "syntax.py": BROKEN["syntax.py"]}, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1")
+    )
+    result = run_cli(
+        "serve",
+        "--system",
+        "--strict",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(free_port()),
+        "--no-save-openapi",
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert "  ✗ src/testpkg/modules/syntax.py:3: SyntaxError: expected ':'" in result.stdout
-    assert 'Error: --strict: 1 start-up error(s), listed above under "Failed to load". Fix them, or serve without --strict.' in result.stdout
+    assert (
+        'Error: --strict: 1 start-up error(s), listed above under "Failed to load". Fix them, or serve without --strict.'
+        in result.stdout
+    )
     assert result.stderr.endswith("Aborted!\n")
 
 
@@ -197,7 +223,8 @@ def test_strict_serves_a_clean_project(serve):
 
 
 def test_module_exception_logs_a_traceback_on_the_server_only(serve):
-    failing = {"failing.py": """
+    failing = {
+        "failing.py": """
         import dspy
 
         def helper(text):
@@ -206,14 +233,17 @@ def test_module_exception_logs_a_traceback_on_the_server_only(serve):
         class Failing(dspy.Module):
             def forward(self, text: str) -> dict:
                 return helper(text)
-    """}
+    """
+    }
     server = serve(failing)
     response = server.post("/Failing", {"text": "x"})
     assert response.status_code == 500
     assert response.json() == {"detail": "'no such key: x'"}
     assert "Traceback" not in response.text
     stderr = server.stderr()
-    assert " - ERROR - Error executing Failing: KeyError: 'no such key: x'\nTraceback (most recent call last):\n" in stderr
+    assert (
+        " - ERROR - Error executing Failing: KeyError: 'no such key: x'\nTraceback (most recent call last):\n" in stderr
+    )
     assert 'failing.py", line 5, in helper' in stderr
 
 
@@ -269,28 +299,36 @@ def tuned_state(module_source: str) -> str:
 
 def test_broken_optimized_state_names_the_file(serve, tmp_path):
     module = ECHO["echo.py"]
-    make_project(tmp_path, {"echo.py": module}, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1"),
-                 extra_files={"src/testpkg/optimized/Echo.json": "{not json"})
+    make_project(
+        tmp_path,
+        {"echo.py": module},
+        DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1"),
+        extra_files={"src/testpkg/optimized/Echo.json": "{not json"},
+    )
     result = serve_once(tmp_path)
     assert result.returncode == 1
     assert "Could not load optimized state for Echo from " in result.stdout
 
 
 def test_openapi_document_describes_programs(serve):
-    modules = {"typed.py": '''
+    modules = {
+        "typed.py": """
         from typing import Optional
         import dspy
 
         class Typed(dspy.Module):
             def forward(self, question: str, n: Optional[int] = None) -> dspy.Prediction:
                 return dspy.Prediction(answer=question)
-    '''}
+    """
+    }
     server = serve(modules)
     spec = server.client.get("/openapi.json").json()
     assert spec["openapi"] == "3.1.0"
     operation = spec["paths"]["/Typed"]["post"]
     assert operation["operationId"] == "run_program_Typed_post"
-    assert operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TypedRequest"}
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TypedRequest"
+    }
     assert set(operation["responses"]) >= {"200", "422", "429", "500", "503"}
     assert spec["components"]["schemas"]["TypedRequest"]["required"] == ["question"]
     assert spec["info"]["x-dspy-config"] == {"default_model": "alpha", "programs_count": 1}
@@ -320,7 +358,17 @@ def test_sigterm_stops_cleanly(serve):
 def test_python_flag_reexecs_and_keeps_every_flag(tmp_path, mock_lm):
     make_project(tmp_path, ECHO, DEFAULT_CONFIG.format(api_base=mock_lm.api_base))
     port = free_port()
-    command = [DSPY_CLI, "serve", "--python", sys.executable, "--host", "127.0.0.1", "--port", str(port), "--no-save-openapi"]
+    command = [
+        DSPY_CLI,
+        "serve",
+        "--python",
+        sys.executable,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-save-openapi",
+    ]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health/ready"), 60)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 MODULES = {
-    "typed.py": '''
+    "typed.py": """
         from typing import Literal, Optional
         import dspy
 
@@ -33,7 +33,7 @@ MODULES = {
         class WrongOutput(dspy.Module):
             def forward(self, text: str) -> int:
                 return "not an int"
-    ''',
+    """,
 }
 
 
@@ -49,18 +49,43 @@ def detail(response):
 def test_fastapi_identical_422_bodies(server):
     cases = [
         ({}, [{"type": "missing", "loc": ["body", "question"], "msg": "Field required", "input": {}}]),
-        ({"question": 5}, [{"type": "string_type", "loc": ["body", "question"], "msg": "Input should be a valid string", "input": 5}]),
-        ([1, 2], [{"type": "model_attributes_type", "loc": ["body"], "msg": "Input should be a valid dictionary or object to extract fields from", "input": [1, 2]}]),
+        (
+            {"question": 5},
+            [{"type": "string_type", "loc": ["body", "question"], "msg": "Input should be a valid string", "input": 5}],
+        ),
+        (
+            [1, 2],
+            [
+                {
+                    "type": "model_attributes_type",
+                    "loc": ["body"],
+                    "msg": "Input should be a valid dictionary or object to extract fields from",
+                    "input": [1, 2],
+                }
+            ],
+        ),
     ]
     for body, expected in cases:
         response = server.post("/Typed", body)
         assert response.status_code == 422
         assert response.json() == {"detail": expected}
     response = server.client.post("/Typed", content=b"not json", headers={"content-type": "application/json"})
-    assert response.json() == {"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}, "ctx": {"error": "Expecting value"}}]}
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "json_invalid",
+                "loc": ["body", 0],
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": "Expecting value"},
+            }
+        ]
+    }
     response = server.client.post("/Typed", content=b'{"question": "x"}', headers={"content-type": "text/plain"})
     assert response.status_code == 422
-    assert detail(response)[0]["type"] == "model_attributes_type" and detail(response)[0]["input"] == '{"question": "x"}'
+    assert (
+        detail(response)[0]["type"] == "model_attributes_type" and detail(response)[0]["input"] == '{"question": "x"}'
+    )
     response = server.client.post("/Untyped")
     assert response.json() == {"detail": [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]}
 
@@ -127,13 +152,13 @@ def test_422s_are_not_logged(server):
 
 
 IMAGE = {
-    "vision.py": '''
+    "vision.py": """
         import dspy
 
         class Describe(dspy.Module):
             def forward(self, image: dspy.Image, note: str = "") -> dict:
                 return {"kind": type(image).__name__, "is_data_uri": image.url.startswith("data:")}
-    '''
+    """
 }
 PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -153,7 +178,7 @@ def test_image_inputs_become_dspy_images_and_are_saved_beside_the_log(serve):
 
 
 ODD_OUTPUT = {
-    "odd.py": '''
+    "odd.py": """
         import datetime
         import dspy
 
@@ -165,7 +190,7 @@ ODD_OUTPUT = {
         class Odd(dspy.Module):
             def forward(self, text: str) -> dict:
                 return {"when": datetime.datetime(2026, 1, 2, 3, 4, 5), "tags": {"b"}, "obj": Opaque()}
-    '''
+    """
 }
 
 

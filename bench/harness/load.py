@@ -26,9 +26,20 @@ class LoadSpec:
 
 def _argv(oha: Path, spec: LoadSpec) -> list[str]:
     return [
-        str(oha), "--no-tui", "--output-format", "json",
-        "-z", f"{spec.seconds}s", "-c", str(spec.clients),
-        "-m", "POST", "-H", "content-type: application/json", "-d", json.dumps({"question": QUESTION}),
+        str(oha),
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-z",
+        f"{spec.seconds}s",
+        "-c",
+        str(spec.clients),
+        "-m",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        json.dumps({"question": QUESTION}),
         spec.url,
     ]
 
@@ -42,11 +53,9 @@ def run_concurrently(oha: Path, specs: list[LoadSpec], workdir: Path, cpus: str 
         if cpus:
             argv = ["taskset", "-c", cpus, *argv]
         out_path = workdir / f"oha-{i}.json"
-        out = open(out_path, "wb")
-        err = open(workdir / f"oha-{i}.err", "wb")
-        popen = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        out.close()
-        err.close()
+        # The child keeps its own copies of the descriptors; ours close when the block ends.
+        with open(out_path, "wb") as out, open(workdir / f"oha-{i}.err", "wb") as err:
+            popen = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         running.append((spec, popen, out_path))
     results = []
     for spec, popen, out_path in running:

@@ -6,6 +6,7 @@ server and any workers it forked), never anything the harness did not start.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,12 +49,17 @@ def spawn(name: str, argv: list[str], cwd: Path, env: dict, log_path: Path, cpus
     if cpus:
         argv = ["taskset", "-c", cpus, *argv]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log_path, "wb")
     started_at = time.monotonic()
-    popen = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-    out.close()
+    with open(log_path, "wb") as out:  # the child keeps its own copy of the descriptor
+        popen = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return Proc(name=name, popen=popen, log_path=log_path, started_at=started_at)
 
 
@@ -73,10 +79,8 @@ def stop(proc: Proc, grace_s: float = 15.0) -> float | None:
 
 
 def _signal_group(proc: Proc, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)  # our own session: pgid == pid
-    except ProcessLookupError:
-        pass
 
 
 # ---------------------------------------------------------------- /proc readings

@@ -131,35 +131,82 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def cell_table(agg: dict, key: tuple) -> str:
     ours = agg.get((key, "ours"), {})
-    header = ["server", "req/s (min–max)", "ours ÷ it (req/s)", "p50 ms", "p95 ms", "p99 ms",
-              "errors", "wrong/lost", "CPU ms/req", "ours ÷ it (CPU)", "peak RSS MiB", "other load"]
+    header = [
+        "server",
+        "req/s (min–max)",
+        "ours ÷ it (req/s)",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "wrong/lost",
+        "CPU ms/req",
+        "ours ÷ it (CPU)",
+        "peak RSS MiB",
+        "other load",
+    ]
     rows = []
     for server in _servers_in(agg, key):
         a = agg[(key, server)]
-        rows.append([
-            server,
-            f"{_rps(a['rps'])} ({_rps(a['rps_min'])}–{_rps(a['rps_max'])})",
-            _ratio(ours.get("rps"), a["rps"]),
-            _f(a["p50"], 1), _f(a["p95"], 1), _f(a["p99"], 1),
-            str(a["errors"]), f"{a['mismatches']}/{a['log_lines_lost']}",
-            _f(a["cpu_ms"], 3), _ratio(ours.get("cpu_ms"), a["cpu_ms"]),
-            _f(a["peak_rss"]), _f(a["other_pct"], 0, "%"),
-        ])
-    return f"**{cell_label(key)}** ({agg[(key, 'ours')]['reps'] if (key, 'ours') in agg else '?'} reps, medians)\n\n" + _table(header, rows)
+        rows.append(
+            [
+                server,
+                f"{_rps(a['rps'])} ({_rps(a['rps_min'])}–{_rps(a['rps_max'])})",
+                _ratio(ours.get("rps"), a["rps"]),
+                _f(a["p50"], 1),
+                _f(a["p95"], 1),
+                _f(a["p99"], 1),
+                str(a["errors"]),
+                f"{a['mismatches']}/{a['log_lines_lost']}",
+                _f(a["cpu_ms"], 3),
+                _ratio(ours.get("cpu_ms"), a["cpu_ms"]),
+                _f(a["peak_rss"]),
+                _f(a["other_pct"], 0, "%"),
+            ]
+        )
+    return (
+        f"**{cell_label(key)}** ({agg[(key, 'ours')]['reps'] if (key, 'ours') in agg else '?'} reps, medians)\n\n"
+        + _table(header, rows)
+    )
 
 
 def mixed_table(agg: dict, key: tuple) -> str:
     ours = agg.get((key, "ours"), {})
-    header = ["server", "total req/s", "ours ÷ it", "sync req/s", "async req/s", "async p95 alone ms",
-              "async p95 mixed ms", "mixed ÷ alone", "sync p95 ms", "errors", "wrong/lost", "CPU ms/req", "other load"]
+    header = [
+        "server",
+        "total req/s",
+        "ours ÷ it",
+        "sync req/s",
+        "async req/s",
+        "async p95 alone ms",
+        "async p95 mixed ms",
+        "mixed ÷ alone",
+        "sync p95 ms",
+        "errors",
+        "wrong/lost",
+        "CPU ms/req",
+        "other load",
+    ]
     rows = []
     for server in _servers_in(agg, key):
         a = agg[(key, server)]
-        rows.append([
-            server, _rps(a["rps"]), _ratio(ours.get("rps"), a["rps"]), _rps(a["sync_rps"]), _rps(a["async_rps"]),
-            _f(a["async_alone_p95"], 1), _f(a["p95"], 1), _f(a["starvation"], 2, "x"), _f(a["sync_p95"], 1),
-            str(a["errors"]), f"{a['mismatches']}/{a['log_lines_lost']}", _f(a["cpu_ms"], 3), _f(a["other_pct"], 0, "%"),
-        ])
+        rows.append(
+            [
+                server,
+                _rps(a["rps"]),
+                _ratio(ours.get("rps"), a["rps"]),
+                _rps(a["sync_rps"]),
+                _rps(a["async_rps"]),
+                _f(a["async_alone_p95"], 1),
+                _f(a["p95"], 1),
+                _f(a["starvation"], 2, "x"),
+                _f(a["sync_p95"], 1),
+                str(a["errors"]),
+                f"{a['mismatches']}/{a['log_lines_lost']}",
+                _f(a["cpu_ms"], 3),
+                _f(a["other_pct"], 0, "%"),
+            ]
+        )
     clients = key[2]
     note = f"async alone = {clients // 2} clients on AsyncPredict; mixed = {clients - clients // 2} on SyncPredict + {clients // 2} on AsyncPredict"
     return f"**{cell_label(key)}** ({note})\n\n" + _table(header, rows)
@@ -183,8 +230,10 @@ def ratio_summary(agg: dict, keys: list[tuple]) -> str:
             row.append(f"{_ratio(ours['rps'], theirs['rps'])} / {cpu}")
         rows.append(row)
     header = ["scenario"] + [f"vs {o}" for o in others]
-    return ("**ours ÷ each** (req/s ratio, higher is better / CPU-per-request ratio, lower is better; medians)\n\n"
-            + _table(header, rows))
+    return (
+        "**ours ÷ each** (req/s ratio, higher is better / CPU-per-request ratio, lower is better; medians)\n\n"
+        + _table(header, rows)
+    )
 
 
 def cpu_breakdown_table(runs: list[dict], keys: list[tuple]) -> str:
@@ -199,8 +248,10 @@ def cpu_breakdown_table(runs: list[dict], keys: list[tuple]) -> str:
             threads = {name: _median(v) for name, v in by[(key, server)].items()}
             top = sorted(threads.items(), key=lambda x: -x[1])[:4]
             rows.append([cell_label(key), server, ", ".join(f"{name} {ms:.3f}" for name, ms in top)])
-    return ("**server CPU by thread** (ms of CPU per request, top 4 thread names; Python servers show "
-            "their main thread under the process name)\n\n" + _table(["scenario", "server", "ms/req by thread"], rows))
+    return (
+        "**server CPU by thread** (ms of CPU per request, top 4 thread names; Python servers show "
+        "their main thread under the process name)\n\n" + _table(["scenario", "server", "ms/req by thread"], rows)
+    )
 
 
 def startup_table(start: dict) -> str:
@@ -208,9 +259,20 @@ def startup_table(start: dict) -> str:
     rows = []
     for server in [s for s in SERVER_ORDER if s in start]:
         s = start[server]
-        rows.append([server, f"{_f(s['live_ms'])} ({_f(s['live_max_ms'])})", _f(s["ready_ms"]),
-                     _f(s["first_answer_ms"]), _f(s["idle_rss"]), str(s["runs"])])
-    return "**startup** (spawn to first 200; the recipe has no health routes, so all three are its first answer)\n\n" + _table(header, rows)
+        rows.append(
+            [
+                server,
+                f"{_f(s['live_ms'])} ({_f(s['live_max_ms'])})",
+                _f(s["ready_ms"]),
+                _f(s["first_answer_ms"]),
+                _f(s["idle_rss"]),
+                str(s["runs"]),
+            ]
+        )
+    return (
+        "**startup** (spawn to first 200; the recipe has no health routes, so all three are its first answer)\n\n"
+        + _table(header, rows)
+    )
 
 
 # ---------------------------------------------------------------- targets
@@ -236,8 +298,15 @@ def targets(agg: dict, start: dict) -> list[dict]:
             return
         met = measured >= goal if higher_is_better else measured <= goal
         sign = ">=" if higher_is_better else "<="
-        out.append({"target": name, "cell": cell_label(key) if key else "all runs", "goal": f"{sign} {fmt.format(goal)}",
-                    "measured": fmt.format(measured), "met": met})
+        out.append(
+            {
+                "target": name,
+                "cell": cell_label(key) if key else "all runs",
+                "goal": f"{sign} {fmt.format(goal)}",
+                "measured": fmt.format(measured),
+                "met": met,
+            }
+        )
 
     def ratio(key, field, other):
         a, b = agg.get((key, "ours"), {}).get(field), agg.get((key, other), {}).get(field)
@@ -254,7 +323,13 @@ def targets(agg: dict, start: dict) -> list[dict]:
             add(f"{scenario} p99, ours ÷ recipe", key, ratio(key, "p99", "recipe"), 1.0, higher_is_better=False)
             add(f"{scenario} p99, ours ÷ upstream", key, ratio(key, "p99", "upstream"), 1 / 3, higher_is_better=False)
     key = _target_key(agg, "mixed")
-    add("mixed: ours async p95 mixed ÷ alone", key, agg.get((key, "ours"), {}).get("starvation"), 1.2, higher_is_better=False)
+    add(
+        "mixed: ours async p95 mixed ÷ alone",
+        key,
+        agg.get((key, "ours"), {}).get("starvation"),
+        1.2,
+        higher_is_better=False,
+    )
     key = _target_key(agg, "nolm")
     add("no-LM CPU/req, ours ÷ recipe", key, ratio(key, "cpu_ms", "recipe"), 0.5, higher_is_better=False)
     add("no-LM CPU/req, ours ÷ upstream", key, ratio(key, "cpu_ms", "upstream"), 1 / 9, higher_is_better=False)
@@ -262,11 +337,20 @@ def targets(agg: dict, start: dict) -> list[dict]:
     ours, up = start.get("ours", {}), start.get("upstream", {})
     add("/health/live after start (ms, median)", None, ours.get("live_ms"), 100, higher_is_better=False, fmt="{:.0f}")
     if up:
-        add("/health/ready, ours ÷ upstream first answer", None,
-            ours.get("ready_ms") / up["first_answer_ms"] if ours.get("ready_ms") else None, 1.0, higher_is_better=False)
-        add("idle RSS, ours ÷ upstream", None,
-            ours.get("idle_rss") / up["idle_rss"] if ours.get("idle_rss") and up.get("idle_rss") else None, 1.1,
-            higher_is_better=False)
+        add(
+            "/health/ready, ours ÷ upstream first answer",
+            None,
+            ours.get("ready_ms") / up["first_answer_ms"] if ours.get("ready_ms") else None,
+            1.0,
+            higher_is_better=False,
+        )
+        add(
+            "idle RSS, ours ÷ upstream",
+            None,
+            ours.get("idle_rss") / up["idle_rss"] if ours.get("idle_rss") and up.get("idle_rss") else None,
+            1.1,
+            higher_is_better=False,
+        )
     return out
 
 
@@ -277,7 +361,9 @@ def targets_table(rows: list[dict]) -> str:
 
 
 def failures_table(failed: list[dict]) -> str:
-    rows = [[r["server"], cell_label(cell_key(r)), str(r["rep"] + 1), r["failed"].splitlines()[0][:200]] for r in failed]
+    rows = [
+        [r["server"], cell_label(cell_key(r)), str(r["rep"] + 1), r["failed"].splitlines()[0][:200]] for r in failed
+    ]
     return "**failed runs** (left out of every table above)\n\n" + _table(["server", "cell", "rep", "error"], rows)
 
 

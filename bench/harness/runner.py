@@ -95,7 +95,9 @@ def run_server(name: str, cell: Cell, rep: int, s: Settings) -> dict:
         # Logs are complete once the server has exited (ours may write them from a background queue).
         logs = server.workdir / "logs"
         result["answer_checks"] += [checks.check_log(logs, p, n) for p, n in sorted(ok_by_program.items())]
-    result["mismatches"] = sum(c.get("mismatches", 0) + c.get("invalid", 0) + c.get("failed", 0) for c in result["answer_checks"])
+    result["mismatches"] = sum(
+        c.get("mismatches", 0) + c.get("invalid", 0) + c.get("failed", 0) for c in result["answer_checks"]
+    )
     result["log_lines_lost"] = sum(c.get("lost", 0) for c in result["answer_checks"])
     return result
 
@@ -106,7 +108,9 @@ def _load_phases(cell: Cell, server: servers.Running, s: Settings, ok_by_program
     workdir = server.proc.log_path.parent
     pid = server.proc.pid
     if s.warmup_s > 0:
-        warmup = load.run_concurrently(s.oha, endpoint_loads(cell, server.base_url, s.warmup_s), workdir / "warmup", s.load_cpus)
+        warmup = load.run_concurrently(
+            s.oha, endpoint_loads(cell, server.base_url, s.warmup_s), workdir / "warmup", s.load_cpus
+        )
         _count_ok(warmup, ok_by_program)
         out["drain_after_warmup_s"] = round(procs.wait_idle(pid, DRAIN_MAX_S), 2)
     if cell.scenario == "mixed":
@@ -125,7 +129,12 @@ def _measured(cell: Cell, server: servers.Running, s: Settings, ok_by_program: d
     mock = s.mocks[cell.delay_ms]
     pid = server.proc.pid
     threads0 = procs.cpu_by_thread_name(pid)
-    cpu0, mock0, busy0, load_avg = procs.cpu_seconds(pid), procs.cpu_seconds(mock.pid), procs.machine_busy_seconds(), procs.loadavg()
+    cpu0, mock0, busy0, load_avg = (
+        procs.cpu_seconds(pid),
+        procs.cpu_seconds(mock.pid),
+        procs.machine_busy_seconds(),
+        procs.loadavg(),
+    )
     results = load.run_concurrently(s.oha, endpoint_loads(cell, server.base_url, s.seconds), workdir, s.load_cpus)
     cpu1, mock1, busy1 = procs.cpu_seconds(pid), procs.cpu_seconds(mock.pid), procs.machine_busy_seconds()
     threads1 = procs.cpu_by_thread_name(pid)
@@ -186,9 +195,18 @@ def _sample_answers(cell: Cell, server: servers.Running, ok_by_program: dict) ->
 def run_floor(cell: Cell, rep: int, s: Settings, cpus: str | None) -> dict:
     """bench/floor.py in its own interpreter: pure DSPy calls/s, same mock, same concurrency."""
     argv = [
-        str(s.floor_python), str(s.ctx.bench_dir / "floor.py"),
-        "--api-base", s.mocks[cell.delay_ms].extra["api_base"], "--mode", cell.scenario,
-        "--concurrency", str(cell.clients), "--duration", str(s.seconds), "--warmup", str(s.warmup_s),
+        str(s.floor_python),
+        str(s.ctx.bench_dir / "floor.py"),
+        "--api-base",
+        s.mocks[cell.delay_ms].extra["api_base"],
+        "--mode",
+        cell.scenario,
+        "--concurrency",
+        str(cell.clients),
+        "--duration",
+        str(s.seconds),
+        "--warmup",
+        str(s.warmup_s),
     ]
     if cpus:
         argv = ["taskset", "-c", cpus, *argv]

@@ -95,8 +95,18 @@ def command(name: str, ctx: Context, port: int, clients: int) -> tuple[list[str]
     if name in ("recipe", "recipe-w2"):
         workers = "2" if name == "recipe-w2" else "1"
         argv = [
-            str(ctx.upstream_venv / "bin" / "python"), "-m", "uvicorn", "recipe_server:app",
-            "--app-dir", str(ctx.bench_dir), "--host", "127.0.0.1", "--port", str(port), "--workers", workers,
+            str(ctx.upstream_venv / "bin" / "python"),
+            "-m",
+            "uvicorn",
+            "recipe_server:app",
+            "--app-dir",
+            str(ctx.bench_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            workers,
         ]
         # The tutorial sizes async_max_workers (asyncify's thread limit) by hand; give it one per client.
         return argv, {"BENCH_ASYNC_MAX_WORKERS": str(max(clients, 1))}
@@ -138,7 +148,9 @@ def _wait_until_serving(server: Running, has_health: bool) -> dict:
                 if not server.proc.alive():
                     raise RuntimeError(f"{server.name} exited during startup:\n{server.proc.output_tail()}")
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{server.name} not serving after {READY_TIMEOUT_S}s:\n{server.proc.output_tail()}")
+                    raise RuntimeError(
+                        f"{server.name} not serving after {READY_TIMEOUT_S}s:\n{server.proc.output_tail()}"
+                    )
                 status = _status(client, method, path)
                 if status == 200:
                     times[key] = time.monotonic() - t0

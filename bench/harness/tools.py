@@ -27,7 +27,9 @@ def repo_roots(bench_dir: Path) -> list[Path]:
     try:
         common = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         main_root = Path(common).parent
         if main_root != root:
@@ -142,7 +144,9 @@ def machine_info(bench_dir: Path, ours_bin: Path, oha: Path, upstream_venv: Path
         "ours_bin": str(ours_bin),
         "ours_version": _run_text([str(ours_bin), "--version"]),
         "ours_git": _run_text(["git", "-C", str(ours_root), "rev-parse", "--short", "HEAD"]),
-        "ours_git_dirty": bool(_run_text(["git", "-C", str(ours_root), "status", "--porcelain", "--untracked-files=no"])),
+        "ours_git_dirty": bool(
+            _run_text(["git", "-C", str(ours_root), "status", "--porcelain", "--untracked-files=no"])
+        ),
         "bench_git": _run_text(["git", "-C", str(bench_dir), "rev-parse", "--short", "HEAD"]),
         "ours_packages": _versions(ours_bin.parent / "python", packages),
     }
@@ -179,14 +183,15 @@ def elf_section_names(path: Path) -> set[str]:
     data = path.read_bytes()
     if data[:4] != b"\x7fELF" or data[4] != 2:
         return set()
-    shoff, = struct.unpack_from("<Q", data, 0x28)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
 
     def section(i):  # (name offset, file offset, size)
         base = shoff + i * shentsize
-        name, = struct.unpack_from("<I", data, base)
+        (name,) = struct.unpack_from("<I", data, base)
         offset, size = struct.unpack_from("<QQ", data, base + 0x18)
         return name, offset, size
+
     _, str_off, str_size = section(shstrndx)
     strings = data[str_off : str_off + str_size]
     names = set()

@@ -44,10 +44,10 @@ pub(super) fn print_programs(loaded: &LoadedProject, package: &str, no_cron: boo
 }
 
 /// Every module file that failed to load, with the line and the error, so nothing is dropped
-/// silently (the same list is in `/health/ready`).
-pub(super) fn print_load_errors(errors: &[LoadFailure]) {
+/// silently (the same list is in `/health/ready`). Returns how many there are.
+pub(super) fn print_load_errors(errors: &[LoadFailure]) -> usize {
     if errors.is_empty() {
-        return;
+        return 0;
     }
     println!("Failed to load:\n");
     for error in errors {
@@ -64,6 +64,7 @@ pub(super) fn print_load_errors(errors: &[LoadFailure]) {
         println!("  ✗ {place}: {}{program}", error.error);
     }
     println!();
+    errors.len()
 }
 
 pub(super) fn print_banner(host: &str, port: u16) {

@@ -3,13 +3,15 @@
 //! Re-executing uses `<python> -m dspy_cli serve ... --system`, so every flag (including
 //! `--no-reload` and `--no-save-openapi`, which upstream lost on this path) is kept.
 
+use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pyo3::prelude::*;
+use wait_timeout::ChildExt as _;
 
 use super::ExitStatus;
 
@@ -104,29 +106,25 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
 }
 
-/// Run a command, returning its stdout if it exits 0 within `timeout`.
+/// Run a command, returning its stdout if it exits 0 within `timeout` (killed otherwise). The
+/// commands here print a few bytes, far below a pipe's buffer, so reading after the exit is safe.
 fn run_with_timeout(command: &mut Command, timeout: Duration) -> Option<String> {
     let mut child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .ok()?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait().ok()? {
-            Some(status) if status.success() => {
-                let mut out = String::new();
-                std::io::Read::read_to_string(child.stdout.as_mut()?, &mut out).ok()?;
-                return Some(out);
-            }
-            Some(_) => return None,
-            None if started.elapsed() > timeout => {
-                child.kill().ok();
-                return None;
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
+    let Some(status) = child.wait_timeout(timeout).ok().flatten() else {
+        child.kill().ok();
+        child.wait().ok();
+        return None;
+    };
+    if !status.success() {
+        return None;
     }
+    let mut out = String::new();
+    child.stdout.take()?.read_to_string(&mut out).ok()?;
+    Some(out)
 }
 
 fn require_dspy_cli(python: &Path) -> Result<(), ExitStatus> {
@@ -187,7 +185,34 @@ pub(super) fn exec_command(python: &Path, command_name: &str, command_args: &[St
 
 #[cfg(test)]
 mod tests {
-    use super::parse_version;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use super::{parse_version, run_with_timeout};
+
+    #[test]
+    fn runs_commands_with_a_deadline() {
+        let sh = |script: &str| {
+            let mut command = Command::new("sh");
+            command.args(["-c", script]);
+            command
+        };
+        let long = Duration::from_secs(30);
+        assert_eq!(
+            run_with_timeout(&mut sh("echo 3.12.1"), long).as_deref(),
+            Some("3.12.1\n")
+        );
+        assert_eq!(run_with_timeout(&mut sh("echo partial; exit 3"), long), None);
+        let started = Instant::now();
+        assert_eq!(
+            run_with_timeout(&mut sh("exec sleep 30"), Duration::from_millis(200)),
+            None
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the child was not killed at the deadline"
+        );
+    }
 
     #[test]
     fn parses_versions() {

@@ -16,6 +16,10 @@ pub(super) struct Aborted {
 
 impl Aborted {
     /// Click's ending for an aborted command: `Aborted!` on stderr, exit 1.
+    #[expect(
+        clippy::unused_self,
+        reason = "taking the value ends it: nothing runs on after the report"
+    )]
     pub(super) fn report(self) -> ExitStatus {
         eprintln!("Aborted!");
         ExitStatus::Failure

@@ -274,8 +274,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     };
     print_programs(&loaded, &project.package_name, args.no_cron);
     print_cron_registration(&loaded, args.no_cron, zone);
-    print_load_errors(&loaded.project.catalog.load_errors);
-    let failures = loaded.project.catalog.load_errors.len();
+    let failures = print_load_errors(&loaded.project.catalog.load_errors);
     if args.strict && failures > 0 {
         stop_tx.send(true).ok();
         py.detach(|| drop(runtime));
@@ -284,14 +283,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
         ));
     }
     if !args.no_save_openapi {
-        let file = format!("openapi.{}", args.openapi_format);
-        match loaded
-            .project
-            .save_openapi(py, &project.root.join(&file).to_string_lossy(), &args.openapi_format)
-        {
-            Ok(()) => println!("✓ OpenAPI spec saved: {file}\n"),
-            Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
-        }
+        save_openapi(py, args, &project.root, &loaded);
     }
     print_effective_settings(args, &settings, &limits, &connection_limits, zone);
     data.print();
@@ -328,6 +320,19 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared) -> ExitStatus {
     };
     println!("\nServer error: {error}");
     ExitStatus::Failure
+}
+
+/// Write `openapi.json` (or `.yaml`) into the project, as upstream does; a failure only warns.
+fn save_openapi(py: Python<'_>, args: &ServeArgs, root: &std::path::Path, loaded: &LoadedProject) {
+    let file = format!("openapi.{}", args.openapi_format);
+    let path = root.join(&file);
+    match loaded
+        .project
+        .save_openapi(py, &path.to_string_lossy(), &args.openapi_format)
+    {
+        Ok(()) => println!("✓ OpenAPI spec saved: {file}\n"),
+        Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
+    }
 }
 
 /// Import the project through the engine and check its cron schedules.

@@ -9,6 +9,13 @@
 //!
 //! The usage line names the command path as typed (`dspy-cli g scaffold`, `dspy-cli s`), and
 //! "Did you mean" hints come from Python's `difflib.get_close_matches`, as click's do.
+//!
+//! Why not a clap `ErrorFormatter`: a formatter sees only the `clap::Error`, so it cannot know
+//! the path as typed (aliases `g`, `s`), the command's option list for difflib's hints, or the
+//! extra words after an unexpected argument; clap's own usage text (`<PROGRAM_NAME>`, canonical
+//! names) would have to be scraped instead. So the message is built here from clap's typed
+//! parts: the `ErrorKind`, the `ContextKind` values, and the `clap::Command` tree. Only
+//! `flag_name` trims clap's rendering of an argument (`--port <PORT>`).
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
@@ -83,11 +90,13 @@ impl Invoked {
                 .get_value_names()
                 .and_then(|names| names.first())
                 .map_or_else(|| arg.get_id().to_string().to_uppercase(), ToString::to_string);
-            if arg.is_required_set() {
-                usage.push_str(&format!(" {name}"));
+            let name = if arg.is_required_set() {
+                name
             } else {
-                usage.push_str(&format!(" [{name}]"));
-            }
+                format!("[{name}]")
+            };
+            usage.push(' ');
+            usage.push_str(&name);
         }
         usage
     }

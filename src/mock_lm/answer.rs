@@ -1,5 +1,7 @@
 //! Building a plausible DSPy answer from the prompt.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value, json};
 
 /// One output field as the adapter's system prompt lists it: "1. `answer` (str): ...".
@@ -134,7 +136,7 @@ fn answer_text(messages: &[Value], model: &str) -> String {
     }
     let mut text = String::new();
     for (name, value) in &values {
-        text.push_str(&format!("[[ ## {name} ## ]]\n{}\n\n", chat_value(value)));
+        write!(text, "[[ ## {name} ## ]]\n{}\n\n", chat_value(value)).expect("writing to a String cannot fail");
     }
     text.push_str("[[ ## completed ## ]]");
     text

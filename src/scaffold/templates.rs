@@ -3,6 +3,8 @@
 //! Templates use Python's `str.format` syntax, as upstream's do: `{name}` is a placeholder and
 //! `{{`/`}}` are literal braces.
 
+use std::fmt::Write as _;
+
 use super::model::ModelChoice;
 use super::names::{GatewayKind, ModuleKind, Predictor};
 use super::signature::{Field, SignatureFields, typing_imports};
@@ -53,16 +55,13 @@ fn render(template: &str, values: &[(&str, &str)]) -> String {
         }
         let end = tail.find('}').filter(|_| tail.starts_with('{'));
         let value = end.and_then(|end| values.iter().find(|(k, _)| *k == &tail[1..end]));
-        match (end, value) {
-            (Some(end), Some((_, value))) => {
-                out.push_str(value);
-                rest = &tail[end + 1..];
-            }
-            _ => {
-                debug_assert!(false, "template placeholder without a value near {tail:.30}");
-                out.push_str(&tail[..1]);
-                rest = &tail[1..];
-            }
+        if let (Some(end), Some((_, value))) = (end, value) {
+            out.push_str(value);
+            rest = &tail[end + 1..];
+        } else {
+            debug_assert!(false, "template placeholder without a value near {tail:.30}");
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
         }
     }
     out.push_str(rest);
@@ -89,8 +88,11 @@ pub(crate) fn signature_file(program_stem: &str, class_name: &str, fields: Optio
         .iter()
         .map(|f| (f, "InputField"))
         .chain(fields.outputs.iter().map(|f| (f, "OutputField")))
-        .map(|(f, kind)| format!("    {}: {} = dspy.{kind}(desc=\"\")\n", f.name, f.ty))
-        .collect();
+        .fold(String::new(), |mut out, (f, kind)| {
+            writeln!(out, "    {}: {} = dspy.{kind}(desc=\"\")", f.name, f.ty)
+                .expect("writing to a String cannot fail");
+            out
+        });
     let all: Vec<Field> = fields.inputs.iter().chain(&fields.outputs).cloned().collect();
     render(
         SIGNATURE_FIELDS,

@@ -34,7 +34,8 @@ pub(crate) fn registered_line(job: &CronJobInfo) -> String {
     if job.use_batch {
         line.push_str(" batch=True");
         if let Some(threads) = job.num_threads {
-            line.push_str(&format!(" threads={threads}"));
+            line.push_str(" threads=");
+            line.push_str(&threads.to_string());
         }
     }
     line
@@ -145,7 +146,7 @@ impl Ticker {
             match tokio::time::timeout(self.grace, wait_for_run(&mut running)).await {
                 Ok(report) => finish_run(&self.served, &name, &report),
                 Err(_) => {
-                    tracing::warn!(target: TARGET, "Cron job {name}: run still going at the shutdown deadline; cancelling it")
+                    tracing::warn!(target: TARGET, "Cron job {name}: run still going at the shutdown deadline; cancelling it");
                 }
             }
         }

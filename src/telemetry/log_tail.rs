@@ -195,6 +195,8 @@ impl ReverseLines {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -208,9 +210,11 @@ mod tests {
     }
 
     fn lines(range: std::ops::Range<u32>, pad: usize) -> String {
-        range
-            .map(|i| format!("{{\"i\": {i}, \"pad\": \"{}\"}}\n", "x".repeat(pad)))
-            .collect()
+        let pad = "x".repeat(pad);
+        range.fold(String::new(), |mut out, i| {
+            writeln!(out, "{{\"i\": {i}, \"pad\": \"{pad}\"}}").expect("writing to a String cannot fail");
+            out
+        })
     }
 
     #[test]

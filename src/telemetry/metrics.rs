@@ -275,16 +275,32 @@ mod tests {
 
     #[test]
     fn sorts_stably_with_upstream_keys() {
-        let mut programs = vec![
-            json!({"program": "b", "call_count": 1}),
-            json!({"program": "a", "call_count": 3}),
-            json!({"program": "c", "call_count": 1}),
-        ];
-        sort_programs(&mut programs, "calls", "desc");
-        let names: Vec<_> = programs.iter().map(|p| p["program"].as_str().unwrap()).collect();
-        assert_eq!(names, ["a", "b", "c"]);
-        sort_programs(&mut programs, "whatever", "asc");
-        let names: Vec<_> = programs.iter().map(|p| p["program"].as_str().unwrap()).collect();
-        assert_eq!(names, ["a", "b", "c"]);
+        // Neither input order is the answer for any key, so a no-op sort fails every case.
+        let unsorted = || {
+            vec![
+                json!({"program": "c", "call_count": 1, "avg_latency_ms": 5.0, "last_call_ts": "2026-01-02"}),
+                json!({"program": "a", "call_count": 3, "avg_latency_ms": null, "last_call_ts": "2026-01-03"}),
+                json!({"program": "b", "call_count": 1, "avg_latency_ms": 2.0, "last_call_ts": "2026-01-01"}),
+            ]
+        };
+        let sorted = |sort_by: &str, order: &str| {
+            let mut programs = unsorted();
+            sort_programs(&mut programs, sort_by, order);
+            programs
+                .iter()
+                .map(|p| p["program"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        // Ties (c and b: one call each) keep their input order, descending too, like Python's
+        // `sorted(..., reverse=True)`.
+        assert_eq!(sorted("calls", "desc"), ["a", "c", "b"]);
+        assert_eq!(sorted("calls", "asc"), ["c", "b", "a"]);
+        // A missing latency counts as 0.
+        assert_eq!(sorted("latency", "asc"), ["a", "b", "c"]);
+        assert_eq!(sorted("last_call", "desc"), ["a", "c", "b"]);
+        // Unknown keys sort by name; any order but exactly "desc" is ascending.
+        assert_eq!(sorted("whatever", "asc"), ["a", "b", "c"]);
+        assert_eq!(sorted("whatever", "DESC"), ["a", "b", "c"]);
+        assert_eq!(sorted("program", "desc"), ["c", "b", "a"]);
     }
 }

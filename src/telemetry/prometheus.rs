@@ -43,6 +43,7 @@ pub(crate) struct EngineGauges {
 
 pub(crate) struct HttpMetrics {
     registry: Registry,
+    cron: CronMetrics,
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram>,
     in_flight: Family<Labels, Gauge>,
@@ -51,7 +52,6 @@ pub(crate) struct HttpMetrics {
     tokens: Family<Labels, Gauge>,
     cost: Family<Labels, Gauge<f64, AtomicU64>>,
     engine: Vec<(GaugeReader, Gauge<f64, AtomicU64>)>,
-    cron: CronMetrics,
 }
 
 /// Counters of the cron scheduler, labelled by job (`Program.Gateway`).

@@ -66,9 +66,9 @@ fn python_float_repr(value: f64) -> String {
         let text = if point <= 0 {
             format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
         } else if point >= len {
-            format!("{digits}{}.0", "0".repeat((point - len) as usize))
+            format!("{digits}{}.0", "0".repeat((point - len).unsigned_abs() as usize))
         } else {
-            let (whole, fraction) = digits.split_at(point as usize);
+            let (whole, fraction) = digits.split_at(point.unsigned_abs() as usize);
             format!("{whole}.{fraction}")
         };
         return format!("{sign}{text}");

@@ -1,19 +1,22 @@
-"""Fixtures for the `dspy-cli new` / `dspy-cli generate` tests (helpers live in scaffolding.py)."""
+"""Fixtures for the `dspy-cli new` / `dspy-cli generate` tests (helpers: tests/serving.py, scaffolding.py)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
-
-from scaffolding import Result, new_args, run_cli
+from scaffolding import new_args
+from serving import run_cli
 
 
 @pytest.fixture
 def cli(tmp_path: Path):
     """`cli("new", "x", ...)` runs dspy-cli in tmp_path (or `cwd=`)."""
 
-    def call(*args: str, cwd: Path | None = None, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    def call(
+        *args: str, cwd: Path | None = None, input: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return run_cli(*args, cwd=cwd or tmp_path, input=input, env=env)
 
     return call

@@ -27,7 +27,11 @@ def test_scaffold_with_module_and_signature(cli, project):
     assert "from acme_app.signatures.categorizer import CategorizerSignature\n" in module
     assert "class CategorizerCoT(dspy.Module):" in module
     assert "self.predictor = dspy.ChainOfThought(CategorizerSignature)" in module
-    assert (package(project) / "signatures/categorizer.py").read_text().startswith('"""Signature definitions for categorizer."""')
+    assert (
+        (package(project) / "signatures/categorizer.py")
+        .read_text()
+        .startswith('"""Signature definitions for categorizer."""')
+    )
 
 
 def test_scaffold_without_signature_uses_default_template(cli, project):
@@ -44,7 +48,9 @@ def test_scaffold_converts_dashes_only(cli, project):
     result = cli("g", "scaffold", "my-prog", "-s", "x: Optional[int] -> y", cwd=project)
     assert "  Note: Converted 'my-prog' to 'my_prog' for Python compatibility\n" in result.stdout
     module = (package(project) / "modules/my_prog_predict.py").read_text()
-    assert module.startswith("from typing import Optional\n\nimport dspy\nfrom acme_app.signatures.my_prog import MyProgSignature\n")
+    assert module.startswith(
+        "from typing import Optional\n\nimport dspy\nfrom acme_app.signatures.my_prog import MyProgSignature\n"
+    )
     bad = cli("g", "scaffold", "my prog", cwd=project)
     assert bad.returncode == 1
     assert "Error: Program name 'my prog' is not a valid Python identifier\n" in bad.stdout
@@ -57,7 +63,7 @@ def test_signature_command(cli, project):
         "Generating signature: tags\n\n  Signature: post -> tags: list[str]\n  Package: acme_app\n\n"
         "  Created: signatures/tags.py\n✓ Signature created successfully!\n\nFile created: signatures/tags.py\n"
     )
-    assert "    tags: list[str] = dspy.OutputField(desc=\"\")\n" in (package(project) / "signatures/tags.py").read_text()
+    assert '    tags: list[str] = dspy.OutputField(desc="")\n' in (package(project) / "signatures/tags.py").read_text()
     default = cli("g", "signature", "plain", cwd=project)
     assert "  Using default signature (question: str -> answer: str)\n" in default.stdout
 
@@ -118,7 +124,10 @@ def test_gateway_api(cli, project):
 def test_gateway_cron(cli, project):
     result = cli("g", "gateway", "moderator", "-t", "cron", "-s", "*/5 * * * *", cwd=project)
     assert result.returncode == 0
-    assert "  Type: cron (Scheduled background execution)\n  Package: acme_app\n  Schedule: */5 * * * *\n\n" in result.stdout
+    assert (
+        "  Type: cron (Scheduled background execution)\n  Package: acme_app\n  Schedule: */5 * * * *\n\n"
+        in result.stdout
+    )
     text = (package(project) / "gateways/moderator_cron_gateway.py").read_text()
     assert "class ModeratorGateway(CronGateway):" in text
     assert 'schedule = "*/5 * * * *"' in text
@@ -178,13 +187,20 @@ def test_unknown_gateway_type(cli, project):
 
 
 def test_invalid_names(cli, project):
-    assert_aborted(cli("g", "module", "9lives", cwd=project), "Error: Program name '9lives' is not a valid Python identifier\n")
-    assert_aborted(cli("g", "gateway", "1bad", cwd=project), "Error: Gateway name '1bad' is not a valid Python identifier\n")
+    assert_aborted(
+        cli("g", "module", "9lives", cwd=project), "Error: Program name '9lives' is not a valid Python identifier\n"
+    )
+    assert_aborted(
+        cli("g", "gateway", "1bad", cwd=project), "Error: Gateway name '1bad' is not a valid Python identifier\n"
+    )
 
 
 def test_invalid_signature(cli, project):
     result = cli("g", "scaffold", "bad", "-s", "nope", cwd=project)
-    assert_aborted(result, f"Error parsing signature string: Invalid signature format: 'nope', must contain exactly one '->'.\n{SIGNATURE_HINT}\n")
+    assert_aborted(
+        result,
+        f"Error parsing signature string: Invalid signature format: 'nope', must contain exactly one '->'.\n{SIGNATURE_HINT}\n",
+    )
     assert not (package(project) / "signatures/bad.py").exists()
 
 
@@ -193,12 +209,18 @@ def test_overwrite_declined(cli, project):
     module = package(project) / "modules/main_cot.py"
     before = path.read_text()
     result = cli("g", "scaffold", "main", "-m", "CoT", "-s", "a -> b", cwd=project, input="n\n")
-    assert_aborted(result, f"Warning: Signature file already exists: {path}\nOverwrite? [y/N]: Error creating scaffold: the existing file was kept (answer 'y' to overwrite it)\n")
+    assert_aborted(
+        result,
+        f"Warning: Signature file already exists: {path}\nOverwrite? [y/N]: Error creating scaffold: the existing file was kept (answer 'y' to overwrite it)\n",
+    )
     # Declining the signature writes nothing, not even the (new) module file.
     assert path.read_text() == before
     assert not module.exists()
     # End of input counts as "no".
-    assert_aborted(cli("g", "signature", "main", cwd=project), "Overwrite? [y/N]: Error creating signature: the existing file was kept (answer 'y' to overwrite it)\n")
+    assert_aborted(
+        cli("g", "signature", "main", cwd=project),
+        "Overwrite? [y/N]: Error creating signature: the existing file was kept (answer 'y' to overwrite it)\n",
+    )
 
 
 def test_overwrite_accepted_then_module_declined(cli, project):
@@ -206,7 +228,10 @@ def test_overwrite_accepted_then_module_declined(cli, project):
     module = package(project) / "modules/main_predict.py"
     module_before = module.read_text()
     result = cli("g", "scaffold", "main", "-s", "a -> b", cwd=project, input="maybe\ny\nn\n")
-    assert_aborted(result, f"Warning: Module file already exists: {module}\nOverwrite? [y/N]: Error creating scaffold: the existing file was kept (answer 'y' to overwrite it)\n")
+    assert_aborted(
+        result,
+        f"Warning: Module file already exists: {module}\nOverwrite? [y/N]: Error creating scaffold: the existing file was kept (answer 'y' to overwrite it)\n",
+    )
     assert "Overwrite? [y/N]: Error: invalid input\nOverwrite? [y/N]:   Created: signatures/main.py\n" in result.stdout
     assert "    b: str = dspy.OutputField" in signature.read_text()
     assert module.read_text() == module_before
@@ -232,11 +257,16 @@ def test_signature_without_outputs_is_refused(cli, project):
 
 def test_keyword_names_are_refused(cli, project):
     result = cli("g", "module", "import", cwd=project)
-    assert_aborted(result, "Error: Program name 'import' is a Python keyword, so the generated files could not be imported. Choose another name (e.g. 'import_program').\n")
+    assert_aborted(
+        result,
+        "Error: Program name 'import' is a Python keyword, so the generated files could not be imported. Choose another name (e.g. 'import_program').\n",
+    )
     assert not (package(project) / "modules/import_predict.py").exists()
 
 
 def test_gateway_path_must_be_a_route(cli, project):
     result = cli("g", "gateway", "hook", "-p", "hooks/in", cwd=project)
-    assert_aborted(result, "Error: Gateway path 'hooks/in' must start with '/' and contain no spaces (e.g. '/hooks/in').\n")
+    assert_aborted(
+        result, "Error: Gateway path 'hooks/in' must start with '/' and contain no spaces (e.g. '/hooks/in').\n"
+    )
     assert not (package(project) / "gateways/hook_gateway.py").exists()

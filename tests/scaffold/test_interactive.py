@@ -8,7 +8,7 @@ import time
 
 import pexpect
 import pytest
-from scaffolding import DSPY_CLI, clean_env
+from serving import DSPY_CLI, clean_env
 
 CYAN, GREEN, BOLD, RESET = "\x1b[36m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
 
@@ -21,7 +21,12 @@ def restore_default_sigint() -> None:
 
 def spawn(args: list[str], cwd, env: dict[str, str] | None = None) -> pexpect.spawn:
     child = pexpect.spawn(
-        str(DSPY_CLI), args, cwd=str(cwd), env=clean_env(env), encoding="utf-8", timeout=30,
+        str(DSPY_CLI),
+        args,
+        cwd=str(cwd),
+        env=clean_env(env),
+        encoding="utf-8",
+        timeout=30,
         preexec_fn=restore_default_sigint,
     )
     child.setwinsize(40, 200)
@@ -82,7 +87,9 @@ def test_guided_flow_with_hidden_key(tmp_path):
     assert (root / ".env").read_text().endswith("ANTHROPIC_API_KEY=sk-ant-secret-value\n")
     signature = (root / "src/demo/signatures/tagger.py").read_text()
     assert '    count: int = dspy.InputField(desc="")\n    tags: list[str] = dspy.OutputField(desc="")\n' in signature
-    assert "self.predictor = dspy.ChainOfThought(TaggerSignature)" in (root / "src/demo/modules/tagger_cot.py").read_text()
+    assert (
+        "self.predictor = dspy.ChainOfThought(TaggerSignature)" in (root / "src/demo/modules/tagger_cot.py").read_text()
+    )
 
 
 def test_defaults_path_asks_only_for_the_model(tmp_path):
@@ -96,11 +103,19 @@ def test_defaults_path_asks_only_for_the_model(tmp_path):
     child.expect_exact("  Signature: question:str -> answer:str")
     assert finish(child) == 0
     # The "don't customize" path writes upstream's default signature template.
-    assert (tmp_path / "quick/src/quick/signatures/my_program.py").read_text().startswith("import dspy\n\nclass MyProgramSignature")
+    assert (
+        (tmp_path / "quick/src/quick/signatures/my_program.py")
+        .read_text()
+        .startswith("import dspy\n\nclass MyProgramSignature")
+    )
 
 
 def test_key_found_in_environment_is_masked_and_offered(tmp_path):
-    child = spawn(["new", "envkey", "-p", "main", "-m", "Predict", "-s", "q -> a"], tmp_path, env={"OPENAI_API_KEY": "sk-1234567890abcdefXYZW"})
+    child = spawn(
+        ["new", "envkey", "-p", "main", "-m", "Predict", "-s", "q -> a"],
+        tmp_path,
+        env={"OPENAI_API_KEY": "sk-1234567890abcdefXYZW"},
+    )
     child.expect_exact("Model [openai/gpt-5-mini]: ")
     child.sendline("")
     child.expect_exact("Found OPENAI_API_KEY in environment: sk-12345...XYZW")
@@ -124,11 +139,15 @@ def test_signature_prompt_default_and_fallback(tmp_path):
     child = spawn(["new", "reask", "-p", "main", "-m", "Predict", "--model", "ollama/x"], tmp_path)
     child.expect_exact("Signature [question:str -> answer:str]: ")
     child.sendline("not a signature")
-    child.expect_exact("Error parsing signature string: Invalid signature format: 'not a signature', must contain exactly one '->'.")
+    child.expect_exact(
+        "Error parsing signature string: Invalid signature format: 'not a signature', must contain exactly one '->'."
+    )
     child.expect_exact('Write it as "inputs -> outputs"')
     child.expect_exact("Signature [question:str -> answer:str]: ")
     child.sendline("question ->")
-    child.expect_exact("Error parsing signature string: 'question ->' has no output fields: name at least one after '->'.")
+    child.expect_exact(
+        "Error parsing signature string: 'question ->' has no output fields: name at least one after '->'."
+    )
     child.expect_exact("Signature [question:str -> answer:str]: ")
     child.sendline("text -> summary")
     child.expect_exact("  Signature: text -> summary")
@@ -142,7 +161,9 @@ def test_bad_answers_are_asked_again(tmp_path):
     child = spawn(["new"], tmp_path)
     child.expect_exact("What is your project name?")
     child.sendline("bad name!")
-    child.expect_exact("Error: Project name 'bad name!' gives the Python package name 'bad name!', which is not a valid Python identifier.")
+    child.expect_exact(
+        "Error: Project name 'bad name!' gives the Python package name 'bad name!', which is not a valid Python identifier."
+    )
     child.expect_exact("(e.g. 'bad-name').")
     child.expect_exact("What is your project name?")
     child.sendline("taken")
@@ -190,7 +211,11 @@ def test_bad_answers_are_asked_again(tmp_path):
 
 @pytest.mark.parametrize("at", ["project", "menu", "api-key"])
 def test_end_of_input_aborts_cleanly(tmp_path, at):
-    args = {"project": ["new"], "menu": ["new", "x", "-p", "main"], "api-key": ["new", "x", "-p", "a", "-m", "Predict", "-s", "q -> a", "--model", "openai/x"]}[at]
+    args = {
+        "project": ["new"],
+        "menu": ["new", "x", "-p", "main"],
+        "api-key": ["new", "x", "-p", "a", "-m", "Predict", "-s", "q -> a", "--model", "openai/x"],
+    }[at]
     child = spawn(args, tmp_path)
     child.expect(r": $")
     child.sendeof()

@@ -148,7 +148,9 @@ def test_readme_explains_async_modules_and_production(project):
 
 
 def test_typed_signature_fields(cli, tmp_path):
-    result = cli(*new_args("my-project", **{"--program-name": "analyzer", "--signature": "text, context: list[str] -> summary"}))
+    result = cli(
+        *new_args("my-project", **{"--program-name": "analyzer", "--signature": "text, context: list[str] -> summary"})
+    )
     assert result.returncode == 0, result.stdout
     package = tmp_path / "my-project/src/my_project"
     assert (package / "modules/analyzer_predict.py").is_file()
@@ -166,11 +168,15 @@ def test_signature_files_import_the_typing_names_they_use(cli, tmp_path):
     assert cli(*new_args("typed", **{"--signature": signature})).returncode == 0
     package = tmp_path / "typed/src/typed"
     text = (package / "signatures/main.py").read_text()
-    assert text.startswith('"""Signature definitions for main."""\n\nfrom typing import Any, Literal, Optional\n\nimport dspy\n')
+    assert text.startswith(
+        '"""Signature definitions for main."""\n\nfrom typing import Any, Literal, Optional\n\nimport dspy\n'
+    )
     assert "    y: Literal['a', 'b'] = dspy.OutputField(desc=\"\")\n" in text
-    assert "    z: Optional[int] = dspy.OutputField(desc=\"\")\n" in text
+    assert '    z: Optional[int] = dspy.OutputField(desc="")\n' in text
     module = (package / "modules/main_predict.py").read_text()
-    assert module.startswith("from typing import Any, Optional\n\nimport dspy\nfrom typed.signatures.main import MainSignature\n")
+    assert module.startswith(
+        "from typing import Any, Optional\n\nimport dspy\nfrom typed.signatures.main import MainSignature\n"
+    )
 
 
 def test_quotes_around_the_signature_are_stripped(cli, tmp_path):
@@ -182,13 +188,22 @@ def test_quotes_around_the_signature_are_stripped(cli, tmp_path):
 def test_program_name_with_dashes_and_spaces_is_converted(cli, tmp_path):
     # tests/smoke_test.py of dspy-cli
     result = cli(
-        *new_args("test-project", **{"--program-name": "test-program", "--model": "anthropic/claude-sonnet-4-5", "--api-key": "test-api-key"})
+        *new_args(
+            "test-project",
+            **{"--program-name": "test-program", "--model": "anthropic/claude-sonnet-4-5", "--api-key": "test-api-key"},
+        )
     )
     assert result.returncode == 0
     assert "Note: Converted program name 'test-program' to 'test_program' for Python compatibility\n" in result.stdout
     root = tmp_path / "test-project"
-    assert (root / "src/test_project/modules/test_program_predict.py").read_text().count("class TestProgramPredict(") == 1
-    assert (root / ".env").read_text().endswith("# ANTHROPIC_API_KEY for your LLM provider\nANTHROPIC_API_KEY=test-api-key\n")
+    assert (root / "src/test_project/modules/test_program_predict.py").read_text().count(
+        "class TestProgramPredict("
+    ) == 1
+    assert (
+        (root / ".env")
+        .read_text()
+        .endswith("# ANTHROPIC_API_KEY for your LLM provider\nANTHROPIC_API_KEY=test-api-key\n")
+    )
     assert "# Add your" not in result.stdout
     spaced = cli(*new_args("spaced", **{"--program-name": "My Prog"}))
     assert "Note: Converted program name 'My Prog' to 'My_Prog' for Python compatibility\n" in spaced.stdout
@@ -251,7 +266,9 @@ def test_unknown_provider_env_var(cli, tmp_path):
 def test_git_missing_is_only_a_warning(cli, tmp_path):
     result = cli(*new_args("nogit"), env={"PATH": str(tmp_path / "empty-bin")})
     assert result.returncode == 0
-    assert "  Warning: git not found, skipping repository initialization\n✓ Project created successfully!" in result.stdout
+    assert (
+        "  Warning: git not found, skipping repository initialization\n✓ Project created successfully!" in result.stdout
+    )
     assert not (tmp_path / "nogit/.git").exists()
 
 
@@ -289,7 +306,9 @@ def test_empty_name_prompts_then_aborts_on_eof(cli, tmp_path):
 def test_whitespace_name_is_asked_again(cli, tmp_path):
     result = cli("new", input="   \n")
     prompt = "What is your project name? [my-project]: "
-    assert result.stdout == f"{prompt}Error: Project name cannot be empty\n{prompt}" + no_answer("the project name (dspy-cli new NAME)")
+    assert result.stdout == f"{prompt}Error: Project name cannot be empty\n{prompt}" + no_answer(
+        "the project name (dspy-cli new NAME)"
+    )
     assert (result.returncode, result.stderr) == (1, "Aborted!\n")
     assert list(tmp_path.iterdir()) == []
 
@@ -407,7 +426,9 @@ def test_keyword_program_name_is_refused(cli, tmp_path):
 
 def test_api_key_with_a_line_break_is_refused(cli, tmp_path):
     result = cli(*new_args("x", **{"--api-key": "sk-1\nOTHER=2"}))
-    assert_aborted(result, "Error: The API key contains a line break or another control character. Pass the key alone.\n")
+    assert_aborted(
+        result, "Error: The API key contains a line break or another control character. Pass the key alone.\n"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-from scaffolding import DSPY_CLI, new_args
+from scaffolding import new_args
+from serving import DSPY_CLI
 
 
 def test_help_lists_commands(cli):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from scaffolding import new_args, run_cli, serving
+from scaffolding import new_args
+from serving import run_cli, start_server
 
 ANSWER = "model=gpt-4o-mini"  # what the mock LM puts in str fields for openai/gpt-4o-mini
 
@@ -63,7 +64,10 @@ def projects(tmp_path_factory) -> dict[str, Path]:
         result = run_cli(*new_args(name, **flags), cwd=base)
         assert result.returncode == 0, result.stdout
         root = base / name
-        for args in (["g", "scaffold", "everything", "-m", module_type, "-s", ALL], ["g", "module", "inline", "-m", module_type]):
+        for args in (
+            ["g", "scaffold", "everything", "-m", module_type, "-s", ALL],
+            ["g", "module", "inline", "-m", module_type],
+        ):
             result = run_cli(*args, cwd=root)
             assert result.returncode == 0, result.stdout
         made[module_type] = root
@@ -125,7 +129,8 @@ def check_outputs(response: httpx.Response, expected: dict) -> None:
 def test_served_with_mock_lm(projects, module_type, code_interpreter_works):
     root = projects[module_type]
     signature, suffix = MODULE_TYPES[module_type]
-    with serving(root) as (base, _pid):
+    with start_server(root, "--mock-lm", timeout=90) as server:
+        base = server.url
         programs = httpx.get(f"{base}/programs", timeout=10).json()["programs"]
         names = {p["name"] for p in programs}
         assert names == {f"Main{suffix}", f"Everything{suffix}", f"Inline{suffix}"}

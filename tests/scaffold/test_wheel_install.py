@@ -18,11 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from scaffolding import new_args, run_cli, serving
+from scaffolding import new_args
+from serving import run_cli, start_server
 
 REPO = Path(__file__).resolve().parents[2]
 
-WHERE = '''
+WHERE = """
 import sys
 
 import dspy
@@ -32,7 +33,7 @@ import dspy_cli
 class Where(dspy.Module):
     def forward(self, question: str) -> dict:
         return {"prefix": sys.prefix, "dspy_cli": dspy_cli.__file__}
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -60,14 +61,17 @@ def test_new_project_installs_the_wheel_and_serves_from_its_venv(tmp_path, wheel
     (project / "wheels").mkdir()
     shutil.copy(wheel, project / "wheels")
     constraints = tmp_path / "constraints.txt"
-    frozen = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True, text=True, check=True)
+    frozen = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True, text=True, check=True
+    )
     constraints.write_text(frozen.stdout)
     run([sys.executable, "-m", "venv", ".venv"], project, timeout=120)
     pip = [str(project / ".venv/bin/pip"), "install", "-q", "--disable-pip-version-check"]
     run([*pip, "--find-links", "wheels", "-c", str(constraints), "-e", "."], project, timeout=900)
 
     # Our own dspy-cli, as a user would have it on PATH; it must re-execute into project/.venv.
-    with serving(project, system=False, ready_timeout=120) as (base, pid):
+    with start_server(project, "--mock-lm", system=False, timeout=120) as server:
+        base, pid = server.url, server.process.pid
         answer = httpx.post(f"{base}/MainPredict", json={"question": "q"}, timeout=30)
         assert answer.status_code == 200 and answer.json() == {"answer": "model=gpt-4o-mini"}
         where = httpx.post(f"{base}/Where", json={"question": "q"}, timeout=30).json()

@@ -26,10 +26,10 @@ __all__ = [
 class Gateway(ABC):  # noqa: B024 - abstract by convention, like upstream
     """Base of every gateway: optional lifecycle hooks."""
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - an optional hook: a no-op unless overridden
         """Called once when the server registers the gateway."""
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> None:  # noqa: B027 - an optional hook: a no-op unless overridden
         """Called once when the server stops."""
 
 
@@ -78,7 +78,7 @@ class CronGateway(Gateway):
     @abstractmethod
     async def on_complete(self, inputs: dict[str, Any], output: PipelineOutput) -> None: ...
 
-    async def on_error(self, inputs: dict[str, Any], error: Exception) -> None:  # noqa: B027
+    async def on_error(self, inputs: dict[str, Any], error: Exception) -> None:
         """Called when one input fails; a no-op by default."""
 
     @staticmethod

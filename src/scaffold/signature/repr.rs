@@ -1,6 +1,8 @@
 //! Python's text for values and syntax trees: `repr()` of literals (as `Literal[...]` prints
 //! them) and `ast.dump()` (as dspy quotes a node it cannot handle).
 
+use std::fmt::Write as _;
+
 use super::parser::{Const, Expr};
 
 /// Python's `repr()` of a literal.
@@ -33,7 +35,9 @@ pub(crate) fn repr_str(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            _ if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            _ if c.is_control() => {
+                write!(out, "\\x{:02x}", u32::from(c)).expect("writing to a String cannot fail");
+            }
             _ => out.push(c),
         }
     }

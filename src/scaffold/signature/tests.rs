@@ -103,6 +103,7 @@ fn accepted_signatures_render_like_upstream() {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one table of dspy's messages, a row per case")]
 fn rejected_signatures_give_dspy_messages() {
     let cases = [
         (
