@@ -1,21 +1,13 @@
 //! What `serve` prints on stdout at start-up (upstream's wording).
 
-use serde_json::Value;
-
-use crate::engine::{LoadedProject, RouteKind};
+use crate::engine::{LoadFailure, LoadedProject, RouteKind};
 
 /// The program listing: under each program the routes actually served, its cron jobs, and
 /// what is not served with the reason.
 pub(super) fn print_programs(loaded: &LoadedProject, package: &str, no_cron: bool) {
     println!("\nDiscovered Programs:\n");
     let routes = &loaded.engine.routes;
-    let names: Vec<&str> = loaded
-        .programs
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let names: Vec<&str> = loaded.project.catalog.program_names().collect();
     if names.is_empty() {
         println!(
             "  No programs discovered\n\nMake sure your DSPy modules:\n  1. Are in src/{package}/modules/\n  2. Subclass dspy.Module\n  3. Are not named with a leading underscore\n  4. If you are using external dependencies:\n     - Ensure your venv is activated (source .venv/bin/activate)\n     - Make sure you have dspy-cli-rs as a local dependency\n     - Install them using pip install -e .\n"
@@ -40,12 +32,7 @@ pub(super) fn print_programs(loaded: &LoadedProject, package: &str, no_cron: boo
             let state = if no_cron { "  (not scheduled: --no-cron)" } else { "" };
             println!("    CRON {} schedule={}{state}", job.gateway, job.schedule);
         }
-        for note in loaded.notes[name]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for note in loaded.project.notes.get(name).into_iter().flatten() {
             println!("    {note}");
         }
         println!();
@@ -57,26 +44,27 @@ pub(super) fn print_programs(loaded: &LoadedProject, package: &str, no_cron: boo
 }
 
 /// Every module file that failed to load, with the line and the error, so nothing is dropped
-/// silently (the same list is in `/health/ready`).
-pub(super) fn print_load_errors(errors: &Value) {
-    let errors = errors.as_array().map(Vec::as_slice).unwrap_or_default();
+/// silently (the same list is in `/health/ready`). Returns how many there are.
+pub(super) fn print_load_errors(errors: &[LoadFailure]) -> usize {
     if errors.is_empty() {
-        return;
+        return 0;
     }
     println!("Failed to load:\n");
     for error in errors {
-        let file = error["file"].as_str().unwrap_or("?");
-        let place = match error["line"].as_u64() {
+        let file = &error.file;
+        let place = match error.line {
             Some(line) => format!("{file}:{line}"),
-            None => file.to_owned(),
+            None => file.clone(),
         };
-        let program = error["program"]
-            .as_str()
+        let program = error
+            .program
+            .as_ref()
             .map(|p| format!(" (class {p}: requests answer 500 until it can be created)"))
             .unwrap_or_default();
-        println!("  ✗ {place}: {}{program}", error["error"].as_str().unwrap_or("?"));
+        println!("  ✗ {place}: {}{program}", error.error);
     }
     println!();
+    errors.len()
 }
 
 /// `extra` (the `--auth` lines) goes between the banner and the Ctrl+C hint, as upstream.

@@ -7,7 +7,7 @@ use super::args::{GatewayArgs, GenerateArgs, GenerateCommand, ModuleArgs, Scaffo
 use super::prompt::{Aborted, confirm, fail, parse_signature};
 use super::style::{Color, paint};
 use super::{ExitStatus, checks};
-use crate::config::{find_package_dir, is_project_dir};
+use crate::config::{is_project_dir, locate_package};
 use crate::scaffold::names::{GatewayKind, ModuleKind, module_keys, module_kind, signature_class_name, to_class_name};
 use crate::scaffold::project::{create_dir, module_class_name, module_file_stem, write_file};
 use crate::scaffold::signature::SignatureFields;
@@ -58,11 +58,7 @@ fn locate<T>(
         return Err(aborted);
     }
     let checked = check_type()?;
-    let package_dir = find_package_dir(&cwd).ok_or_else(|| fail("Error: Could not find package in src/"))?;
-    let package_name = package_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let (package_dir, package_name) = locate_package(&cwd).map_err(|e| fail(&e.to_string()))?;
     // Unlike `new`, only dashes are converted here.
     let name = raw_name.replace('-', "_");
     if name != raw_name {

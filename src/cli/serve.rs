@@ -159,11 +159,7 @@ fn engine_settings(
         .iter()
         .map(|(alias, entry)| (alias.clone(), Value::Object(entry.settings.clone())))
         .collect();
-    let program_aliases = config
-        .program_models
-        .iter()
-        .map(|(p, a)| (p.clone(), Value::from(a.as_str())))
-        .collect();
+    let program_aliases = config.program_models.clone().into_iter().collect();
     let configured_workers = sync_worker_threads(config).map_err(|e| e.to_string())?;
     let sync_workers = args.sync_workers.or(configured_workers).unwrap_or(DEFAULT_SYNC_WORKERS);
     Ok(EngineSettings {
@@ -176,11 +172,7 @@ fn engine_settings(
         modules_dir: project.modules_dir.clone(),
         package_name: project.package_name.clone(),
         logs_dir,
-        environment: config
-            .dotenv
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-            .collect(),
+        environment: config.dotenv.clone(),
         fresh_instance_per_request: config
             .server_bool("fresh_instance_per_request")
             .map_err(|e| e.to_string())?
@@ -294,8 +286,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     };
     print_programs(&loaded, &project.package_name, args.no_cron);
     print_cron_registration(&loaded, args.no_cron, zone);
-    print_load_errors(&loaded.load_errors);
-    let failures = loaded.load_errors.as_array().map_or(0, Vec::len);
+    let failures = print_load_errors(&loaded.project.catalog.load_errors);
     if args.strict && failures > 0 {
         stop_tx.send(true).ok();
         py.detach(|| drop(runtime));
@@ -304,7 +295,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
         ));
     }
     if !args.no_save_openapi {
-        save_openapi(py, args, &loaded, &project);
+        save_openapi(py, args, &project.root, &loaded);
     }
     print_effective_settings(args, &settings, &limits, &connection_limits, (zone, &security));
     data.print();
@@ -343,9 +334,14 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     ExitStatus::Failure
 }
 
-fn save_openapi(py: Python<'_>, args: &ServeArgs, loaded: &LoadedProject, project: &Project) {
+/// Write `openapi.json` (or `.yaml`) into the project, as upstream does; a failure only warns.
+fn save_openapi(py: Python<'_>, args: &ServeArgs, root: &std::path::Path, loaded: &LoadedProject) {
     let file = format!("openapi.{}", args.openapi_format);
-    match loaded.save_openapi(py, &project.root.join(&file).to_string_lossy(), &args.openapi_format) {
+    let path = root.join(&file);
+    match loaded
+        .project
+        .save_openapi(py, &path.to_string_lossy(), &args.openapi_format)
+    {
         Ok(()) => println!("✓ OpenAPI spec saved: {file}\n"),
         Err(err) => println!("Warning: Could not save OpenAPI spec: {err}"),
     }
@@ -369,7 +365,7 @@ pub(super) fn load(
     match scheduler::parse_schedules(&loaded.engine.cron_jobs, zone) {
         Ok(schedules) => Ok((loaded, schedules)),
         Err(err) => {
-            let (engine, _) = loaded.split();
+            let engine = loaded.engine;
             py.detach(|| engine.shutdown(Duration::from_secs(1)));
             Err(format!("Error creating application: {err}"))
         }
@@ -385,13 +381,12 @@ pub(super) fn share(
     log: &InferenceLog,
     settings: &EngineSettings,
 ) -> (Arc<Engine>, ProjectHandles) {
-    let (engine, rest) = loaded.split();
-    metrics.seed_from_logs(&settings.logs_dir, &rest.program_names());
+    let LoadedProject { engine, project } = loaded;
+    let names: Vec<String> = project.catalog.program_names().map(str::to_owned).collect();
+    metrics.seed_from_logs(&settings.logs_dir, &names);
     let engine = Arc::new(engine);
     let parts = ServedParts {
-        programs: rest.programs.clone(),
-        load_errors: rest.load_errors.clone(),
-        openapi: rest.openapi.clone(),
+        catalog: project.catalog.clone(),
         limits,
         metrics,
         log: log.clone(),
@@ -399,7 +394,7 @@ pub(super) fn share(
         expose_errors,
     };
     state.set_served(Served::new(engine.clone(), parts));
-    (engine, rest)
+    (engine, project)
 }
 
 fn print_cron_registration(loaded: &LoadedProject, no_cron: bool, zone: Zone) {

@@ -3,7 +3,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, ProjectConfig};
 use crate::server::{Auth, Cors, CorsOrigins, KeySource, LoginSettings, Security};
@@ -41,7 +40,7 @@ pub(crate) fn security_settings(config: &ProjectConfig) -> Result<SecuritySettin
 /// `DSPY_API_KEY` (the environment or `.env`), or a fresh key printed once, as upstream. An
 /// empty value counts as unset: an empty key would let anyone in. A generated key is also put
 /// in the environment Python sees (`environment`), as upstream exports it.
-pub(crate) fn api_key(environment: &mut Map<String, Value>) -> (String, KeySource) {
+pub(crate) fn api_key(environment: &mut Vec<(String, String)>) -> (String, KeySource) {
     match std::env::var("DSPY_API_KEY") {
         Ok(key) if !key.trim().is_empty() => {
             if key.chars().count() < SHORT_KEY_CHARS {
@@ -64,7 +63,8 @@ pub(crate) fn api_key(environment: &mut Map<String, Value>) -> (String, KeySourc
             ] {
                 tracing::warn!(target: "dspy_cli.server.auth", "{line}");
             }
-            environment.insert("DSPY_API_KEY".into(), Value::from(key.as_str()));
+            environment.retain(|(name, _)| name != "DSPY_API_KEY");
+            environment.push(("DSPY_API_KEY".into(), key.clone()));
             (key, KeySource::Generated)
         }
     }
@@ -78,7 +78,7 @@ fn generate_key() -> String {
 }
 
 /// The server's auth (with `--auth`: the API key, generated if need be) and CORS.
-pub(crate) fn build(auth: bool, settings: &SecuritySettings, environment: &mut Map<String, Value>) -> Security {
+pub(crate) fn build(auth: bool, settings: &SecuritySettings, environment: &mut Vec<(String, String)>) -> Security {
     Security {
         auth: auth.then(|| Auth::new(api_key(environment).0, settings.login)),
         cors: settings.cors.clone().map(Cors::new),

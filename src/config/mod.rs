@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub(crate) use project::{Project, find_package_dir, is_project_dir};
+pub(crate) use project::{Project, is_project_dir, locate_package};
 
 /// Errors in `dspy.config.yaml`. Messages match dspy-cli 0.1.13 so scripts keep working.
 #[derive(Debug, thiserror::Error)]

@@ -33,15 +33,11 @@ impl Project {
         if !is_project_dir(root) {
             return Err(ProjectError::NotAProject);
         }
-        let package_dir = find_package_dir(root).ok_or(ProjectError::NoPackage)?;
+        let (package_dir, package_name) = locate_package(root)?;
         let modules_dir = package_dir.join("modules");
         if !modules_dir.is_dir() {
             return Err(ProjectError::NoModulesDir(modules_dir));
         }
-        let package_name = package_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         Ok(Self {
             root: root.to_path_buf(),
             package_name,
@@ -53,6 +49,17 @@ impl Project {
 
 pub(crate) fn is_project_dir(root: &Path) -> bool {
     root.join("dspy.config.yaml").exists() && root.join("src").exists()
+}
+
+/// The project's package directory and its name (`src/<name>/`). `generate` calls this on its
+/// own, because it checks its arguments between the project check and this one.
+pub(crate) fn locate_package(root: &Path) -> Result<(PathBuf, String), ProjectError> {
+    let package_dir = find_package_dir(root).ok_or(ProjectError::NoPackage)?;
+    let package_name = package_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok((package_dir, package_name))
 }
 
 /// The single directory under `src/` holding an `__init__.py` (0 or 2+ → None).

@@ -214,7 +214,7 @@ impl Drainer {
                 return tracing::error!("creating a completion: {}", describe_error(py, &err));
             }
         };
-        let args = (route, PyBytes::new(py, body), kind as u8, completion.clone_ref(py));
+        let args = (route, PyBytes::new(py, body), kind.code(), completion.clone_ref(py));
         match self.start_async.call1(py, args) {
             Ok(task) if !task.is_none(py) => {
                 self.tasks.lock().expect("task map lock").insert(id, task);

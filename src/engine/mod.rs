@@ -6,6 +6,7 @@
 
 mod async_loop;
 mod bridge;
+mod convert;
 mod cron_run;
 mod doorbell;
 mod gateway_app;
@@ -21,25 +22,16 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 pub(crate) use bridge::{ProgramRunner, RunResult};
+pub(crate) use convert::{BodyKind, CronJobInfo, EngineSettings, ImageCaps, LoadFailure};
 pub(crate) use cron_run::CronReport;
 pub(crate) use gateway_app::{AsgiRequest, AsgiResponse};
 pub(crate) use outcome::Reply;
-pub(crate) use startup::{
-    CronJobInfo, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project,
-};
+pub(crate) use startup::{Catalog, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 
 use crate::telemetry::{InferenceLog, Origin};
 use async_loop::AsyncLoop;
 pub(crate) use sync_pool::PoolStats;
 use sync_pool::SyncPool;
-
-/// How FastAPI would read the body: JSON, some other content type (raw bytes), or nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyKind {
-    Json = 0,
-    Other = 1,
-    Empty = 2,
-}
 
 /// Who serves a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,9 @@
-//! Turning the outcome tuple that `_runtime.invoke` returns into a [`Reply`] and a log line.
+//! Turning the [`Outcome`] that `_runtime.invoke` returns into a [`Reply`] and a log line.
 
 use super::JobContext;
+use super::convert::Outcome;
 use crate::telemetry::{LogRecord, PendingLog};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
 
 /// The finished response for the HTTP layer.
 #[derive(Debug)]
@@ -15,32 +15,20 @@ pub(crate) struct Reply {
     pub(crate) log: Option<PendingLog>,
 }
 
-fn bytes_of(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    Ok(value.cast::<PyBytes>()?.as_bytes().to_vec())
-}
-
 fn parse_outcome(job: &JobContext, outcome: &Bound<'_, PyAny>) -> PyResult<(u16, Vec<u8>, Option<LogRecord>)> {
-    let tuple = outcome.cast::<PyTuple>()?;
-    let status: u16 = tuple.get_item(0)?.extract()?;
-    let body = bytes_of(&tuple.get_item(1)?)?;
-    let log = tuple.get_item(2)?;
-    if log.is_none() {
-        return Ok((status, body, None));
-    }
-    let log = log.cast::<PyTuple>()?;
-    let usage = log.get_item(3)?;
-    let record = LogRecord {
+    let Outcome { status, body, log } = outcome.extract()?;
+    let record = log.map(|log| LogRecord {
         program: job.program.clone(),
         model: job.model.clone(),
         duration: job.started.elapsed(),
-        inputs_json: bytes_of(&log.get_item(0)?)?,
-        outputs_json: bytes_of(&log.get_item(1)?)?,
-        error: log.get_item(2)?.extract()?,
-        usage_json: if usage.is_none() { None } else { Some(bytes_of(&usage)?) },
+        inputs_json: log.inputs,
+        outputs_json: log.outputs,
+        error: log.error,
+        usage_json: log.usage,
         origin: job.origin,
         request_id: job.request_id.clone(),
-    };
-    Ok((status, body, Some(record)))
+    });
+    Ok((status, body, record))
 }
 
 /// Deliver a job's outcome: queue its log line (even if the client is gone), then reply.

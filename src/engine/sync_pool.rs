@@ -195,7 +195,7 @@ impl Shared {
             return;
         }
         let route = self.routes[job.route].bind(py);
-        match self.run_sync.call1(py, (route, PyBytes::new(py, &body), kind as u8)) {
+        match self.run_sync.call1(py, (route, PyBytes::new(py, &body), kind.code())) {
             Ok(outcome) => deliver(job, outcome.bind(py)),
             Err(err) => {
                 let message = format!("running the program failed: {}", describe_error(py, &err));

@@ -24,12 +24,12 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
         (200, json!({"status": "ready", "programs": programs_count(served)}))
     };
     // Module files that failed to load are listed; a clean project answers as upstream does.
-    if served.load_errors.as_array().is_some_and(|e| !e.is_empty()) {
-        body["errors"] = served.load_errors.clone();
+    if !served.catalog.load_errors.is_empty() {
+        body["errors"] = json!(served.catalog.load_errors);
     }
     json(status, &body)
 }
 
 fn programs_count(served: &super::Served) -> usize {
-    served.programs.as_array().map_or(0, Vec::len)
+    served.catalog.programs.len()
 }

@@ -25,7 +25,7 @@ pub(crate) const LOADING: &str = "The server is still loading programs. Retry wh
 
 pub(crate) async fn list(State(state): State<AppState>) -> Response {
     match state.served() {
-        Some(served) => json(200, &json!({"programs": served.programs})),
+        Some(served) => json(200, &json!({"programs": served.catalog.programs})),
         None => detail(503, LOADING),
     }
 }

@@ -10,15 +10,14 @@ use tokio::sync::watch;
 
 use super::backpressure::{Limits, ProgramSlots};
 use super::connections::ConnectionStats;
-use crate::engine::{Engine, RouteKind};
+use crate::engine::{Catalog, Engine, RouteKind};
 use crate::telemetry::{HttpMetrics, InferenceLog, MetricsStore};
 
 /// What exists once the project is loaded.
 pub(crate) struct Served {
     pub(crate) engine: Arc<Engine>,
-    pub(crate) programs: serde_json::Value,
-    /// What failed to load at start-up (reported by `/health/ready`).
-    pub(crate) load_errors: serde_json::Value,
+    /// Programs and what failed to load at start-up (reported by `/health/ready`).
+    pub(crate) catalog: Catalog,
     pub(crate) openapi: Bytes,
     pub(crate) slots: ProgramSlots,
     pub(crate) metrics: Arc<MetricsStore>,
@@ -46,9 +45,7 @@ pub(crate) enum RouteMatch {
 
 /// Everything [`Served::new`] needs besides the engine.
 pub(crate) struct ServedParts {
-    pub(crate) programs: serde_json::Value,
-    pub(crate) load_errors: serde_json::Value,
-    pub(crate) openapi: String,
+    pub(crate) catalog: Catalog,
     pub(crate) limits: Limits,
     pub(crate) metrics: Arc<MetricsStore>,
     pub(crate) log: InferenceLog,
@@ -78,9 +75,8 @@ impl Served {
         Self {
             app_paths,
             engine,
-            programs: parts.programs,
-            load_errors: parts.load_errors,
-            openapi: Bytes::from(parts.openapi),
+            openapi: Bytes::from(parts.catalog.openapi.clone()),
+            catalog: parts.catalog,
             slots,
             metrics: parts.metrics,
             http_metrics: HttpMetrics::default(),
@@ -108,11 +104,7 @@ impl Served {
 
     /// Discovered programs, in discovery order (cron-only ones included).
     pub(crate) fn program_names(&self) -> impl Iterator<Item = &str> {
-        self.programs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p["name"].as_str())
+        self.catalog.program_names()
     }
 
     pub(crate) fn has_program(&self, name: &str) -> bool {

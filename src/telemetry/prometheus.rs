@@ -51,7 +51,7 @@ pub(crate) struct HttpMetrics {
     rejected: Family<Labels, Counter>,
     tokens: Family<Labels, Gauge>,
     cost: Family<Labels, Gauge<f64, AtomicU64>>,
-    engine: Vec<(&'static str, Gauge<f64, AtomicU64>)>,
+    engine: Vec<(GaugeReader, Gauge<f64, AtomicU64>)>,
 }
 
 /// Counters of the cron scheduler, labelled by job (`Program.Gateway`).
@@ -83,35 +83,79 @@ impl CronMetrics {
 }
 
 /// Engine gauges: name and help text.
-const ENGINE_GAUGES: [(&str, &str); 12] = [
-    ("sync_pool_threads", "Threads in the sync (forward) pool"),
-    ("sync_pool_busy_threads", "Sync pool threads running a job"),
-    ("sync_pool_queue_depth", "Sync jobs waiting for a thread"),
-    ("sync_pool_max_threads", "Maximum size of the sync pool"),
-    (
-        "gil_wait_seconds",
-        "Total time sync jobs waited for the GIL after being picked up",
-    ),
-    ("asyncio_tasks", "aforward requests in flight on the asyncio loop"),
-    ("log_lines_written", "Inference log lines written since start"),
-    (
-        "log_write_errors",
-        "Inference log lines that could not be written since start",
-    ),
-    (
-        "log_images_not_saved",
-        "Images not saved under logs/img since start (over server.log_image_max_bytes or server.log_images_max_total_bytes)",
-    ),
+/// One engine gauge: its name, its help text, and how to read it from [`EngineGauges`]. Kept in
+/// one row so a gauge can never be paired with another gauge's value.
+struct EngineGauge {
+    name: &'static str,
+    help: &'static str,
+    read: GaugeReader,
+}
+
+type GaugeReader = fn(&EngineGauges) -> f64;
+
+#[expect(clippy::cast_precision_loss, reason = "gauge values far below 2^52")]
+const ENGINE_GAUGES: [EngineGauge; 12] = [
+    EngineGauge {
+        name: "sync_pool_threads",
+        help: "Threads in the sync (forward) pool",
+        read: |e| e.pool_threads as f64,
+    },
+    EngineGauge {
+        name: "sync_pool_busy_threads",
+        help: "Sync pool threads running a job",
+        read: |e| e.pool_busy as f64,
+    },
+    EngineGauge {
+        name: "sync_pool_queue_depth",
+        help: "Sync jobs waiting for a thread",
+        read: |e| e.pool_queue_depth as f64,
+    },
+    EngineGauge {
+        name: "sync_pool_max_threads",
+        help: "Maximum size of the sync pool",
+        read: |e| e.pool_max_threads as f64,
+    },
+    EngineGauge {
+        name: "gil_wait_seconds",
+        help: "Total time sync jobs waited for the GIL after being picked up",
+        read: |e| e.gil_wait_seconds,
+    },
+    EngineGauge {
+        name: "asyncio_tasks",
+        help: "aforward requests in flight on the asyncio loop",
+        read: |e| e.loop_tasks as f64,
+    },
+    EngineGauge {
+        name: "log_lines_written",
+        help: "Inference log lines written since start",
+        read: |e| e.log_lines_written as f64,
+    },
+    EngineGauge {
+        name: "log_write_errors",
+        help: "Inference log lines that could not be written since start",
+        read: |e| e.log_write_errors as f64,
+    },
+    EngineGauge {
+        name: "log_images_not_saved",
+        help: "Images not saved under logs/img since start (over server.log_image_max_bytes or server.log_images_max_total_bytes)",
+        read: |e| e.log_images_not_saved as f64,
+    },
     // Connection layer.
-    ("open_connections", "Client connections open now"),
-    (
-        "connections_timed_out",
-        "Connections closed by the header, keep-alive or write timeout since start",
-    ),
-    (
-        "accept_fd_exhausted",
-        "Times accept() found no free file descriptor (new connections waited)",
-    ),
+    EngineGauge {
+        name: "open_connections",
+        help: "Client connections open now",
+        read: |e| e.open_connections as f64,
+    },
+    EngineGauge {
+        name: "connections_timed_out",
+        help: "Connections closed by the header, keep-alive or write timeout since start",
+        read: |e| e.connections_timed_out as f64,
+    },
+    EngineGauge {
+        name: "accept_fd_exhausted",
+        help: "Times accept() found no free file descriptor (new connections waited)",
+        read: |e| e.accept_fd_exhausted as f64,
+    },
 ];
 
 impl Default for HttpMetrics {
@@ -161,10 +205,10 @@ impl Default for HttpMetrics {
         );
         let engine = ENGINE_GAUGES
             .iter()
-            .map(|(name, help)| {
+            .map(|row| {
                 let gauge = Gauge::<f64, AtomicU64>::default();
-                registry.register(*name, *help, gauge.clone());
-                (*name, gauge)
+                registry.register(row.name, row.help, gauge.clone());
+                (row.read, gauge)
             })
             .collect();
         let cron = CronMetrics::default();
@@ -232,23 +276,8 @@ impl HttpMetrics {
                 .set(i64::try_from(totals.completion_tokens).unwrap_or(i64::MAX));
             self.cost.get_or_create(&program(name)).set(totals.cost_usd);
         }
-        #[expect(clippy::cast_precision_loss, reason = "gauge values far below 2^52")]
-        let values = [
-            ("sync_pool_threads", engine.pool_threads as f64),
-            ("sync_pool_busy_threads", engine.pool_busy as f64),
-            ("sync_pool_queue_depth", engine.pool_queue_depth as f64),
-            ("sync_pool_max_threads", engine.pool_max_threads as f64),
-            ("gil_wait_seconds", engine.gil_wait_seconds),
-            ("asyncio_tasks", engine.loop_tasks as f64),
-            ("log_lines_written", engine.log_lines_written as f64),
-            ("log_write_errors", engine.log_write_errors as f64),
-            ("log_images_not_saved", engine.log_images_not_saved as f64),
-            ("open_connections", engine.open_connections as f64),
-            ("connections_timed_out", engine.connections_timed_out as f64),
-            ("accept_fd_exhausted", engine.accept_fd_exhausted as f64),
-        ];
-        for ((_, gauge), (_, value)) in self.engine.iter().zip(values) {
-            gauge.set(value);
+        for (read, gauge) in &self.engine {
+            gauge.set(read(engine));
         }
         let mut text = String::new();
         encode(&mut text, &self.registry).ok();

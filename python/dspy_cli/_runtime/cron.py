@@ -19,6 +19,7 @@ import dspy
 from pydantic_core import to_json
 
 from dspy_cli._runtime import asgi, invoke
+from dspy_cli._runtime.types import CronJobInfo, Route
 from dspy_cli.gateway import CronGateway
 
 logger = logging.getLogger("dspy_cli.server.scheduler")
@@ -40,21 +41,21 @@ class CronJob:
     program: str
     gateway: CronGateway
     route_index: int
-    route: Any
+    route: Route
 
     @property
     def name(self) -> str:
         return f"{self.program}.{type(self.gateway).__name__}"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> CronJobInfo:
         gateway = self.gateway
-        return {
-            "program": self.program,
-            "gateway": type(gateway).__name__,
-            "schedule": gateway.schedule,
-            "use_batch": bool(gateway.use_batch),
-            "num_threads": gateway.num_threads,
-        }
+        return CronJobInfo(
+            program=self.program,
+            gateway=type(gateway).__name__,
+            schedule=gateway.schedule,
+            use_batch=bool(gateway.use_batch),
+            num_threads=gateway.num_threads,
+        )
 
 
 # Filled by host.load, in registration order; the engine refers to jobs by index.

@@ -70,9 +70,6 @@ class LoadFailure:
     error: str
     program: str | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "error": self.error, "program": self.program}
-
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,8 @@ from dspy_cli._runtime import asgi, cron, gateways, invoke, logfmt, openapi, ui_
 from dspy_cli._runtime.cost import record_cost_in_usage
 from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, LoadFailure, discover
 from dspy_cli._runtime.schema import build_request_adapter, build_response_adapter
+from dspy_cli._runtime.types import CronJobInfo, EngineSettings, Loaded, ProgramInfo, Route, RouteKind
 from dspy_cli.gateway import APIGateway, Gateway, IdentityGateway
-
-# Route kinds: served by the Rust fast path; served through the gateways' FastAPI app (only
-# reachable through its endpoint); internal, for the items of a cron job.
-HTTP, APP, CRON = "http", "app", "cron"
 
 # Routes the Rust server answers itself, before any gateway route.
 BUILTIN_ROUTES = {
@@ -35,47 +31,6 @@ logger = logging.getLogger("dspy_cli.server")
 
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 LM_KEYS = ("temperature", "max_tokens", "api_key", "api_base", "cache")
-
-
-@dataclass(eq=False)
-class Route:
-    """One HTTP route of one program (a program gets one route per API gateway)."""
-
-    name: str
-    path: str
-    method: str
-    module: DiscoveredModule
-    gateway: APIGateway
-    lm: Any
-    alias: str
-    model: str
-    request_adapter: Any
-    request_model: Any
-    response_adapter: Any
-    response_model: Any
-    logs_dir: Path
-    loop: Any
-    fresh_instance: bool
-    kind: str = HTTP
-    # For APP routes: what the gateway registered on the app ("POST /hooks/in").
-    app_routes: list[str] = field(default_factory=list)
-
-    @property
-    def cls(self) -> type:
-        return self.module.cls
-
-    @property
-    def instance(self) -> Any:
-        return None if self.fresh_instance else self.module.instance
-
-    @property
-    def dspy_inputs(self) -> dict[str, type]:
-        return self.module.schema.dspy_inputs
-
-    @property
-    def scalar_key(self) -> str:
-        outputs = list(self.module.schema.outputs)
-        return outputs[0] if self.module.schema.typed and len(outputs) == 1 else "result"
 
 
 def configure_logging() -> None:
@@ -113,15 +68,15 @@ def _load_optimized_state(module: DiscoveredModule, package_dir: Path, root: Pat
 class _RouteBuilder:
     """Routes of every module: HTTP ones, FastAPI-app ones, and cron jobs (with their routes)."""
 
-    def __init__(self, settings: dict[str, Any], lms: dict[str, Any], logs_dir: Path, loop: Any) -> None:
+    def __init__(self, settings: EngineSettings, lms: dict[str, Any], logs_dir: Path, loop: Any) -> None:
         self.settings, self.lms, self.logs_dir, self.loop = settings, lms, logs_dir, loop
         self.routes: list[Route] = []
         self.gateways: list[Gateway] = []
         self.owners: dict[tuple[str, str], str] = {}
 
-    def _route(self, module: DiscoveredModule, gateway: APIGateway, path: str, kind: str, models: tuple) -> Route:
+    def _route(self, module: DiscoveredModule, gateway: APIGateway, path: str, kind: RouteKind, models: tuple) -> Route:
         settings = self.settings
-        alias = settings["program_aliases"].get(module.name, settings["default_alias"])
+        alias = settings.alias_of(module.name)
         (request_adapter, request_model), (response_adapter, response_model) = models
         route = Route(
             name=module.name,
@@ -131,14 +86,14 @@ class _RouteBuilder:
             gateway=gateway,
             lm=self.lms[alias],
             alias=alias,
-            model=settings["registry"][alias]["model"],
+            model=settings.registry[alias]["model"],
             request_adapter=request_adapter,
             request_model=request_model,
             response_adapter=response_adapter,
             response_model=response_model,
             logs_dir=self.logs_dir,
             loop=self.loop,
-            fresh_instance=settings["fresh_instance_per_request"],
+            fresh_instance=settings.fresh_instance_per_request,
             kind=kind,
         )
         self.routes.append(route)
@@ -168,7 +123,7 @@ class _RouteBuilder:
 
     def add_module(self, module: DiscoveredModule) -> list[str]:
         """Register a module's gateways; returns the notes on what is not served."""
-        alias = self.settings["program_aliases"].get(module.name, self.settings["default_alias"])
+        alias = self.settings.alias_of(module.name)
         logger.info("Created LM for program: %s (model: %s)", module.name, alias)
         found = gateways.collect(module.name, module.cls)
         models = (build_request_adapter(module.name, module.schema), build_response_adapter(module.name, module.schema))
@@ -179,10 +134,10 @@ class _RouteBuilder:
             gateways.run_setup(owner, gateway)
             self.gateways.append(gateway)
             if not gateways.registers_own_route(gateway):
-                self._route(module, gateway, path, HTTP, models)
+                self._route(module, gateway, path, RouteKind.HTTP, models)
                 continue
             index = len(self.routes)
-            route = self._route(module, gateway, path, APP, models)
+            route = self._route(module, gateway, path, RouteKind.APP, models)
             endpoint = asgi.make_endpoint(index, module.name, route.request_model)
             app = asgi.app()
             before = len(app.routes)
@@ -192,7 +147,7 @@ class _RouteBuilder:
             if not route.app_routes:
                 found.notes.append(f"not served: gateway {type(gateway).__name__} registered no route in configure_route")
         if found.cron:
-            cron_route = self._route(module, IdentityGateway(), "", CRON, models)
+            cron_route = self._route(module, IdentityGateway(), "", RouteKind.CRON, models)
             cron_index = len(self.routes) - 1
             for gateway in found.cron:
                 job = cron.CronJob(module.name, gateway, cron_index, cron_route)
@@ -202,30 +157,28 @@ class _RouteBuilder:
         return found.notes
 
 
-def load(settings_json: str) -> dict[str, Any]:
+def load(settings: EngineSettings) -> Loaded:
     """Build everything the server needs. Raises DiscoveryError / ValueError on fatal problems."""
     import dspy
 
-    settings = json.loads(settings_json)
     # .env was read by Rust; Python keeps its own copy of the environment (LM clients and user
     # code read os.environ), so add the same variables there.
-    for key, value in settings["environment"].items():
+    for key, value in settings.environment.items():
         os.environ.setdefault(key, value)
     configure_logging()
-    config = settings["config"]
-    lms = {alias: build_lm(entry) for alias, entry in settings["registry"].items()}
-    dspy.configure(lm=lms[settings["default_alias"]], disable_history=True)
+    lms = {alias: build_lm(entry) for alias, entry in settings.registry.items()}
+    dspy.configure(lm=lms[settings.default_alias], disable_history=True)
     record_cost_in_usage()
 
-    root = Path(settings["root"])
-    package_dir = Path(settings["modules_dir"]).parent
+    root = Path(settings.root)
+    package_dir = Path(settings.modules_dir).parent
     failures: list[LoadFailure] = []
-    modules = discover(Path(settings["modules_dir"]), settings["package_name"], Path(settings["src_dir"]), failures)
+    modules = discover(Path(settings.modules_dir), settings.package_name, Path(settings.src_dir), failures)
     if not modules:
         logger.warning("No DSPy modules discovered!")
     loop = new_event_loop()
-    logs_dir = Path(settings["logs_dir"])
-    logfmt.configure(logs_dir, settings["log_images"]["max_bytes"], settings["log_images"]["max_total_bytes"])
+    logs_dir = Path(settings.logs_dir)
+    logfmt.configure(logs_dir, settings.log_images.max_bytes, settings.log_images.max_total_bytes)
     builder = _RouteBuilder(settings, lms, logs_dir, loop)
     notes: dict[str, list[str]] = {}
     for module in modules:
@@ -234,28 +187,25 @@ def load(settings_json: str) -> dict[str, Any]:
     routes = builder.routes
     # Requests copy this context: it already holds everything dspy.configure set.
     invoke.root_context = contextvars.copy_context()
-    programs = [
-        {"name": m.name, "model": settings["program_aliases"].get(m.name, settings["default_alias"]), "endpoint": f"/{m.name}"}
-        for m in modules
-    ]
-    http_routes = [r for r in routes if r.kind == HTTP]
-    spec = openapi.build_spec(config, modules, http_routes, programs, settings["default_alias"])
+    programs = [ProgramInfo(m.name, settings.alias_of(m.name), f"/{m.name}") for m in modules]
+    http_routes = [r for r in routes if r.kind == RouteKind.HTTP]
+    spec = openapi.build_spec(settings.config, modules, http_routes, programs, settings.default_alias)
     spec["info"]["x-dspy-ui"] = ui_info.describe(modules, http_routes)
     app_paths, app_schemas = asgi.openapi_paths()
     for path, item in app_paths.items():
         spec["paths"].setdefault(path, item)
     spec["components"]["schemas"] = dict(sorted({**app_schemas, **spec["components"]["schemas"]}.items()))
-    return {
-        "routes": routes,
-        "programs_json": json.dumps(programs, ensure_ascii=False),
-        "load_errors_json": json.dumps([f.as_json() for f in failures], ensure_ascii=False),
-        "openapi": json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
-        "loop": loop,
-        "gateways": builder.gateways,
-        "app_paths": asgi.registered_paths(),
-        "cron_jobs": [job.describe() for job in cron.jobs],
-        "notes_json": json.dumps(notes, ensure_ascii=False),
-    }
+    return Loaded(
+        routes=routes,
+        programs=programs,
+        load_errors=failures,
+        openapi=json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
+        loop=loop,
+        gateways=builder.gateways,
+        app_paths=asgi.registered_paths(),
+        cron_jobs=[job.describe() for job in cron.jobs],
+        notes=notes,
+    )
 
 
 def run_loop(loop: asyncio.AbstractEventLoop) -> None:

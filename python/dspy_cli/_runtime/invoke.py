@@ -1,12 +1,8 @@
 """Per-request work on the Python side: validate, call the module, shape the response.
 
 Called by the Rust engine, on a sync-pool thread (``run_sync``) or on the asyncio loop thread
-(``start_async``). Every entry point returns an *outcome* tuple, never raises:
-
-    (status, response_json_bytes, log)
-    log = None | (inputs_json, outputs_json, error_or_None, usage_json_or_None)
-
-``log`` is None for requests that never reached the module (422, 404-like rejections).
+(``start_async``). Every entry point returns an :class:`~dspy_cli._runtime.types.Outcome`,
+never raises.
 """
 
 from __future__ import annotations
@@ -16,6 +12,7 @@ import contextvars
 import json
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import dspy
@@ -24,10 +21,10 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from dspy_cli._runtime import logfmt
+from dspy_cli._runtime.types import BodyKind, LogParts, Outcome, Route
 
 logger = logging.getLogger("dspy_cli.server")
 
-BODY_JSON, BODY_OTHER, BODY_EMPTY = 0, 1, 2
 _PRIMITIVES = (str, int, float, bool, type(None))
 
 # The context every request copies: captured once after dspy.configure at start-up.
@@ -37,7 +34,7 @@ root_context: contextvars.Context = contextvars.copy_context()
 class Rejected(Exception):
     """A request refused before the module ran; carries its finished outcome."""
 
-    def __init__(self, outcome: tuple) -> None:
+    def __init__(self, outcome: Outcome) -> None:
         super().__init__()
         self.outcome = outcome
 
@@ -51,8 +48,8 @@ def _log_json(value: Any) -> bytes:
     return to_json(value, fallback=str, inf_nan_mode="strings")
 
 
-def _detail(status: int, detail: Any) -> tuple:
-    return (status, _json({"detail": detail}), None)
+def _detail(status: int, detail: Any) -> Outcome:
+    return Outcome(status, _json({"detail": detail}))
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -62,12 +59,12 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-def parse_request(route: Any, body: bytes, kind: int) -> Any:
+def parse_request(route: Route, body: bytes, kind: BodyKind) -> Any:
     """Validate a body exactly as FastAPI would, with a fast path for valid JSON."""
     adapter = route.request_adapter
-    if kind == BODY_EMPTY:
+    if kind == BodyKind.EMPTY:
         raise Rejected(_detail(422, [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]))
-    if kind == BODY_JSON:
+    if kind == BodyKind.JSON:
         try:
             return adapter.validate_json(body)
         except ValidationError:
@@ -90,7 +87,7 @@ def parse_request(route: Any, body: bytes, kind: int) -> Any:
         raise Rejected(_detail(422, _validation_errors(exc))) from None
 
 
-def _convert_dspy_inputs(route: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+def _convert_dspy_inputs(route: Route, inputs: dict[str, Any]) -> dict[str, Any]:
     for name, dspy_type in route.dspy_inputs.items():
         value = inputs.get(name)
         if isinstance(value, (str, dict)):
@@ -101,7 +98,7 @@ def _convert_dspy_inputs(route: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     return inputs
 
 
-def normalize_output(result: Any, route: Any) -> dict[str, Any]:
+def normalize_output(result: Any, route: Route) -> dict[str, Any]:
     """Prediction -> its fields; object -> vars; dict as is; scalar -> {single_output: value}."""
     if isinstance(result, dspy.Prediction):
         return result.toDict()
@@ -119,7 +116,7 @@ def _http_status(exc: BaseException) -> int | None:
     return status if has_detail and isinstance(status, int) and 400 <= status <= 599 else None
 
 
-def _gateway_error(exc: BaseException) -> tuple:
+def _gateway_error(exc: BaseException) -> Outcome:
     """A gateway hook failed: its HTTPException keeps its status (upstream made every one a 500)."""
     status = _http_status(exc)
     return _detail(status, exc.detail) if status is not None else _detail(500, str(exc))  # type: ignore[attr-defined]
@@ -130,19 +127,19 @@ def _usage(tracker: Any) -> bytes | None:
     return _json(dict(data)) if data else None
 
 
-def _loggable_inputs(route: Any, inputs: dict[str, Any]) -> bytes:
+def _loggable_inputs(route: Route, inputs: dict[str, Any]) -> bytes:
     if route.dspy_inputs:
         inputs = logfmt.loggable(inputs, route.name, route.logs_dir)
     return _log_json(inputs)
 
 
-def _loggable_outputs(route: Any, output: dict[str, Any]) -> bytes:
+def _loggable_outputs(route: Route, output: dict[str, Any]) -> bytes:
     if any(not isinstance(v, _PRIMITIVES) for v in output.values()):
         output = logfmt.loggable(output, route.name, route.logs_dir)
     return _log_json(output)
 
 
-def _failure(route: Any, inputs: Any, exc: BaseException, tracker: Any) -> tuple:
+def _failure(route: Route, inputs: Any, exc: BaseException, tracker: Any) -> Outcome:
     """A 500 for an error of the module (or of shaping its output), with its log line.
 
     Module errors are always 500, whatever attributes they carry: an LM client's 401 or 429 is
@@ -154,10 +151,10 @@ def _failure(route: Any, inputs: Any, exc: BaseException, tracker: Any) -> tuple
         log_inputs = _loggable_inputs(route, inputs)
     except Exception:
         log_inputs = _log_json({"_raw": str(inputs)})
-    return (500, _json({"detail": str(exc)}), (log_inputs, b"{}", str(exc), _usage(tracker)))
+    return Outcome(500, _json({"detail": str(exc)}), LogParts(log_inputs, b"{}", str(exc), _usage(tracker)))
 
 
-def _response_body(route: Any, response: Any) -> tuple[int, bytes]:
+def _response_body(route: Route, response: Any) -> tuple[int, bytes]:
     """Status and JSON for what the gateway returned, validated against the response model."""
     status, raw_body = getattr(response, "status_code", None), getattr(response, "body", None)
     if isinstance(status, int) and isinstance(raw_body, bytes):
@@ -168,7 +165,7 @@ def _response_body(route: Any, response: Any) -> tuple[int, bytes]:
     return 200, adapter.dump_json(adapter.validate_python(response, from_attributes=True))
 
 
-def _finish(route: Any, inputs: dict[str, Any], result: Any, tracker: Any) -> tuple:
+def _finish(route: Route, inputs: dict[str, Any], result: Any, tracker: Any) -> Outcome:
     output = normalize_output(result, route)
     log_inputs = _loggable_inputs(route, inputs)
     log_outputs = _loggable_outputs(route, output)
@@ -176,18 +173,18 @@ def _finish(route: Any, inputs: dict[str, Any], result: Any, tracker: Any) -> tu
     try:
         response = route.gateway.from_pipeline_output(output)
     except Exception as exc:
-        status, body, _ = _gateway_error(exc)
-        return (status, body, (log_inputs, b"{}", str(exc), usage))
+        rejected = _gateway_error(exc)
+        return rejected._replace(log=LogParts(log_inputs, b"{}", str(exc), usage))
     try:
         status, body = _response_body(route, response)
     except ValidationError as exc:
         error = f"Output of {route.name} does not match its declared return type: {exc}"
         logger.error("%s", error)
-        return (500, _json({"detail": error}), (log_inputs, log_outputs, error, usage))
-    return (status, body, (log_inputs, log_outputs, None, usage))
+        return Outcome(500, _json({"detail": error}), LogParts(log_inputs, log_outputs, error, usage))
+    return Outcome(status, body, LogParts(log_inputs, log_outputs, None, usage))
 
 
-def _prepare(route: Any, request: Any) -> tuple[dict[str, Any], Any]:
+def _prepare(route: Route, request: Any) -> tuple[dict[str, Any], Any]:
     """Inputs for the module (gateway transform, dspy types) and the instance to call."""
     inputs = route.gateway.to_pipeline_inputs(request)
     if route.dspy_inputs:
@@ -196,7 +193,7 @@ def _prepare(route: Any, request: Any) -> tuple[dict[str, Any], Any]:
     return inputs, route.cls() if instance is None else instance
 
 
-def _execute_sync(route: Any, request: Any) -> tuple:
+def _execute_sync(route: Route, request: Any) -> Outcome:
     try:
         inputs, instance = _prepare(route, request)
     except Exception as exc:
@@ -210,16 +207,16 @@ def _execute_sync(route: Any, request: Any) -> tuple:
         return _failure(route, inputs, exc, tracker)
 
 
-def _crash(route: Any, exc: BaseException) -> tuple:
+def _crash(route: Route, exc: BaseException) -> Outcome:
     """Last resort of the never-raise contract: an error in the runtime itself."""
     logger.error("Internal error serving %s: %s: %s", route.name, type(exc).__name__, exc, exc_info=exc)
     return _detail(500, f"Internal error in dspy-cli while serving {route.name}: {type(exc).__name__}: {exc}")
 
 
-def run_sync(route: Any, body: bytes, kind: int) -> tuple:
+def run_sync(route: Route, body: bytes, kind: int) -> Outcome:
     """Entry point for a sync-pool thread: the whole request, in a fresh copy of the root context."""
     try:
-        request = parse_request(route, body, kind)
+        request = parse_request(route, body, BodyKind(kind))
         return root_context.copy().run(_execute_sync, route, request)
     except Rejected as rejected:
         return rejected.outcome
@@ -227,10 +224,10 @@ def run_sync(route: Any, body: bytes, kind: int) -> tuple:
         return _crash(route, exc)
 
 
-CANCELLED = (499, b'{"detail":"Client disconnected"}', None)
+CANCELLED = Outcome(499, b'{"detail":"Client disconnected"}')
 
 
-async def _execute_async(route: Any, request: Any) -> tuple:
+async def _execute_async(route: Route, request: Any) -> Outcome:
     try:
         inputs, instance = _prepare(route, request)
     except Exception as exc:
@@ -245,12 +242,12 @@ async def _execute_async(route: Any, request: Any) -> tuple:
         return _finish(route, inputs, result, tracker)
     except asyncio.CancelledError:
         error = "Request cancelled before the program finished (client disconnected or timed out)"
-        return (499, CANCELLED[1], (_loggable_inputs(route, inputs), b"{}", error, _usage(tracker)))
+        return CANCELLED._replace(log=LogParts(_loggable_inputs(route, inputs), b"{}", error, _usage(tracker)))
     except BaseException as exc:  # noqa: BLE001 - SystemExit must not stop the event loop
         return _failure(route, inputs, exc, tracker)
 
 
-def _task_outcome(route: Any, task: asyncio.Task) -> tuple:
+def _task_outcome(route: Route, task: asyncio.Task) -> Outcome:
     if task.cancelled():
         return CANCELLED
     try:
@@ -271,13 +268,13 @@ else:
         return root_context.copy().run(loop.create_task, coro)
 
 
-def start_async(route: Any, body: bytes, kind: int, done: Any) -> Any:
+def start_async(route: Route, body: bytes, kind: int, done: Callable[[Outcome], None]) -> asyncio.Task | None:
     """Entry point on the loop thread: validate, then run ``acall`` as a task in its own context.
 
     ``done`` receives the outcome. Returns the task (so the engine can cancel it) or None.
     """
     try:
-        request = parse_request(route, body, kind)
+        request = parse_request(route, body, BodyKind(kind))
     except Rejected as rejected:
         done(rejected.outcome)
         return None

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from dspy_cli._runtime.types import ProgramInfo, Route
+
 _ERROR = {"type": "object", "properties": {"detail": {"title": "Detail"}}, "required": ["detail"], "title": "Error"}
 
 
@@ -53,7 +55,7 @@ def _operation_id(path: str, method: str) -> str:
     return f"run_program_{slug}_{method.lower()}"
 
 
-def _program_operation(route: Any) -> dict[str, Any]:
+def _program_operation(route: Route) -> dict[str, Any]:
     title = route.name.title()
     if route.request_model is not None:
         request = {"$ref": f"#/components/schemas/{route.request_model.__name__}"}
@@ -108,7 +110,7 @@ def _builtin_paths() -> dict[str, Any]:
     }
 
 
-def build_spec(config: dict[str, Any], modules: list[Any], routes: list[Any], programs: list[dict[str, Any]], default_alias: str) -> dict[str, Any]:
+def build_spec(config: dict[str, Any], modules: list[Any], routes: list[Route], programs: list[ProgramInfo], default_alias: str) -> dict[str, Any]:
     models = []
     for route in routes:
         models += [(m, "validation") for m in (route.request_model, route.response_model) if m is not None]
@@ -133,5 +135,5 @@ def build_spec(config: dict[str, Any], modules: list[Any], routes: list[Any], pr
         info["x-dspy-programs"] = [
             {"name": m.name, "module_path": m.module_path, "is_forward_typed": m.schema.typed} for m in modules
         ]
-    info["x-dspy-program-models"] = {p["name"]: p["model"] for p in programs}
+    info["x-dspy-program-models"] = {p.name: p.model for p in programs}
     return {"openapi": "3.1.0", "info": info, "paths": paths, "components": {"schemas": dict(sorted(schemas.items()))}}
