@@ -172,7 +172,8 @@ def test_sigterm_with_stuck_clients_exits_0_within_the_deadline(project):
     code = server.process.wait(30)
     elapsed = time.monotonic() - started
     assert code == 0
-    assert elapsed < 2 + 2 + 1, f"exit took {elapsed:.1f}s (deadline 2 s)"  # target: deadline + 2 s
+    # Measured: 503 at 2.0 s, then 0.25 s grace, 0.5 s engine stop, ~0.3 s Python exit.
+    assert elapsed < 2 + 2, f"exit took {elapsed:.1f}s (deadline 2 s, allowed deadline + 2 s)"
     for sock in (half_header, slow_body, unread):
         seconds_until_closed(sock, 5)
     _, answer = seconds_until_closed(stuck, 5)
