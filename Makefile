@@ -45,7 +45,7 @@ wheel: setup
 
 ## Serve the example project offline, against the built-in mock LM.
 demo: build-release
-	cd examples/qa-service && ../../$(VENV)/bin/dspy-cli serve --system --mock-lm --port $(PORT)
+	cd examples/qa-service && exec ../../$(VENV)/bin/dspy-cli serve --system --mock-lm --port $(PORT)
 
 test-rust:
 	cargo test -q

@@ -185,10 +185,14 @@ def test_not_yet_supported_flags_are_refused_not_ignored(flag, tmp_path):
 
 
 def test_help_is_fast():
-    started = time.perf_counter()
-    subprocess.run([DSPY_CLI, "--help"], capture_output=True, check=True)
-    # Generous bound: the process includes interpreter start-up; the Rust part is instant.
-    assert time.perf_counter() - started < 2.0
+    # The best of three runs: one run can lose the CPU on a loaded box, three rarely all do.
+    # The bound still catches an import of DSPy/LiteLLM on --help (several seconds).
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([DSPY_CLI, "--help"], capture_output=True, check=True)
+        runs.append(time.perf_counter() - started)
+    assert min(runs) < 1.0, f"--help took {min(runs):.2f}s at best ({runs})"
 
 
 def test_closed_stdout_ends_quietly_instead_of_panicking():

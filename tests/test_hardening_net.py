@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pexpect
@@ -188,7 +189,8 @@ def test_sigterm_with_stuck_clients_exits_0_within_the_deadline(project):
     code = server.process.wait(30)
     elapsed = time.monotonic() - started
     assert code == 0
-    assert elapsed < 2 + 2 + 1, f"exit took {elapsed:.1f}s (deadline 2 s)"  # target: deadline + 2 s
+    # Measured: 503 at 2.0 s, then 0.25 s grace, 0.5 s engine stop, ~0.3 s Python exit.
+    assert elapsed < 2 + 2, f"exit took {elapsed:.1f}s (deadline 2 s, allowed deadline + 2 s)"
     for sock in (half_header, slow_body, unread):
         seconds_until_closed(sock, 5)
     _, answer = seconds_until_closed(stuck, 5)
@@ -442,3 +444,21 @@ def _ready(port: str) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_make_demo_stopped_with_ctrl_c_prints_no_error_line():
+    # The recipe execs the server, so make's only child ends cleanly and make adds no
+    # "make: *** [demo] Interrupt" line. `-o build-release`: the test run already built it.
+    repo, port = Path(__file__).resolve().parent.parent, str(free_port())
+    child = pexpect.spawn("make", ["-s", "-o", "build-release", "demo", f"PORT={port}"],
+                          cwd=str(repo), encoding="utf-8", timeout=90, preexec_fn=restore_default_sigint)
+    try:
+        assert wait_until(lambda: _ready(port), 90), child.before
+        child.sendintr()
+        child.expect(pexpect.EOF, timeout=60)
+    finally:
+        child.close(force=True)
+    output = child.before
+    assert "Server stopped" in output, output
+    for bad in ("Traceback", "KeyboardInterrupt", "Exception ignored", " ERROR ", "Interrupt\r", "make: ***"):
+        assert bad not in output, f"{bad!r} in:\n{output}"

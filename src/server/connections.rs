@@ -51,8 +51,10 @@ pub(crate) struct ConnectionStats {
     last_fd_warning: std::sync::Mutex<Option<Instant>>,
 }
 
-/// Time the 503s answered at the shutdown deadline get to reach their clients.
-const DEADLINE_GRACE: Duration = Duration::from_secs(1);
+/// Time the 503s answered at the shutdown deadline get to reach their clients. Short: they
+/// are small writes to the socket buffer (measured: sent within 5 ms of the deadline), and the
+/// whole exit must fit in deadline + 2 s (engine stop 0.5 s, Python finalization ~0.3 s).
+const DEADLINE_GRACE: Duration = Duration::from_millis(250);
 /// Pause after an accept() error that would repeat at once (no descriptors left).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
