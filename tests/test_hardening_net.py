@@ -450,8 +450,14 @@ def test_make_demo_stopped_with_ctrl_c_prints_no_error_line():
     # The recipe execs the server, so make's only child ends cleanly and make adds no
     # "make: *** [demo] Interrupt" line. `-o build-release`: the test run already built it.
     repo, port = Path(__file__).resolve().parent.parent, str(free_port())
-    child = pexpect.spawn("make", ["-s", "-o", "build-release", "demo", f"PORT={port}"],
-                          cwd=str(repo), encoding="utf-8", timeout=90, preexec_fn=restore_default_sigint)
+    child = pexpect.spawn(
+        "make",
+        ["-s", "-o", "build-release", "demo", f"PORT={port}"],
+        cwd=str(repo),
+        encoding="utf-8",
+        timeout=90,
+        preexec_fn=restore_default_sigint,
+    )
     try:
         assert wait_until(lambda: _ready(port), 90), child.before
         child.sendintr()

@@ -10,7 +10,7 @@ import textwrap
 from serving import DEFAULT_CONFIG, make_project, start_server
 
 MODULES = {
-    "qa.py": '''
+    "qa.py": """
         import dspy
 
         class Ask(dspy.Module):
@@ -20,12 +20,12 @@ MODULES = {
 
             def forward(self, question: str):
                 return self.predict(question=question)
-    '''
+    """
 }
 
 # Loaded by the child's interpreter at start-up (PYTHONPATH): records every socket connect or
 # name lookup whose target is not loopback, before it happens.
-AUDIT_HOOK = '''
+AUDIT_HOOK = """
 import ipaddress, json, os, sys
 
 _out = os.environ["DSPY_TEST_NET_AUDIT"]
@@ -56,7 +56,7 @@ def _hook(event, args):
 
 sys.addaudithook(_hook)
 open(_out + ".loaded", "w").close()  # proves the hook ran in the child
-'''
+"""
 
 
 def test_mock_lm_makes_no_outbound_connection_attempt(tmp_path):
@@ -67,11 +67,18 @@ def test_mock_lm_makes_no_outbound_connection_attempt(tmp_path):
     # An unroutable documentation address: --mock-lm must replace it, never try it.
     config = DEFAULT_CONFIG.format(api_base="http://203.0.113.7:9/v1")
     root = make_project(tmp_path / "project", MODULES, config)
-    server = start_server(root, "--mock-lm", env={
-        "PYTHONPATH": str(hooks), "DSPY_TEST_NET_AUDIT": str(audit),
-        # A proxy that would be used for any outbound HTTP: also unroutable.
-        "HTTPS_PROXY": "http://203.0.113.8:9", "HTTP_PROXY": "http://203.0.113.8:9", "NO_PROXY": "127.0.0.1,localhost",
-    })
+    server = start_server(
+        root,
+        "--mock-lm",
+        env={
+            "PYTHONPATH": str(hooks),
+            "DSPY_TEST_NET_AUDIT": str(audit),
+            # A proxy that would be used for any outbound HTTP: also unroutable.
+            "HTTPS_PROXY": "http://203.0.113.8:9",
+            "HTTP_PROXY": "http://203.0.113.8:9",
+            "NO_PROXY": "127.0.0.1,localhost",
+        },
+    )
     try:
         response = server.post("/Ask", {"question": "What is 2+2?"})
         assert response.status_code == 200, response.text
