@@ -25,7 +25,9 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in the main
+# thread while it is started, which would break later tests that call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     try:
         from playwright import sync_api
