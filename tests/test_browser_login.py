@@ -2,53 +2,15 @@
 a protected page sends the browser to /login; a wrong token shows the error (markup in it stays
 text); the right one logs in and pages load; logout sends the browser back to /login.
 
-Uses tests/browser.py's fixtures when present (the web UI's shared setup), else a minimal copy of
-them that skips without Playwright or chromium."""
+Uses tests/browser.py's fixtures (the browser setup shared with the UI and API-docs tests)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+
+# conftest.py registers tests/browser.py's `browser` and `page` fixtures.
+from browser import screenshot
 from serving import DEFAULT_CONFIG, Server, make_project, start_server
-
-try:
-    # The shared browser setup (tests/browser.py): conftest.py registers its `browser` and
-    # `page` fixtures once for the session; importing them here too would start a second
-    # Playwright inside the first one's event loop.
-    from browser import screenshot
-except ImportError:
-    # Until it is here: the same fixtures, minimal (Playwright driving Debian's chromium).
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
-    CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-    @pytest.fixture(scope="module")
-    def browser() -> Iterator:
-        if CHROMIUM is None:
-            pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-        with sync_api.sync_playwright() as playwright:
-            # --no-sandbox: chromium's sandbox cannot start as root or in most containers.
-            instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-            yield instance
-            instance.close()
-
-    @pytest.fixture
-    def page(browser) -> Iterator:
-        context = browser.new_context()
-        context.set_default_timeout(30_000)
-        yield context.new_page()
-        context.close()
-
-    def screenshot(page, name: str) -> Path:
-        folder = Path(os.environ.get("TEST_ARTIFACTS", "/tmp/dspy-cli-test-artifacts"))
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
 
 TOKEN = "browser-token-0123456789abcdef"  # noqa: S105 - the test server's API key
 MODULES = {
