@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup build build-release wheel demo test test-rust test-python format lint lint-rust lint-python bench bench-quick soak clean-logs
+.PHONY: setup build build-release wheel demo test test-rust test-python format lint lint-rust lint-python bench bench-quick profile soak clean-logs
 
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
@@ -94,6 +94,11 @@ bench: build-release
 ## Short benchmark smoke run (ours only, ~1 min): what CI runs so the harness cannot rot.
 bench-quick: build-release
 	$(PY) bench/run.py --quick $(BENCH_ARGS)
+
+## Where our server's CPU goes per request: py-spy flame graphs (SVG) and a table by phase (bench/README.md, "Profile").
+PROFILE_ARGS ?= --servers ours --scenarios sync,async,nolm --duration 5 --reps 1 --no-floor
+profile: build-release
+	$(PY) bench/run.py --profile $(PROFILE_ARGS)
 
 ## Soak: 1,000,000 no-LM requests against one server; RSS and p99 must not drift (bench/README.md). Not in `make test`.
 SOAK_ARGS ?=

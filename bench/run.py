@@ -64,6 +64,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--base-port", type=int, default=19600, help="ports used: base .. base+199")
     p.add_argument("--results-dir", default=str(BENCH_DIR / "results"))
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each measured run of ours: py-spy flame graph (SVG) and CPU per request by phase (README: Profile)",
+    )
     p.add_argument("--report", metavar="RESULTS_JSON", help="only print the report of a saved run")
     p.add_argument("--keep-workdirs", action="store_true", help="keep server output and logs (printed path)")
     args = p.parse_args(argv)
@@ -275,6 +280,7 @@ def main(argv=None) -> int:
             ports=ports,
             load_cpus=load_cpus,
             floor_python=runner.harness_python(),
+            profile_dir=results_dir if args.profile else None,
         )
         results = run_matrix(cells, wanted, args, settings, upstream_venv, server_cpus, save)
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
+from . import profile
+
 SERVER_ORDER = ["ours", "upstream", "upstream-sw200", "recipe", "recipe-w2", "floor"]
 PRIMARY_PROGRAM = {"sync": "SyncPredict", "async": "AsyncPredict", "mixed": "AsyncPredict", "nolm": "NoLM"}
 # Where the targets are set: 50 ms LM, 100 clients (no-LM module: 50).
@@ -378,6 +380,9 @@ def render(all_runs: list[dict]) -> str:
         parts.append(mixed_table(agg, key) if key[0] == "mixed" else cell_table(agg, key))
     parts.append(startup_table(start))
     parts.append(cpu_breakdown_table(runs, keys))
+    profiled = [(f"{cell_label(cell_key(r))} rep {r['rep'] + 1}", r["profile"]) for r in runs if r.get("profile")]
+    if profiled:
+        parts.append("**profile of ours** (CPU per request by phase; `--profile`)\n\n" + profile.table(profiled))
     if failed:
         parts.append(failures_table(failed))
     return "\n\n".join(parts) + "\n"

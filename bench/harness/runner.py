@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import checks, load, procs, servers
+from . import checks, load, procs, profile, servers
 
 SCENARIOS = ["sync", "async", "mixed", "nolm"]
 SAMPLE_PER_ENDPOINT = 20
@@ -45,6 +45,7 @@ class Settings:
     ports: procs.PortAllocator
     load_cpus: str | None  # taskset for oha, or None
     floor_python: Path
+    profile_dir: Path | None = None  # --profile: flame graphs and phase tables of `ours` go here
 
 
 def endpoint_loads(cell: Cell, base_url: str, seconds: float) -> list[load.LoadSpec]:
@@ -121,6 +122,12 @@ def _load_phases(cell: Cell, server: servers.Running, s: Settings, ok_by_program
         out["async_alone"] = alone
         out["drain_after_alone_s"] = round(procs.wait_idle(pid, DRAIN_MAX_S), 2)
     out.update(_measured(cell, server, s, ok_by_program, workdir / "load"))
+    if s.profile_dir is not None and server.name == "ours":
+        # After the measured load, so profiling never changes the measured figures.
+        procs.wait_idle(pid, DRAIN_MAX_S)
+        out["profile"] = profile.record(
+            server, lambda secs: endpoint_loads(cell, server.base_url, secs), s, workdir, cell.label, s.profile_dir
+        )
     return out
 
 
