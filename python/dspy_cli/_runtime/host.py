@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dspy_cli._runtime import asgi, cron, gateways, invoke, logfmt, openapi, ui_info
+from dspy_cli._runtime import asgi, cron, gateways, invoke, logfmt, openapi, request_lm, ui_info
 from dspy_cli._runtime.cost import record_cost_in_usage
 from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, LoadFailure, discover
 from dspy_cli._runtime.schema import build_request_adapter, build_response_adapter
@@ -73,6 +73,8 @@ class _RouteBuilder:
         self.routes: list[Route] = []
         self.gateways: list[Gateway] = []
         self.owners: dict[tuple[str, str], str] = {}
+        # One copier per model alias: what it checks about the LM holds for the server's life.
+        self.copiers: dict[str, Any] = {}
 
     def _route(self, module: DiscoveredModule, gateway: APIGateway, path: str, kind: RouteKind, models: tuple) -> Route:
         settings = self.settings
@@ -94,10 +96,16 @@ class _RouteBuilder:
             logs_dir=self.logs_dir,
             loop=self.loop,
             fresh_instance=settings.fresh_instance_per_request,
+            request_lm=self._copier(alias),
             kind=kind,
         )
         self.routes.append(route)
         return route
+
+    def _copier(self, alias: str) -> Any:
+        if alias not in self.copiers:
+            self.copiers[alias] = request_lm.factory(self.lms[alias])
+        return self.copiers[alias]
 
     def _claim(self, method: str, path: str, owner: str) -> None:
         key = (method.upper(), path)

@@ -8,15 +8,16 @@ never raises.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dspy
-from dspy.utils.usage_tracker import track_usage
+from dspy.utils.usage_tracker import UsageTracker
 from pydantic import ValidationError
 from pydantic_core import to_json
 
@@ -184,6 +185,30 @@ def _finish(route: Route, inputs: dict[str, Any], result: Any, tracker: Any) -> 
     return Outcome(status, body, LogParts(log_inputs, log_outputs, None, usage))
 
 
+def _request_settings(route: Route) -> tuple[contextlib.AbstractContextManager[Any], UsageTracker]:
+    """The request's own LM copy and usage tracker, entered as one ``dspy.context``.
+
+    Same effect as ``dspy.context(lm=lm.copy(), track_usage=True)`` then ``track_usage()``,
+    for a third of the cost (one settings context instead of two, no generator).
+    """
+    tracker = UsageTracker()
+    parent = dspy.settings.usage_tracker
+    if parent is not None:
+        # A tracker configured above the request gets its usage rolled up, as track_usage does.
+        return _rolled_up(route, tracker, parent), tracker
+    return dspy.context(lm=route.request_lm(), track_usage=True, usage_tracker=tracker), tracker
+
+
+@contextlib.contextmanager
+def _rolled_up(route: Route, tracker: UsageTracker, parent: UsageTracker) -> Iterator[None]:
+    with dspy.context(lm=route.request_lm(), track_usage=True, usage_tracker=tracker):
+        try:
+            yield
+        finally:
+            for lm, entries in tracker.usage_data.items():
+                parent.usage_data[lm].extend(entries)
+
+
 def _prepare(route: Route, request: Any) -> tuple[dict[str, Any], Any]:
     """Inputs for the module (gateway transform, dspy types) and the instance to call."""
     inputs = route.gateway.to_pipeline_inputs(request)
@@ -200,7 +225,8 @@ def _execute_sync(route: Route, request: Any) -> Outcome:
         return _gateway_error(exc)
     tracker = None
     try:
-        with dspy.context(lm=route.lm.copy(), track_usage=True), track_usage() as tracker:
+        request_settings, tracker = _request_settings(route)
+        with request_settings:
             result = instance(**inputs)
         return _finish(route, inputs, result, tracker)
     except BaseException as exc:  # noqa: BLE001 - even SystemExit must become a logged 500
@@ -234,7 +260,8 @@ async def _execute_async(route: Route, request: Any) -> Outcome:
         return _gateway_error(exc)
     tracker = None
     try:
-        with dspy.context(lm=route.lm.copy(), track_usage=True), track_usage() as tracker:
+        request_settings, tracker = _request_settings(route)
+        with request_settings:
             result = await instance.acall(**inputs)
         if route.dspy_inputs:
             # Saving image inputs to logs/img is file I/O: keep it off the event loop.

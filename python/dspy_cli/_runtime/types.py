@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class Route:
     logs_dir: Path
     loop: Any
     fresh_instance: bool
+    # A fresh copy of ``lm`` per request (``request_lm.factory``).
+    request_lm: Callable[[], Any]
     kind: RouteKind = RouteKind.HTTP
     # For APP routes: what the gateway registered on the app ("POST /hooks/in").
     app_routes: list[str] = field(default_factory=list)
