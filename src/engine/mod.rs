@@ -10,6 +10,7 @@ mod convert;
 mod cron_run;
 mod doorbell;
 mod gateway_app;
+mod job_queue;
 mod once_reply;
 mod outcome;
 mod startup;

@@ -11,10 +11,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::job_queue::{JobQueue, Recv};
 use super::outcome::{deliver, describe_error, internal_error};
 use super::{BodyKind, JobContext};
 
@@ -35,7 +35,7 @@ pub(crate) struct PoolStats {
 }
 
 struct Shared {
-    rx: Receiver<SyncJob>,
+    queue: JobQueue<SyncJob>,
     run_sync: Py<PyAny>,
     routes: Arc<Vec<Py<PyAny>>>,
     max_threads: usize,
@@ -48,15 +48,13 @@ struct Shared {
 }
 
 pub(crate) struct SyncPool {
-    tx: Option<Sender<SyncJob>>,
     shared: Arc<Shared>,
 }
 
 impl SyncPool {
     pub(crate) fn new(run_sync: Py<PyAny>, routes: Arc<Vec<Py<PyAny>>>, max_threads: usize) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
-            rx,
+            queue: JobQueue::new(),
             run_sync,
             routes,
             max_threads: max_threads.max(1),
@@ -67,13 +65,16 @@ impl SyncPool {
             gil_wait_nanos: AtomicU64::new(0),
             handles: std::sync::Mutex::default(),
         });
-        Self { tx: Some(tx), shared }
+        Self { shared }
     }
 
     pub(crate) fn submit(&self, job: JobContext, body: Bytes, kind: BodyKind) {
-        let Some(tx) = &self.tx else { return };
         let queued = self.shared.queued.fetch_add(1, Ordering::AcqRel) + 1;
-        tx.send(SyncJob { job, body, kind }).ok();
+        if self.shared.queue.push(SyncJob { job, body, kind }).is_err() {
+            // Stopping: the job is dropped, so its handler sees the engine go away.
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
         // Grow when more jobs wait than threads are idle (granian #873: compare with idle ones).
         if queued > self.shared.idle.load(Ordering::Acquire) {
             self.grow();
@@ -128,8 +129,8 @@ impl SyncPool {
     /// Let queued jobs finish for up to `wait`, then join the threads. A `forward` cannot be
     /// interrupted, so threads still busy after `wait` are left to end with the process.
     /// Call detached.
-    pub(crate) fn stop_and_join(mut self, wait: Duration) {
-        drop(self.tx.take());
+    pub(crate) fn stop_and_join(self, wait: Duration) {
+        self.shared.queue.close();
         let deadline = Instant::now() + wait;
         while self.shared.threads.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
@@ -151,18 +152,22 @@ impl Shared {
         Python::attach(|py| {
             loop {
                 self.idle.fetch_add(1, Ordering::AcqRel);
-                let waited = py.detach(|| self.rx.recv_timeout(self.idle_timeout).map(|job| (job, Instant::now())));
+                let waited = py.detach(|| match self.queue.recv_timeout(self.idle_timeout) {
+                    Recv::Job(job) => Recv::Job((job, Instant::now())),
+                    Recv::Timeout => Recv::Timeout,
+                    Recv::Closed => Recv::Closed,
+                });
                 self.idle.fetch_sub(1, Ordering::AcqRel);
                 match waited {
-                    Ok((job, received)) => {
+                    Recv::Job((job, received)) => {
                         self.record_gil_wait(received);
                         self.run_job(py, job);
                         // Keep the interpreter while more work is queued.
-                        while let Ok(job) = self.rx.try_recv() {
+                        while let Some(job) = self.queue.try_recv() {
                             self.run_job(py, job);
                         }
                     }
-                    Err(RecvTimeoutError::Timeout) => {
+                    Recv::Timeout => {
                         // Reap an idle thread, but only if it is not the last one.
                         let threads = self.threads.load(Ordering::Acquire);
                         if threads > 1
@@ -174,7 +179,7 @@ impl Shared {
                             return;
                         }
                     }
-                    Err(RecvTimeoutError::Disconnected) => {
+                    Recv::Closed => {
                         self.threads.fetch_sub(1, Ordering::AcqRel);
                         return;
                     }
