@@ -2,8 +2,9 @@
 
 After the measured load of each `ours` run, two more loads of the same length:
 
-1. py-spy with native frames (`--native`) writes a flame graph SVG to bench/results/. Native
-   unwinding is slow, so this pass samples little; it is for looking, not for the table.
+1. py-spy with native frames (`--native --gil`: Rust, C and Python frames of the thread holding
+   the GIL) writes a flame graph SVG to bench/results/. Native unwinding is slow, so this pass
+   samples little; it is for looking, not for the table.
 2. py-spy `--gil` (only the thread holding the GIL is sampled, so samples are Python CPU) writes
    collapsed stacks, while /proc gives each thread's CPU, `perf stat` counts GIL acquisitions
    (a uprobe on libpython's `take_gil`, when perf may) and `/metrics` gives the sync pool's GIL
@@ -198,7 +199,7 @@ def record(server, specs_for, s, workdir: Path, label: str, results_dir: Path) -
     while not svg.exists() and time.monotonic() < deadline:
         left = max(1, int(deadline - time.monotonic()))
         spy = subprocess.run(
-            [str(py_spy), "record", "--native", "--rate", str(PY_SPY_RATE_NATIVE), "--format", "flamegraph",
+            [str(py_spy), "record", "--native", "--gil", "--rate", str(PY_SPY_RATE_NATIVE), "--format", "flamegraph",
              "-o", str(svg), "--pid", str(pid), "--duration", str(left)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
         )  # fmt: skip
