@@ -168,3 +168,37 @@ def test_fresh_instance_per_request_when_configured(serve):
     numbers = [server.post("/Counter", {"tag": "x"}).json()["instance"] for _ in range(3)]
     assert numbers == [2, 3, 4]
     assert "sync worker threads (max): 3" in server.stdout()
+
+
+LM_CHANGING_MODULES = {
+    "lm_changer.py": """
+        import dspy
+
+        def change_lm():
+            # What a module might do to "its" LM mid-request: it must stay this request's.
+            lm = dspy.settings.lm
+            seen = {"temperature": lm.kwargs.get("temperature"), "callbacks": len(lm.callbacks),
+                    "history": len(lm.history)}
+            lm.kwargs["temperature"] = 1.5
+            lm.callbacks.append(object())
+            lm.history.append({"fake": True})
+            return seen
+
+        class SyncChanger(dspy.Module):
+            def forward(self, tag: str) -> dict:
+                return change_lm()
+
+        class AsyncChanger(dspy.Module):
+            async def aforward(self, tag: str) -> dict:
+                return change_lm()
+    """,
+}
+
+
+@pytest.mark.parametrize("program", ["SyncChanger", "AsyncChanger"], ids=["sync", "async"])
+def test_changes_a_module_makes_to_its_lm_do_not_reach_the_next_request(serve, program):
+    server = serve(LM_CHANGING_MODULES, DEFAULT_CONFIG)
+    first = server.post(f"/{program}", {"tag": "a"}).json()
+    second = server.post(f"/{program}", {"tag": "b"}).json()
+    assert first["temperature"] != 1.5 and first["callbacks"] == 0 and first["history"] == 0
+    assert second == first
