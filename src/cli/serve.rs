@@ -19,10 +19,10 @@ use super::interpreter::{Interpreter, choose, exec_command};
 use super::serve_security;
 use super::serve_settings::ServeSettings;
 use crate::config::{Project, ProjectConfig};
-use crate::engine::{Engine, EngineSettings, LoadedProject, ProjectHandles, RunnerHooks, load_project};
+use crate::engine::{Engine, EngineSettings, LoadError, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
-use crate::scheduler::{self, Schedule, Scheduler, Zone};
-use crate::server::{self, AppState, ConnectionStats, Limits, Served, ServedParts};
+use crate::scheduler::{self, JobScheduleError, Schedule, Scheduler, Zone};
+use crate::server::{self, AppState, ConnectionStats, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
 use crate::telemetry::{InferenceLog, MetricsStore, init_logging, redact};
 
@@ -250,10 +250,10 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     let loaded = load(py, &settings, &log, &state, &runtime, serve.zone);
     let (loaded, schedules) = match loaded {
         Ok(loaded) => loaded,
-        Err(message) => {
+        Err(error) => {
             stop_tx.send(true).ok();
             py.detach(|| drop(runtime));
-            return abort(&message);
+            return abort(&error.to_string());
         }
     };
     print_programs(&loaded, &project.package_name, !serve.cron);
@@ -271,25 +271,15 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     }
     serve.print();
     println!();
-    print_banner(
-        &args.host,
-        args.port,
-        &serve_security::auth_banner(&serve.security, auth),
-    );
+    let auth_lines = serve_security::auth_banner(&serve.security, auth);
+    print_banner(&args.host, args.port, &auth_lines);
     std::io::stdout().flush().ok();
 
-    let (engine, rest) = share(
-        loaded,
-        &state,
-        (serve.limits, serve.data.expose_errors),
-        metrics,
-        &log,
-        &settings,
-    );
+    let (engine, rest) = share(loaded, &state, &serve, metrics, &log, &settings);
     let scheduler = (serve.cron && !schedules.is_empty()).then(|| {
         let _entered = runtime.enter();
         let served = state.served().expect("set above");
-        Scheduler::start(served, schedules, stop_rx.clone(), shutdown_timeout)
+        Scheduler::start(served, schedules, &stop_rx, shutdown_timeout)
     });
     let served_ok = py.detach(|| {
         let served_ok = runtime.block_on(server);
@@ -329,6 +319,15 @@ fn save_openapi(py: Python<'_>, args: &ServeArgs, root: &std::path::Path, loaded
     }
 }
 
+/// Why the project could not be loaded (upstream's "Error creating application" prefix).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StartError {
+    #[error("Error creating application: {0}")]
+    Load(#[from] LoadError),
+    #[error("Error creating application: {0}")]
+    Schedule(#[from] JobScheduleError),
+}
+
 /// Import the project through the engine and check its cron schedules.
 pub(super) fn load(
     py: Python<'_>,
@@ -337,19 +336,18 @@ pub(super) fn load(
     state: &AppState,
     runtime: &tokio::runtime::Runtime,
     zone: Zone,
-) -> Result<(LoadedProject, Vec<Schedule>), String> {
+) -> Result<(LoadedProject, Vec<Schedule>), StartError> {
     let hooks = RunnerHooks {
         runner: Arc::new(state.downgrade()),
         runtime: runtime.handle().clone(),
     };
-    let loaded =
-        load_project(py, settings, log.clone(), hooks).map_err(|err| format!("Error creating application: {err}"))?;
+    let loaded = load_project(py, settings, log.clone(), hooks)?;
     match scheduler::parse_schedules(&loaded.engine.cron_jobs, zone) {
         Ok(schedules) => Ok((loaded, schedules)),
         Err(err) => {
             let engine = loaded.engine;
             py.detach(|| engine.shutdown(Duration::from_secs(1)));
-            Err(format!("Error creating application: {err}"))
+            Err(err.into())
         }
     }
 }
@@ -358,7 +356,7 @@ pub(super) fn load(
 pub(super) fn share(
     loaded: LoadedProject,
     state: &AppState,
-    (limits, expose_errors): (Limits, bool),
+    serve: &ServeSettings,
     metrics: Arc<MetricsStore>,
     log: &InferenceLog,
     settings: &EngineSettings,
@@ -369,11 +367,11 @@ pub(super) fn share(
     let engine = Arc::new(engine);
     let parts = ServedParts {
         catalog: project.catalog.clone(),
-        limits,
+        limits: serve.limits,
         metrics,
         log: log.clone(),
         logs_dir: settings.logs_dir.clone(),
-        expose_errors,
+        expose_errors: serve.data.expose_errors,
     };
     state.set_served(Served::new(engine.clone(), parts));
     (engine, project)
@@ -391,11 +389,12 @@ fn print_cron_registration(loaded: &LoadedProject, no_cron: bool, zone: Zone) {
 
 /// Stop the Python threads, flush the inference log, drop the runtime. Runs detached.
 pub(super) fn stop_engine(engine: Arc<Engine>, log: &InferenceLog, runtime: tokio::runtime::Runtime) {
-    match Arc::try_unwrap(engine) {
-        // Every request was answered by now (or cut off at the deadline and logged as such):
-        // a sync job still running is not waited for long, so the process exits in time.
-        Ok(engine) => engine.shutdown(Duration::from_millis(500)),
-        Err(_) => tracing::warn!("requests still hold the engine at shutdown; not waiting for them"),
+    // Every request was answered by now (or cut off at the deadline and logged as such): a
+    // sync job still running is not waited for long, so the process exits in time.
+    if let Ok(engine) = Arc::try_unwrap(engine) {
+        engine.shutdown(Duration::from_millis(500));
+    } else {
+        tracing::warn!("requests still hold the engine at shutdown; not waiting for them");
     }
     log.flush(Duration::from_secs(5));
     drop(runtime);

@@ -10,8 +10,19 @@ use super::data_settings::DataSettings;
 use super::serve_limits::{connection_limits, request_limits, sync_worker_threads};
 use super::serve_security::{self, SecuritySettings, security_settings};
 use crate::config::{ConfigError, ProjectConfig};
-use crate::scheduler::Zone;
-use crate::server::{ConnectionLimits, Limits};
+use crate::scheduler::{ScheduleError, Zone};
+use crate::server::{ConnectionLimits, CorsError, Limits};
+
+/// A setting that cannot be used; each message names the key and the value.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SettingsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Zone(#[from] ScheduleError),
+    #[error("Invalid configuration: {0}")]
+    Cors(#[from] CorsError),
+}
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
@@ -39,12 +50,12 @@ pub(super) struct ServeSettings {
 impl ServeSettings {
     /// Merge `args` (flags and their variables) with `config`; `cwd` anchors `--logs-dir`.
     /// Every error names the setting and the value that is wrong.
-    pub(super) fn resolve(args: &ServeArgs, config: &ProjectConfig, cwd: &Path) -> Result<Self, ConfigError> {
+    pub(super) fn resolve(args: &ServeArgs, config: &ProjectConfig, cwd: &Path) -> Result<Self, SettingsError> {
         let configured_workers = sync_worker_threads(config)?;
         let fresh_instance_per_request = config.server.fresh_instance_per_request.flag()?.unwrap_or(false);
         let limits = request_limits(config)?;
         let connections = connection_limits(config)?;
-        let zone = Zone::parse(config.server.timezone.typed().map(String::as_str)).map_err(ConfigError::Invalid)?;
+        let zone = Zone::parse(config.server.timezone.typed().map(String::as_str))?;
         let data = DataSettings::from_config(config)?;
         let security = security_settings(config)?;
         Ok(Self {

@@ -267,10 +267,10 @@ mod tests {
 
     #[test]
     fn server_numbers_are_range_checked_with_the_key_named() {
-        let config = load(&format!("{VALID}server:\n  max_connections: 0\n  max_body_bytes: 1e20\n  log_backups: 7\n  write_timeout_seconds: -1\n  keep_alive_timeout_seconds: 7\n  header_read_timeout_seconds: 0\n")).unwrap();
         fn error<T: std::fmt::Debug>(result: Result<T, ConfigError>) -> String {
             result.unwrap_err().to_string()
         }
+        let config = load(&format!("{VALID}server:\n  max_connections: 0\n  max_body_bytes: 1e20\n  log_backups: 7\n  write_timeout_seconds: -1\n  keep_alive_timeout_seconds: 7\n  header_read_timeout_seconds: 0\n")).unwrap();
         let server = &config.server;
         assert_eq!(
             error(server.max_connections.within(1..=10)),
