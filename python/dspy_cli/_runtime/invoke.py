@@ -185,20 +185,24 @@ def _finish(route: Route, inputs: dict[str, Any], result: Any, tracker: Any) -> 
     return Outcome(status, body, LogParts(log_inputs, log_outputs, None, usage))
 
 
-def _prepare(route: Route, request: Any) -> tuple[dict[str, Any], Any]:
-    """Inputs for the module (gateway transform, dspy types) and the instance to call."""
-    inputs = route.gateway.to_pipeline_inputs(request)
-    if route.dspy_inputs:
-        inputs = _convert_dspy_inputs(route, inputs)
-    instance = route.instance
-    return inputs, route.cls() if instance is None else instance
+def _prepare(route: Route, request: Any) -> tuple[dict[str, Any], Any] | Outcome:
+    """Inputs for the module (gateway transform, dspy types) and the instance to call, or the
+    error outcome when the gateway or the constructor fails."""
+    try:
+        inputs = route.gateway.to_pipeline_inputs(request)
+        if route.dspy_inputs:
+            inputs = _convert_dspy_inputs(route, inputs)
+        instance = route.instance
+        return inputs, route.cls() if instance is None else instance
+    except Exception as exc:
+        return _gateway_error(exc)
 
 
 def _execute_sync(route: Route, request: Any) -> Outcome:
-    try:
-        inputs, instance = _prepare(route, request)
-    except Exception as exc:
-        return _gateway_error(exc)
+    prepared = _prepare(route, request)
+    if isinstance(prepared, Outcome):
+        return prepared
+    inputs, instance = prepared
     tracker = None
     try:
         with dspy.context(lm=route.lm.copy(), track_usage=True), track_usage() as tracker:
@@ -229,10 +233,10 @@ CANCELLED = Outcome(499, b'{"detail":"Client disconnected"}')
 
 
 async def _execute_async(route: Route, request: Any) -> Outcome:
-    try:
-        inputs, instance = _prepare(route, request)
-    except Exception as exc:
-        return _gateway_error(exc)
+    prepared = _prepare(route, request)
+    if isinstance(prepared, Outcome):
+        return prepared
+    inputs, instance = prepared
     tracker = None
     try:
         with dspy.context(lm=route.lm.copy(), track_usage=True), track_usage() as tracker:
