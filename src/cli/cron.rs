@@ -31,6 +31,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
         zone,
         data,
         security: _,
+        processes: _,
     } = match prepare(py, &serve_args, "cron", argv, "Loading DSPy project...\n") {
         Ok(prepared) => prepared,
         Err(status) => return status,

@@ -26,6 +26,7 @@ use crate::mock_lm::{self, MockOptions};
 use crate::scheduler::{self, Schedule, Scheduler, Zone};
 use crate::server::{self, AppState, ConnectionLimits, ConnectionStats, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
+use crate::supervisor::{self, ProcessSettings, worker};
 use crate::telemetry::{InferenceLog, MetricsStore, init_logging, redact};
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
@@ -39,9 +40,7 @@ pub(super) fn abort(message: &str) -> ExitStatus {
 }
 
 fn unsupported_flags(args: &ServeArgs) -> Option<&'static str> {
-    if args.reload {
-        Some("--reload is not supported yet by dspy-cli-rs. Restart the server after changes, or run with --no-reload.")
-    } else if args.mcp {
+    if args.mcp {
         Some("--mcp is not supported yet by dspy-cli-rs. Run without --mcp.")
     } else {
         None
@@ -61,6 +60,10 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
         }
     };
     match prepare(py, args, "serve", raw_args, "Starting DSPy API server...\n") {
+        // With --reload or several workers this process only supervises (src/supervisor/).
+        Ok(prepared) if supervisor::worker::role().is_none() && !prepared.processes.single_process() => {
+            supervise(py, args, raw_args, &prepared)
+        }
         Ok(prepared) => run(py, args, prepared, auth),
         Err(status) => status,
     }
@@ -77,6 +80,41 @@ pub(super) struct Prepared {
     pub(super) data: DataSettings,
     /// Login limits and CORS origins (used by `serve`).
     pub(super) security: SecuritySettings,
+    /// Reload and worker processes (used by `serve`).
+    pub(super) processes: ProcessSettings,
+}
+
+/// Bind the port here and run the server in supervised worker processes.
+fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &Prepared) -> ExitStatus {
+    quiet_python_sigint(py);
+    let runtime = match build_runtime() {
+        Ok(rt) => rt,
+        Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
+    };
+    let listener = match bind(&runtime, &args.host, args.port).and_then(|l| {
+        l.into_std().map_err(|err| {
+            abort(&format!(
+                "Error: could not listen on {}:{}: {err}",
+                args.host, args.port
+            ))
+        })
+    }) {
+        Ok(listener) => listener,
+        Err(status) => return status,
+    };
+    let logs_dir = prepared.settings.logs_dir.clone();
+    let plan = supervisor::Plan {
+        processes: prepared.processes,
+        scope: supervisor::WatchScope {
+            root: prepared.project.root.clone(),
+            excluded: vec![logs_dir],
+        },
+        listener,
+        runtime,
+        args: supervisor::worker_args(raw_args.get(2..).unwrap_or_default()),
+        shutdown_timeout: Duration::from_secs_f64(args.shutdown_timeout.max(0.0)),
+    };
+    supervisor::run(py, plan)
 }
 
 /// Pick the interpreter (re-executing `dspy-cli <command>` in the project venv), then read
@@ -99,11 +137,17 @@ pub(super) fn prepare(
         }
         Interpreter::InProcess => {}
     }
-    println!("{greeting}");
+    // A supervised worker's supervisor has printed these already.
+    let worker = supervisor::worker::role().is_some();
+    if !worker {
+        println!("{greeting}");
+    }
     let project = Project::locate(&cwd).map_err(|err| abort(&err.to_string()))?;
     let config =
         ProjectConfig::load(&project.config_path()).map_err(|err| abort(&format!("Configuration error: {err}")))?;
-    println!("✓ Configuration loaded");
+    if !worker {
+        println!("✓ Configuration loaded");
+    }
     if let Err(err) = config.validate_aliases() {
         return Err(abort(&format!("Error creating application: {err}")));
     }
@@ -122,6 +166,8 @@ pub(super) fn prepare(
         .map_err(|err| abort(&format!("Configuration error: {err}")))?;
     let data = DataSettings::from_config(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
     let security = security_settings(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    let processes =
+        ProcessSettings::resolve(args, &config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
     settings.log_images = data.images;
     settings.offline = args.mock_lm;
     init_logging();
@@ -133,6 +179,7 @@ pub(super) fn prepare(
         zone,
         data,
         security,
+        processes,
     })
 }
 
@@ -239,15 +286,26 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
         zone,
         data,
         security,
+        processes,
     } = prepared;
+    let role = worker::role();
+    // Output a supervised worker leaves to the first worker (the others would repeat it).
+    let announce = role.is_none_or(|r| r.announce);
+    let no_cron = args.no_cron || role.is_some_and(|r| !r.run_cron);
     quiet_python_sigint(py);
     let runtime = match build_runtime() {
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
     };
-    let listener = match bind(&runtime, &args.host, args.port) {
-        Ok(listener) => listener,
-        Err(status) => return status,
+    let listener = match role {
+        Some(role) => match runtime.block_on(async { worker::take_listener(role) }) {
+            Ok(listener) => listener,
+            Err(err) => return abort(&format!("Error: the worker cannot use the socket it was given: {err}")),
+        },
+        None => match bind(&runtime, &args.host, args.port) {
+            Ok(listener) => listener,
+            Err(status) => return status,
+        },
     };
     if args.mock_lm
         && let Err(status) = start_mock_lm(&runtime, &mut settings.registry)
@@ -259,7 +317,10 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     let connection_stats = Arc::new(ConnectionStats::default());
     let state = AppState::new(expired_rx.clone(), connection_stats.clone());
     raise_open_file_limit(connection_limits.max_connections);
-    let server = runtime.spawn(server::serve(
+    if role.is_some() {
+        server::set_drain_linger(Duration::from_millis(500).min(connection_limits.keep_alive_timeout));
+    }
+    let server = server::serve(
         listener,
         server::router(
             state.clone(),
@@ -269,7 +330,13 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
         connection_stats,
         stop_rx.clone(),
         expired_rx,
-    ));
+    );
+    // A worker started while another serves (reload, recycling) accepts only once loaded.
+    let (mut server, mut unstarted) = if role.is_some_and(|r| r.accept_after_load) {
+        (None, Some(server))
+    } else {
+        (Some(runtime.spawn(server)), None)
+    };
     let shutdown_timeout = Duration::from_secs_f64(args.shutdown_timeout.max(0.0));
     let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
 
@@ -284,9 +351,18 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
             return abort(&message);
         }
     };
-    print_programs(&loaded, &project.package_name, args.no_cron);
-    print_cron_registration(&loaded, args.no_cron, zone);
+    if announce {
+        print_programs(&loaded, &project.package_name, no_cron);
+        print_cron_registration(&loaded, args.no_cron, zone);
+    }
     let failures = print_load_errors(&loaded.project.catalog.load_errors);
+    if role.is_some_and(|r| r.strict) && failures > 0 {
+        stop_tx.send(true).ok();
+        py.detach(|| drop(runtime));
+        return abort(&format!(
+            "Error: {failures} module file(s) failed to load (listed above under \"Failed to load\")."
+        ));
+    }
     if args.strict && failures > 0 {
         stop_tx.send(true).ok();
         py.detach(|| drop(runtime));
@@ -294,17 +370,35 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
             "Error: --strict: {failures} start-up error(s), listed above under \"Failed to load\". Fix them, or serve without --strict."
         ));
     }
-    if !args.no_save_openapi {
-        save_openapi(py, args, &project.root, &loaded);
+    if announce {
+        if !args.no_save_openapi {
+            save_openapi(py, args, &project.root, &loaded);
+        }
+        print_effective_settings(args, &settings, &limits, &connection_limits, (zone, &security));
+        print_processes(&processes);
+        data.print();
+        println!();
+        let reload = if processes.reload {
+            supervisor::reload_banner(&project.root, &project.modules_dir)
+        } else {
+            String::new()
+        };
+        let auth_banner = serve_security::auth_banner(&security, auth);
+        print_banner(&args.host, args.port, &format!("{reload}{auth_banner}"));
     }
-    print_effective_settings(args, &settings, &limits, &connection_limits, (zone, &security));
-    data.print();
-    println!();
-    print_banner(&args.host, args.port, &serve_security::auth_banner(&security, auth));
     std::io::stdout().flush().ok();
 
     let (engine, rest) = share(loaded, &state, (limits, data.expose_errors), metrics, &log, &settings);
-    let scheduler = (!args.no_cron && !schedules.is_empty()).then(|| {
+    if let Some(unstarted) = unstarted.take() {
+        server = Some(runtime.spawn(unstarted));
+    }
+    if let Some(role) = role {
+        let log = log.clone();
+        runtime.spawn(worker::watch_limits(role.clone(), move || log.lines_written()));
+        worker::report("ready");
+    }
+    let server = server.expect("the server task is started above");
+    let scheduler = (!no_cron && !schedules.is_empty()).then(|| {
         let _entered = runtime.enter();
         let served = state.served().expect("set above");
         Scheduler::start(served, schedules, stop_rx.clone(), shutdown_timeout)
@@ -324,7 +418,10 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     drop(log_thread);
     let error = match served_ok {
         Ok(Ok(())) => {
-            println!("\nServer stopped");
+            // A worker's supervisor says it once for all workers.
+            if role.is_none() {
+                println!("\nServer stopped");
+            }
             return ExitStatus::Success;
         }
         Ok(Err(err)) => err.to_string(),
@@ -423,10 +520,18 @@ pub(super) fn stop_engine(engine: Arc<Engine>, log: &InferenceLog, runtime: toki
 /// 503. Second signal: exit at once.
 async fn watch_signals(stop: watch::Sender<bool>, expired: watch::Sender<bool>, timeout: Duration) {
     shutdown_signal().await;
-    tracing::info!(
-        "Shutting down: finishing in-flight requests for up to {}s (press Ctrl+C again to exit immediately)",
-        timeout.as_secs_f64()
-    );
+    if worker::role().is_some() {
+        // Told to drain by the supervisor (reload, recycling, shutdown): it reports for all.
+        tracing::debug!(
+            "draining: finishing in-flight requests for up to {}s",
+            timeout.as_secs_f64()
+        );
+    } else {
+        tracing::info!(
+            "Shutting down: finishing in-flight requests for up to {}s (press Ctrl+C again to exit immediately)",
+            timeout.as_secs_f64()
+        );
+    }
     stop.send(true).ok();
     tokio::spawn(async move {
         tokio::time::sleep(timeout).await;
@@ -510,5 +615,29 @@ fn print_effective_settings(
         println!("  cron: on, schedules in {}", zone.describe());
     }
     serve_security::print_cors(security);
-    println!("  hot reload: disabled");
+}
+
+fn print_processes(processes: &ProcessSettings) {
+    if processes.reload {
+        println!("  hot reload: on (--no-reload for production)");
+    } else {
+        println!("  hot reload: off");
+    }
+    let recycle = |n: u64, unit: &str| {
+        if n == 0 {
+            "never".to_owned()
+        } else {
+            format!("after {n} {unit}")
+        }
+    };
+    println!(
+        "  worker processes: {}; replaced {} / {}",
+        processes.workers,
+        recycle(processes.max_requests_per_worker, "program calls"),
+        if processes.max_rss_mb == 0 {
+            "never by memory".to_owned()
+        } else {
+            format!("past {} MB", processes.max_rss_mb)
+        }
+    );
 }
