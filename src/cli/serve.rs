@@ -24,7 +24,7 @@ use crate::config::{Project, ProjectConfig};
 use crate::engine::{Engine, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
 use crate::scheduler::{self, Schedule, Scheduler, Zone};
-use crate::server::{self, AppState, ConnectionLimits, ConnectionStats, Limits, Served, ServedParts};
+use crate::server::{self, AppState, ConnectionLimits, ConnectionStats, KeySource, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
 use crate::supervisor::{self, ProcessSettings, worker};
 use crate::telemetry::{InferenceLog, MetricsStore, init_logging, redact};
@@ -62,7 +62,7 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
     match prepare(py, args, "serve", raw_args, "Starting DSPy API server...\n") {
         // With --reload or several workers this process only supervises (src/supervisor/).
         Ok(prepared) if supervisor::worker::role().is_none() && !prepared.processes.single_process() => {
-            supervise(py, args, raw_args, &prepared)
+            supervise(py, args, raw_args, &prepared, auth)
         }
         Ok(prepared) => run(py, args, prepared, auth),
         Err(status) => status,
@@ -85,7 +85,7 @@ pub(super) struct Prepared {
 }
 
 /// Bind the port here and run the server in supervised worker processes.
-fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &Prepared) -> ExitStatus {
+fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &Prepared, auth: bool) -> ExitStatus {
     quiet_python_sigint(py);
     let runtime = match build_runtime() {
         Ok(rt) => rt,
@@ -103,6 +103,11 @@ fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &P
         Err(status) => return status,
     };
     let logs_dir = prepared.settings.logs_dir.clone();
+    // One token for every worker: a key generated in each would differ (and so would sessions).
+    let mut shared_env = Vec::new();
+    if auth && let (key, KeySource::Generated) = serve_security::api_key(&mut Vec::new()) {
+        shared_env.push(("DSPY_API_KEY".to_owned(), key));
+    }
     let plan = supervisor::Plan {
         processes: prepared.processes,
         scope: supervisor::WatchScope {
@@ -113,6 +118,13 @@ fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &P
         runtime,
         args: supervisor::worker_args(raw_args.get(2..).unwrap_or_default()),
         shutdown_timeout: Duration::from_secs_f64(args.shutdown_timeout.max(0.0)),
+        from_dotenv: prepared
+            .settings
+            .environment
+            .iter()
+            .map(|(key, _)| key.clone())
+            .collect(),
+        shared_env,
     };
     supervisor::run(py, plan)
 }
@@ -312,6 +324,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     {
         return status;
     }
+    let (limits, connection_limits) = share_limits(role, limits, connection_limits);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (expired_tx, expired_rx) = watch::channel(false);
     let connection_stats = Arc::new(ConnectionStats::default());
@@ -341,6 +354,10 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
 
     let metrics = Arc::new(MetricsStore::default());
+    if role.is_some() {
+        // Workers share the log files; each reads everyone's lines from them.
+        metrics.follow_log_files();
+    }
     let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), data.rotation, metrics.clone());
     let loaded = load(py, &settings, &log, &state, &runtime, zone);
     let (loaded, schedules) = match loaded {
@@ -617,6 +634,23 @@ fn print_effective_settings(
     serve_security::print_cors(security);
 }
 
+/// With N workers, each enforces 1/N of the server-wide concurrency, queue and connection
+/// limits (rounded up), so the configured numbers keep meaning the whole server.
+fn share_limits(
+    role: Option<&worker::WorkerRole>,
+    mut limits: Limits,
+    mut connections: ConnectionLimits,
+) -> (Limits, ConnectionLimits) {
+    if let Some(role) = role {
+        limits.max_concurrent_per_program = worker::share(limits.max_concurrent_per_program, role);
+        if limits.max_queued_per_program > 0 {
+            limits.max_queued_per_program = worker::share(limits.max_queued_per_program, role);
+        }
+        connections.max_connections = worker::share(connections.max_connections, role);
+    }
+    (limits, connections)
+}
+
 fn print_processes(processes: &ProcessSettings) {
     if processes.reload {
         println!("  hot reload: on (--no-reload for production)");
@@ -640,4 +674,10 @@ fn print_processes(processes: &ProcessSettings) {
             format!("past {} MB", processes.max_rss_mb)
         }
     );
+    if processes.workers > 1 {
+        println!(
+            "  (concurrency, queue and connection limits above are per worker: 1/{} of the configured value each)",
+            processes.workers
+        );
+    }
 }

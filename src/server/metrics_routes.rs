@@ -23,6 +23,7 @@ pub(crate) async fn all(State(state): State<AppState>, Query(query): Query<HashM
     let Some(served) = state.served() else {
         return detail(503, NOT_READY);
     };
+    served.metrics.refresh(&served.logs_dir, served.program_names());
     let mut programs: Vec<Value> = served.program_names().map(|p| served.metrics.program_json(p)).collect();
     let sort_by = query.get("sort_by").map_or("calls", String::as_str);
     let order = query.get("order").map_or("desc", String::as_str);
@@ -37,6 +38,9 @@ pub(crate) async fn one(State(state): State<AppState>, Path(program): Path<Strin
     if !served.has_program(&program) {
         return not_found(&program);
     }
+    served
+        .metrics
+        .refresh(&served.logs_dir, std::iter::once(program.as_str()));
     json(200, &json!({"metrics": served.metrics.program_json(&program)}))
 }
 
@@ -89,6 +93,7 @@ pub(crate) async fn prometheus(State(state): State<AppState>) -> Response {
 }
 
 fn usage(served: &Served) -> Vec<(String, crate::telemetry::UsageTotals)> {
+    served.metrics.refresh(&served.logs_dir, served.program_names());
     served
         .program_names()
         .map(|p| (p.to_owned(), served.metrics.usage(p)))

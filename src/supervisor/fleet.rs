@@ -146,8 +146,15 @@ impl<'a> Fleet<'a> {
             run_cron: slot == 0,
             max_requests: processes.max_requests_per_worker,
             max_rss_mb: processes.max_rss_mb,
+            workers: processes.workers as u64,
         };
-        match spawn_worker(&self.python, &self.plan.args, role, &self.plan.listener, &self.events) {
+        match spawn_worker(
+            &self.python,
+            (&self.plan.args, &self.plan.from_dotenv, &self.plan.shared_env),
+            role,
+            &self.plan.listener,
+            &self.events,
+        ) {
             Ok(started) => {
                 tracing::debug!(target: "dspy_cli.supervisor", "worker {id} started (pid {}, slot {slot}, generation {generation})", started.pid);
                 self.members.insert(

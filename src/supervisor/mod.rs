@@ -56,6 +56,11 @@ pub(crate) struct Plan {
     /// The user's flags after `serve` (without `--python`: workers run this interpreter).
     pub(crate) args: Vec<String>,
     pub(crate) shutdown_timeout: Duration,
+    /// Variables this process took from `.env`: workers read `.env` afresh (a reload picks up
+    /// its changes), so they must not inherit the old values, which `.env` never overrides.
+    pub(crate) from_dotenv: Vec<String>,
+    /// Variables every worker gets (a generated `--auth` token, so all accept the same one).
+    pub(crate) shared_env: Vec<(String, String)>,
 }
 
 /// Run the workers until a signal; the exit status is the server's.

@@ -21,7 +21,7 @@ pub(crate) struct Started {
 /// exit arrive on `events` as [`Event::Status`] and [`Event::Exited`].
 pub(crate) fn spawn_worker(
     python: &Path,
-    args: &[String],
+    (args, from_dotenv, shared_env): (&[String], &[String], &[(String, String)]),
     mut role: WorkerRole,
     listener: &std::net::TcpListener,
     events: &Sender<Event>,
@@ -39,6 +39,10 @@ pub(crate) fn spawn_worker(
         .stdin(Stdio::null())
         // Ctrl+C reaches the supervisor only; it decides what the workers are told.
         .process_group(0);
+    for key in from_dotenv {
+        command.env_remove(key);
+    }
+    command.envs(shared_env.iter().map(|(k, v)| (k, v)));
     let keep = [role.listen_fd, role.status_fd];
     let parent = rustix::process::getpid();
     #[expect(

@@ -32,6 +32,8 @@ pub(crate) struct WorkerRole {
     pub(crate) max_requests: u64,
     /// Ask to be replaced when resident memory passes this many MB (0 = never).
     pub(crate) max_rss_mb: u64,
+    /// Workers serving at once: each takes this share of the concurrency limits.
+    pub(crate) workers: u64,
 }
 
 impl WorkerRole {
@@ -46,14 +48,14 @@ impl WorkerRole {
         .into_iter()
         .collect();
         format!(
-            "{}:{}:{}:{flags}:{}:{}",
-            self.id, self.listen_fd, self.status_fd, self.max_requests, self.max_rss_mb
+            "{}:{}:{}:{flags}:{}:{}:{}",
+            self.id, self.listen_fd, self.status_fd, self.max_requests, self.max_rss_mb, self.workers
         )
     }
 
     fn parse(text: &str) -> Option<Self> {
         let parts: Vec<&str> = text.split(':').collect();
-        let [id, listen_fd, status_fd, flags, max_requests, max_rss_mb] = parts.as_slice() else {
+        let [id, listen_fd, status_fd, flags, max_requests, max_rss_mb, workers] = parts.as_slice() else {
             return None;
         };
         Some(Self {
@@ -66,6 +68,7 @@ impl WorkerRole {
             run_cron: flags.contains('c'),
             max_requests: max_requests.parse().ok()?,
             max_rss_mb: max_rss_mb.parse().ok()?,
+            workers: workers.parse().ok().filter(|w| *w > 0)?,
         })
     }
 }
@@ -139,6 +142,13 @@ pub(crate) fn report(message: &str) {
     }
 }
 
+/// This worker's share of a limit meant for the whole server (at least 1): with N workers,
+/// N shares add up to the configured value, so limits mean what they mean with one process.
+pub(crate) fn share(limit: usize, role: &WorkerRole) -> usize {
+    let workers = usize::try_from(role.workers).unwrap_or(1).max(1);
+    limit.div_ceil(workers).max(1)
+}
+
 /// Resident memory of this process in MB (Linux `/proc`; `None` elsewhere).
 fn rss_mb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -194,6 +204,7 @@ mod tests {
             run_cron: false,
             max_requests: 1000,
             max_rss_mb: 0,
+            workers: 2,
         };
         assert_eq!(WorkerRole::parse(&role.to_env()), Some(role));
         assert_eq!(WorkerRole::parse("7:3"), None);
