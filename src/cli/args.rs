@@ -175,7 +175,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, overrides_with = "reload", env = "DSPY_CLI_NO_RELOAD")]
     pub(crate) no_reload: bool,
     /// Worker processes serving the one port (default: server.workers, else 1; 0 = one per CPU core)
-    #[arg(long, value_parser = workers_in_range, env = "DSPY_CLI_WORKERS")]
+    #[arg(long, value_parser = workers_in_range, env = "DSPY_CLI_WORKERS", allow_negative_numbers = true)]
     pub(crate) workers: Option<usize>,
     /// Replace a worker gracefully after it has answered this many program calls (default: server.max_requests_per_worker, else 0 = never)
     #[arg(long, env = "DSPY_CLI_MAX_REQUESTS_PER_WORKER")]

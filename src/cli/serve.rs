@@ -59,6 +59,17 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
             return ExitStatus::Usage;
         }
     };
+    if let Some(role) = worker::role()
+        && role.standby
+    {
+        let root = std::env::current_dir()
+            .ok()
+            .and_then(|cwd| Project::locate(&cwd).ok())
+            .map(|p| p.root);
+        if !worker::stand_by(py, args.mock_lm, root.as_deref()) {
+            return ExitStatus::Success;
+        }
+    }
     match prepare(py, args, "serve", raw_args, "Starting DSPy API server...\n") {
         // With --reload or several workers this process only supervises (src/supervisor/).
         Ok(prepared) if supervisor::worker::role().is_none() && !prepared.processes.single_process() => {

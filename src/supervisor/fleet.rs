@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rustix::process::Signal;
 
 use super::policy::Backoff;
-use super::spawn::{signal, spawn_worker};
+use super::spawn::{Started, signal, spawn_worker};
 use super::watcher::FileWatcher;
 use super::worker::WorkerRole;
 use super::{Event, Plan};
@@ -30,11 +30,20 @@ struct Member {
     replaces: Option<u64>,
 }
 
+/// A warm spare waiting for the next reload (see `worker::stand_by`).
+struct Standby {
+    id: u64,
+    pid: i32,
+    stdin: std::process::ChildStdin,
+}
+
 pub(super) struct Fleet<'a> {
     python: PathBuf,
     plan: &'a Plan,
     events: Sender<Event>,
     members: BTreeMap<u64, Member>,
+    /// Per slot, with hot reload: a spare that has imported DSPy already.
+    standbys: BTreeMap<usize, Standby>,
     next_id: u64,
     /// The generation that serves.
     serving: u64,
@@ -57,6 +66,7 @@ impl<'a> Fleet<'a> {
             plan,
             events,
             members: BTreeMap::new(),
+            standbys: BTreeMap::new(),
             next_id: 0,
             serving: 0,
             pending: None,
@@ -130,12 +140,9 @@ impl<'a> Fleet<'a> {
         next.saturating_duration_since(now).max(Duration::from_millis(10))
     }
 
-    /// Start a worker in `slot`; `late`: accept only once loaded (another worker serves).
-    fn start(&mut self, slot: usize, generation: u64, late: bool, replaces: Option<u64>) -> bool {
-        let id = self.next_id;
-        self.next_id += 1;
+    fn role(&self, id: u64, slot: usize, generation: u64, late: bool) -> WorkerRole {
         let processes = self.plan.processes;
-        let role = WorkerRole {
+        WorkerRole {
             id,
             listen_fd: -1,
             status_fd: -1,
@@ -147,7 +154,15 @@ impl<'a> Fleet<'a> {
             max_requests: processes.max_requests_per_worker,
             max_rss_mb: processes.max_rss_mb,
             workers: processes.workers as u64,
-        };
+            standby: false,
+        }
+    }
+
+    /// Start a worker in `slot`; `late`: accept only once loaded (another worker serves).
+    fn start(&mut self, slot: usize, generation: u64, late: bool, replaces: Option<u64>) -> bool {
+        let id = self.next_id;
+        self.next_id += 1;
+        let role = self.role(id, slot, generation, late);
         match spawn_worker(
             &self.python,
             (&self.plan.args, &self.plan.from_dotenv, &self.plan.shared_env),
@@ -178,6 +193,79 @@ impl<'a> Fleet<'a> {
         }
     }
 
+    /// With hot reload, keep one spare per slot that has done the slow part of a start.
+    fn top_up_standbys(&mut self) {
+        if !self.plan.processes.reload || self.stopping.is_some() {
+            return;
+        }
+        for slot in 0..self.workers() {
+            if self.standbys.contains_key(&slot) {
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            // Generation 1 marks it as a reload worker (strict); the real one is set at `go`.
+            let role = WorkerRole {
+                standby: true,
+                ..self.role(id, slot, 1, true)
+            };
+            let spawned = spawn_worker(
+                &self.python,
+                (&self.plan.args, &self.plan.from_dotenv, &self.plan.shared_env),
+                role,
+                &self.plan.listener,
+                &self.events,
+            );
+            match spawned {
+                Ok(Started {
+                    pid,
+                    stdin: Some(stdin),
+                }) => {
+                    self.standbys.insert(slot, Standby { id, pid, stdin });
+                }
+                Ok(Started { pid, stdin: None }) => signal(pid, Signal::KILL),
+                Err(err) => tracing::debug!(target: "dspy_cli.supervisor", "no standby worker: {err}"),
+            }
+        }
+    }
+
+    fn discard_standbys(&mut self) {
+        for (_, standby) in std::mem::take(&mut self.standbys) {
+            signal(standby.pid, Signal::KILL);
+        }
+    }
+
+    /// Turn the spare of `slot` into a worker of `generation`; `false` if there is none (or it
+    /// is gone).
+    fn wake_standby(&mut self, slot: usize, generation: u64) -> bool {
+        use std::io::Write as _;
+        let Some(mut standby) = self.standbys.remove(&slot) else {
+            return false;
+        };
+        if standby
+            .stdin
+            .write_all(b"go\n")
+            .and_then(|()| standby.stdin.flush())
+            .is_err()
+        {
+            signal(standby.pid, Signal::KILL);
+            return false;
+        }
+        self.members.insert(
+            standby.id,
+            Member {
+                slot,
+                pid: standby.pid,
+                generation,
+                ready: false,
+                draining: false,
+                started: Instant::now(),
+                replaces: None,
+            },
+        );
+        true
+    }
+
     fn drain(&mut self, id: u64) {
         if let Some(member) = self.members.get_mut(&id)
             && !member.draining
@@ -188,6 +276,10 @@ impl<'a> Fleet<'a> {
     }
 
     fn on_status(&mut self, id: u64, line: &str) {
+        if line == "warm" {
+            tracing::debug!(target: "dspy_cli.supervisor", "standby worker {id} is warm");
+            return;
+        }
         let Some(member) = self.members.get_mut(&id) else {
             return;
         };
@@ -199,6 +291,7 @@ impl<'a> Fleet<'a> {
                 if self.workers() > 1 {
                     tracing::info!(target: "dspy_cli.supervisor", "{} workers serving", self.workers());
                 }
+                self.top_up_standbys();
             }
             if Some(generation) == self.pending && self.generation_ready(generation) {
                 self.promote(generation);
@@ -240,9 +333,15 @@ impl<'a> Fleet<'a> {
             self.drain(id);
         }
         tracing::info!(target: "dspy_cli.reload", "Reloaded: the new version is serving");
+        self.top_up_standbys();
     }
 
     fn on_exit(&mut self, id: u64, code: Option<i32>, signal_number: Option<i32>) {
+        if let Some(slot) = self.standbys.iter().find(|(_, s)| s.id == id).map(|(slot, _)| *slot) {
+            // A spare died (killed, or could not start): the next reload starts cold.
+            self.standbys.remove(&slot);
+            return;
+        }
         let Some(member) = self.members.remove(&id) else { return };
         if self.stopping.is_some() || member.draining {
             return;
@@ -256,6 +355,7 @@ impl<'a> Fleet<'a> {
             self.pending = None;
             self.kill_generation(member.generation);
             tracing::error!(target: "dspy_cli.reload", "Reload failed (the new version stopped with {how} before it was ready; its error is above). The previous version keeps serving; fix the error and save again.");
+            self.top_up_standbys();
             return;
         }
         if !member.ready && self.starting && member.generation == 0 && member.replaces.is_none() {
@@ -300,7 +400,14 @@ impl<'a> Fleet<'a> {
         }
         let generation = self.next_generation();
         self.pending = Some(generation);
+        // The spares read `.env` when they started: a changed `.env` needs fresh processes.
+        if paths.iter().any(|p| p.file_name().is_some_and(|n| n == ".env")) {
+            self.discard_standbys();
+        }
         for slot in 0..self.workers() {
+            if self.wake_standby(slot, generation) {
+                continue;
+            }
             if !self.start(slot, generation, true, None) {
                 self.pending = None;
                 self.kill_generation(generation);
@@ -351,6 +458,7 @@ impl<'a> Fleet<'a> {
             return;
         }
         self.restarts.clear();
+        self.discard_standbys();
         self.stopping = Some(Instant::now() + self.plan.shutdown_timeout + KILL_GRACE);
         self.stop_all(Signal::TERM);
     }

@@ -36,9 +36,10 @@ impl ProcessSettings {
         })
     }
 
-    /// One process, as before the supervisor existed: `--no-reload --workers 1`.
+    /// One process, as before the supervisor existed: `--no-reload --workers 1` (and no
+    /// recycling, which needs a supervisor to start the replacement).
     pub(crate) fn single_process(&self) -> bool {
-        !self.reload && self.workers == 1
+        !self.reload && self.workers == 1 && self.max_requests_per_worker == 0 && self.max_rss_mb == 0
     }
 }
 

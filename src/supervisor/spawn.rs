@@ -15,6 +15,8 @@ use super::worker::{ROLE_VAR, WorkerRole};
 /// A started worker.
 pub(crate) struct Started {
     pub(crate) pid: i32,
+    /// A standby's stdin, where the supervisor writes `go`.
+    pub(crate) stdin: Option<std::process::ChildStdin>,
 }
 
 /// Start a worker for `role` (its descriptors are filled in here). Its status lines and its
@@ -36,7 +38,7 @@ pub(crate) fn spawn_worker(
         .args(["-m", "dspy_cli", "serve"])
         .args(args)
         .env(ROLE_VAR, role.to_env())
-        .stdin(Stdio::null())
+        .stdin(if role.standby { Stdio::piped() } else { Stdio::null() })
         // Ctrl+C reaches the supervisor only; it decides what the workers are told.
         .process_group(0);
     for key in from_dotenv {
@@ -54,6 +56,7 @@ pub(crate) fn spawn_worker(
     }
     let mut child = command.spawn()?;
     drop(writer);
+    let stdin = child.stdin.take();
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     let status_events = events.clone();
     std::thread::Builder::new()
@@ -76,7 +79,7 @@ pub(crate) fn spawn_worker(
             };
             exit_events.send(Event::Exited { id, code, signal }).ok();
         })?;
-    Ok(Started { pid })
+    Ok(Started { pid, stdin })
 }
 
 /// In the forked child: keep the two descriptors open across exec, and die with the parent.

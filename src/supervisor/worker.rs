@@ -34,6 +34,8 @@ pub(crate) struct WorkerRole {
     pub(crate) max_rss_mb: u64,
     /// Workers serving at once: each takes this share of the concurrency limits.
     pub(crate) workers: u64,
+    /// A warm spare for the next reload: import DSPy now, then wait for `go` on stdin.
+    pub(crate) standby: bool,
 }
 
 impl WorkerRole {
@@ -44,6 +46,7 @@ impl WorkerRole {
             flag(self.accept_after_load, 'l'),
             flag(self.strict, 's'),
             flag(self.run_cron, 'c'),
+            flag(self.standby, 'w'),
         ]
         .into_iter()
         .collect();
@@ -66,6 +69,7 @@ impl WorkerRole {
             accept_after_load: flags.contains('l'),
             strict: flags.contains('s'),
             run_cron: flags.contains('c'),
+            standby: flags.contains('w'),
             max_requests: max_requests.parse().ok()?,
             max_rss_mb: max_rss_mb.parse().ok()?,
             workers: workers.parse().ok().filter(|w| *w > 0)?,
@@ -142,6 +146,37 @@ pub(crate) fn report(message: &str) {
     }
 }
 
+/// A standby worker: do the slow part of a start (the interpreter, `.env`, importing DSPy and
+/// LiteLLM: about a second) ahead of time, then wait until the supervisor says `go` on stdin,
+/// so a reload only imports the user's modules. `false`: the supervisor let this spare go
+/// (stdin closed) and the process should exit quietly.
+pub(crate) fn stand_by(py: pyo3::Python<'_>, offline: bool, project_root: Option<&std::path::Path>) -> bool {
+    use pyo3::prelude::*;
+    use std::io::BufRead as _;
+    // `.env` first, as a normal start does: DSPy and LiteLLM read some variables at import.
+    // (A change to `.env` makes the supervisor discard the spares.)
+    let applied = project_root.map(crate::config::preload_dotenv).unwrap_or_default();
+    let warmed = (|| -> PyResult<()> {
+        let environ = py.import("os")?.getattr("environ")?;
+        for (key, value) in &applied {
+            environ.call_method1("setdefault", (key, value))?;
+        }
+        py.import("dspy_cli._runtime.privacy")?
+            .call_method1("install", (offline,))?;
+        py.import("dspy")?;
+        py.import("dspy_cli._runtime.host")?;
+        Ok(())
+    })();
+    if let Err(err) = warmed {
+        // The start after `go` reports it properly.
+        tracing::debug!("standby worker could not pre-import DSPy: {err}");
+    }
+    report("warm");
+    let mut line = String::new();
+    let read = py.detach(|| std::io::stdin().lock().read_line(&mut line));
+    matches!(read, Ok(n) if n > 0) && line.trim() == "go"
+}
+
 /// This worker's share of a limit meant for the whole server (at least 1): with N workers,
 /// N shares add up to the configured value, so limits mean what they mean with one process.
 pub(crate) fn share(limit: usize, role: &WorkerRole) -> usize {
@@ -157,14 +192,14 @@ fn rss_mb() -> Option<u64> {
     Some(kb / 1024)
 }
 
-/// Once a second, compare the program calls answered and the memory used with the role's
+/// Four times a second, compare the program calls answered and the memory used with the role's
 /// limits; past one, ask the supervisor (once) for a replacement. The supervisor starts it and
 /// drains this worker when the replacement is ready.
 pub(crate) async fn watch_limits(role: WorkerRole, calls: impl Fn() -> u64) {
     if role.max_requests == 0 && role.max_rss_mb == 0 {
         return;
     }
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tick.tick().await;
         let answered = calls();
@@ -205,6 +240,7 @@ mod tests {
             max_requests: 1000,
             max_rss_mb: 0,
             workers: 2,
+            standby: true,
         };
         assert_eq!(WorkerRole::parse(&role.to_env()), Some(role));
         assert_eq!(WorkerRole::parse("7:3"), None);
