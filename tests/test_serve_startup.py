@@ -191,6 +191,19 @@ def test_broken_module_files_are_reported_and_the_rest_is_served(serve):
 def test_a_clean_project_is_ready_without_errors(serve):
     server = serve(ECHO)
     assert server.client.get("/health/ready").json() == {"status": "ready", "programs": 1}
+    # An upstream-shaped config (app_id, models, registry entries) draws no warning.
+    assert "unknown key" not in server.stderr()
+
+
+def test_unknown_config_keys_are_warned_by_name_and_the_rest_applies(serve):
+    config = DEFAULT_CONFIG + "server:\n  max_conections: 5\n  max_concurrent_per_program: 3\ncolour: blue\n"
+    server = serve(ECHO, config)
+    stderr = server.stderr()
+    assert "dspy.config.yaml: unknown key `server.max_conections` is ignored. Did you mean `max_connections`?" in stderr
+    assert "dspy.config.yaml: unknown key `colour` is ignored." in stderr
+    assert stderr.count("unknown key") == 2
+    assert "  max concurrent requests per program: 3\n" in server.stdout()
+    assert server.post("/Echo", {"text": "hi"}).json() == {"echo": "hi"}
 
 
 def test_strict_exits_1_when_a_module_file_fails(tmp_path):

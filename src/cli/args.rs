@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::EnvVars;
+
 /// dspy-cli: A CLI tool for creating and serving DSPy projects.
 ///
 /// dspy-cli provides convention-based scaffolding and serving for DSPy applications.
@@ -74,19 +76,19 @@ pub(crate) enum CronCommand {
 #[derive(Debug, clap::Args)]
 pub(crate) struct CronOptions {
     /// Directory for logs (default: ./logs)
-    #[arg(long, env = "DSPY_CLI_LOGS_DIR")]
+    #[arg(long, env = EnvVars::DSPY_CLI_LOGS_DIR)]
     pub(crate) logs_dir: Option<PathBuf>,
     /// Path to Python interpreter to use (default: auto-detect)
-    #[arg(long, value_name = "FILE", value_parser = existing_file, env = "DSPY_CLI_PYTHON")]
+    #[arg(long, value_name = "FILE", value_parser = existing_file, env = EnvVars::DSPY_CLI_PYTHON)]
     pub(crate) python: Option<PathBuf>,
     /// Use system Python environment instead of project venv
-    #[arg(long, env = "DSPY_CLI_SYSTEM")]
+    #[arg(long, env = EnvVars::DSPY_CLI_SYSTEM)]
     pub(crate) system: bool,
     /// Point every program's LM at a built-in mock LM (fake answers; for demos and tests)
-    #[arg(long, env = "DSPY_CLI_MOCK_LM")]
+    #[arg(long, env = EnvVars::DSPY_CLI_MOCK_LM)]
     pub(crate) mock_lm: bool,
     /// Seconds a run may take after SIGTERM/Ctrl+C before it is cancelled (default: 30)
-    #[arg(long, default_value = "30", env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
+    #[arg(long, default_value = "30", env = EnvVars::DSPY_CLI_SHUTDOWN_TIMEOUT)]
     pub(crate) shutdown_timeout: f64,
 }
 
@@ -160,43 +162,43 @@ fn existing_file(value: &str) -> Result<PathBuf, String> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// Port to run the server on (default: 8000)
-    #[arg(long, default_value = "8000", hide_default_value = true, value_parser = port_in_range, env = "DSPY_CLI_PORT", allow_negative_numbers = true)]
+    #[arg(long, default_value = "8000", hide_default_value = true, value_parser = port_in_range, env = EnvVars::DSPY_CLI_PORT, allow_negative_numbers = true)]
     pub(crate) port: u16,
     /// Host to bind to (default: 0.0.0.0)
-    #[arg(long, default_value = "0.0.0.0", hide_default_value = true, env = "DSPY_CLI_HOST")]
+    #[arg(long, default_value = "0.0.0.0", hide_default_value = true, env = EnvVars::DSPY_CLI_HOST)]
     pub(crate) host: String,
     /// Directory for logs (default: ./logs)
-    #[arg(long, env = "DSPY_CLI_LOGS_DIR")]
+    #[arg(long, env = EnvVars::DSPY_CLI_LOGS_DIR)]
     pub(crate) logs_dir: Option<PathBuf>,
     /// Enable auto-reload on file changes (default: enabled). Use --no-reload for production.
     #[arg(long, overrides_with = "no_reload")]
     pub(crate) reload: bool,
     /// Disable auto-reload (one process when --workers is 1)
-    #[arg(long, overrides_with = "reload", env = "DSPY_CLI_NO_RELOAD")]
+    #[arg(long, overrides_with = "reload", env = EnvVars::DSPY_CLI_NO_RELOAD)]
     pub(crate) no_reload: bool,
     /// Worker processes serving the one port (default: server.workers, else 1; 0 = one per CPU core)
-    #[arg(long, value_parser = workers_in_range, env = "DSPY_CLI_WORKERS", allow_negative_numbers = true)]
+    #[arg(long, value_parser = workers_in_range, env = EnvVars::DSPY_CLI_WORKERS, allow_negative_numbers = true)]
     pub(crate) workers: Option<usize>,
     /// Replace a worker gracefully after it has answered this many program calls (default: server.max_requests_per_worker, else 0 = never)
-    #[arg(long, env = "DSPY_CLI_MAX_REQUESTS_PER_WORKER")]
+    #[arg(long, env = EnvVars::DSPY_CLI_MAX_REQUESTS_PER_WORKER)]
     pub(crate) max_requests_per_worker: Option<u64>,
     /// Replace a worker gracefully when its resident memory passes this many MB (default: server.max_rss_mb, else 0 = never)
-    #[arg(long, env = "DSPY_CLI_MAX_RSS_MB")]
+    #[arg(long, env = EnvVars::DSPY_CLI_MAX_RSS_MB)]
     pub(crate) max_rss_mb: Option<u64>,
     /// Save OpenAPI spec to file on server start (default: enabled)
     #[arg(long, overrides_with = "no_save_openapi")]
     pub(crate) save_openapi: bool,
     /// Do not save the OpenAPI spec file
-    #[arg(long, env = "DSPY_CLI_NO_SAVE_OPENAPI")]
+    #[arg(long, env = EnvVars::DSPY_CLI_NO_SAVE_OPENAPI)]
     pub(crate) no_save_openapi: bool,
     /// Format for OpenAPI spec file (default: json)
-    #[arg(long, default_value = "json", hide_default_value = true, value_parser = openapi_format, env = "DSPY_CLI_OPENAPI_FORMAT")]
+    #[arg(long, default_value = "json", hide_default_value = true, value_parser = openapi_format, env = EnvVars::DSPY_CLI_OPENAPI_FORMAT)]
     pub(crate) openapi_format: String,
     /// Path to Python interpreter to use (default: auto-detect)
-    #[arg(long, value_name = "FILE", value_parser = existing_file, env = "DSPY_CLI_PYTHON")]
+    #[arg(long, value_name = "FILE", value_parser = existing_file, env = EnvVars::DSPY_CLI_PYTHON)]
     pub(crate) python: Option<PathBuf>,
     /// Use system Python environment instead of project venv
-    #[arg(long, env = "DSPY_CLI_SYSTEM")]
+    #[arg(long, env = EnvVars::DSPY_CLI_SYSTEM)]
     pub(crate) system: bool,
     /// Enable Model Context Protocol server at /mcp (not yet supported by dspy-cli-rs)
     #[arg(long)]
@@ -210,19 +212,19 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) no_auth: bool,
     /// Maximum threads for sync module execution (default: server.sync_worker_threads, else 128)
-    #[arg(long, value_parser = sync_workers_in_range, env = "DSPY_CLI_SYNC_WORKERS")]
+    #[arg(long, value_parser = sync_workers_in_range, env = EnvVars::DSPY_CLI_SYNC_WORKERS)]
     pub(crate) sync_workers: Option<usize>,
     /// Exit with status 1 if any module file fails to load (for CI and deploys)
-    #[arg(long, env = "DSPY_CLI_STRICT")]
+    #[arg(long, env = EnvVars::DSPY_CLI_STRICT)]
     pub(crate) strict: bool,
     /// Point every program's LM at a built-in mock LM (fake answers; for demos and tests)
-    #[arg(long, env = "DSPY_CLI_MOCK_LM")]
+    #[arg(long, env = EnvVars::DSPY_CLI_MOCK_LM)]
     pub(crate) mock_lm: bool,
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl+C (default: 30)
-    #[arg(long, default_value = "30", hide_default_value = true, value_parser = shutdown_seconds_in_range, env = "DSPY_CLI_SHUTDOWN_TIMEOUT")]
+    #[arg(long, default_value = "30", hide_default_value = true, value_parser = shutdown_seconds_in_range, env = EnvVars::DSPY_CLI_SHUTDOWN_TIMEOUT)]
     pub(crate) shutdown_timeout: f64,
     /// Serve HTTP without running cron gateways (run them elsewhere with `dspy-cli cron run`)
-    #[arg(long, env = "DSPY_CLI_NO_CRON")]
+    #[arg(long, env = EnvVars::DSPY_CLI_NO_CRON)]
     pub(crate) no_cron: bool,
 }
 
@@ -233,7 +235,7 @@ impl ServeArgs {
         if self.auth || self.no_auth {
             return Ok(self.auth);
         }
-        let Some(value) = std::env::var_os("DSPY_CLI_AUTH") else {
+        let Some(value) = std::env::var_os(EnvVars::DSPY_CLI_AUTH) else {
             return Ok(false);
         };
         match value.to_string_lossy().trim().to_ascii_lowercase().as_str() {

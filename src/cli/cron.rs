@@ -26,12 +26,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
     let Prepared {
         project: _,
         mut settings,
-        limits,
-        connections: _,
-        zone,
-        data,
-        security: _,
-        processes: _,
+        serve,
     } = match prepare(py, &serve_args, "cron", argv, "Loading DSPy project...\n") {
         Ok(prepared) => prepared,
         Err(status) => return status,
@@ -49,8 +44,8 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
     let (_expired_tx, expired_rx) = watch::channel(false);
     let state = AppState::new(expired_rx, Arc::default());
     let metrics = Arc::new(MetricsStore::default());
-    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), data.rotation, metrics.clone());
-    let (loaded, schedules) = match load(py, &settings, &log, &state, &runtime, zone) {
+    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), serve.data.rotation, metrics.clone());
+    let (loaded, schedules) = match load(py, &settings, &log, &state, &runtime, serve.zone) {
         Ok(loaded) => loaded,
         Err(message) => {
             py.detach(|| drop(runtime));
@@ -58,11 +53,18 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
         }
     };
     let jobs = loaded.engine.cron_jobs.clone();
-    let (engine, rest) = share(loaded, &state, (limits, data.expose_errors), metrics, &log, &settings);
+    let (engine, rest) = share(
+        loaded,
+        &state,
+        (serve.limits, serve.data.expose_errors),
+        metrics,
+        &log,
+        &settings,
+    );
     let status = match job {
-        None => list(&jobs, &schedules, zone),
+        None => list(&jobs, &schedules, serve.zone),
         Some(wanted) => {
-            let grace = Duration::from_secs_f64(options.shutdown_timeout.max(0.0));
+            let grace = serve.shutdown_timeout;
             let served = state.served().expect("shared above").clone();
             py.detach(|| runtime.block_on(run(&served, &jobs, wanted, grace)))
         }

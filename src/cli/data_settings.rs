@@ -24,7 +24,9 @@ impl DataSettings {
     pub(super) fn from_config(config: &ProjectConfig) -> Result<Self, ConfigError> {
         let invalid = |msg: String| ConfigError::Invalid(format!("Invalid configuration: {msg}"));
         let max_bytes = config
-            .server_uint_in("log_max_bytes", 0..=Self::MAX_BYTES)?
+            .server
+            .log_max_bytes
+            .within(0..=Self::MAX_BYTES)?
             .unwrap_or(Rotation::DEFAULT_MAX_BYTES);
         if max_bytes != 0 && max_bytes < Self::MIN_LOG_MAX_BYTES {
             return Err(invalid(format!(
@@ -33,7 +35,9 @@ impl DataSettings {
             )));
         }
         let backups = config
-            .server_uint_in("log_backups", 0..=Self::MAX_LOG_BACKUPS)?
+            .server
+            .log_backups
+            .within(0..=Self::MAX_LOG_BACKUPS)?
             .map_or(Rotation::DEFAULT_BACKUPS, |n| {
                 u32::try_from(n).expect("at most MAX_LOG_BACKUPS")
             });
@@ -41,13 +45,17 @@ impl DataSettings {
             rotation: Rotation { max_bytes, backups },
             images: ImageCaps {
                 max_bytes: config
-                    .server_uint_in("log_image_max_bytes", 0..=Self::MAX_BYTES)?
+                    .server
+                    .log_image_max_bytes
+                    .within(0..=Self::MAX_BYTES)?
                     .unwrap_or(Self::DEFAULT_IMAGE_MAX_BYTES),
                 max_total_bytes: config
-                    .server_uint_in("log_images_max_total_bytes", 0..=Self::MAX_BYTES)?
+                    .server
+                    .log_images_max_total_bytes
+                    .within(0..=Self::MAX_BYTES)?
                     .unwrap_or(Self::DEFAULT_IMAGES_MAX_TOTAL_BYTES),
             },
-            expose_errors: config.server_bool("expose_errors")?.unwrap_or(true),
+            expose_errors: config.server.expose_errors.flag()?.unwrap_or(true),
         })
     }
 

@@ -14,6 +14,7 @@ mod prompt;
 mod serve;
 mod serve_limits;
 mod serve_security;
+mod serve_settings;
 mod style;
 mod usage_error;
 

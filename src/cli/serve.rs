@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,21 +15,17 @@ use tokio::sync::watch;
 use super::ExitStatus;
 use super::args::ServeArgs;
 use super::banner::{print_banner, print_load_errors, print_programs};
-use super::data_settings::DataSettings;
 use super::interpreter::{Interpreter, choose, exec_command};
-use super::serve_limits::{connection_limits, request_limits, sync_worker_threads};
-use super::serve_security::{self, SecuritySettings, security_settings};
+use super::serve_security;
+use super::serve_settings::ServeSettings;
 use crate::config::{Project, ProjectConfig};
-use crate::engine::{Engine, EngineSettings, ImageCaps, LoadedProject, ProjectHandles, RunnerHooks, load_project};
+use crate::engine::{Engine, EngineSettings, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
 use crate::scheduler::{self, Schedule, Scheduler, Zone};
-use crate::server::{self, AppState, ConnectionLimits, ConnectionStats, KeySource, Limits, Served, ServedParts};
+use crate::server::{self, AppState, ConnectionStats, KeySource, Limits, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
-use crate::supervisor::{self, ProcessSettings, worker};
+use crate::supervisor::{self, worker};
 use crate::telemetry::{InferenceLog, MetricsStore, init_logging, redact};
-
-/// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
-const DEFAULT_SYNC_WORKERS: usize = 128;
 
 pub(super) fn abort(message: &str) -> ExitStatus {
     // Start-up errors may quote an LM's api_base (and the credentials in it).
@@ -72,7 +67,7 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
     }
     match prepare(py, args, "serve", raw_args, "Starting DSPy API server...\n") {
         // With --reload or several workers this process only supervises (src/supervisor/).
-        Ok(prepared) if supervisor::worker::role().is_none() && !prepared.processes.single_process() => {
+        Ok(prepared) if supervisor::worker::role().is_none() && !prepared.serve.processes.single_process() => {
             supervise(py, args, raw_args, &prepared, auth)
         }
         Ok(prepared) => run(py, args, prepared, auth),
@@ -83,16 +78,9 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
 /// A project ready to load: what `serve` and `cron` share before Python imports anything.
 pub(super) struct Prepared {
     pub(super) project: Project,
+    /// What the engine is started with (the project, its models, some of `serve`).
     pub(super) settings: EngineSettings,
-    pub(super) limits: Limits,
-    pub(super) connections: ConnectionLimits,
-    pub(super) zone: Zone,
-    /// Log rotation, image caps, error exposure.
-    pub(super) data: DataSettings,
-    /// Login limits and CORS origins (used by `serve`).
-    pub(super) security: SecuritySettings,
-    /// Reload and worker processes (used by `serve`).
-    pub(super) processes: ProcessSettings,
+    pub(super) serve: ServeSettings,
 }
 
 /// Bind the port here and run the server in supervised worker processes.
@@ -113,14 +101,14 @@ fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &P
         Ok(listener) => listener,
         Err(status) => return status,
     };
-    let logs_dir = prepared.settings.logs_dir.clone();
+    let logs_dir = prepared.serve.logs_dir.clone();
     // One token for every worker: a key generated in each would differ (and so would sessions).
     let mut shared_env = Vec::new();
     if auth && let (key, KeySource::Generated) = serve_security::api_key(&mut Vec::new()) {
         shared_env.push(("DSPY_API_KEY".to_owned(), key));
     }
     let plan = supervisor::Plan {
-        processes: prepared.processes,
+        processes: prepared.serve.processes,
         scope: supervisor::WatchScope {
             root: prepared.project.root.clone(),
             excluded: vec![logs_dir],
@@ -128,7 +116,7 @@ fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &P
         listener,
         runtime,
         args: supervisor::worker_args(raw_args.get(2..).unwrap_or_default()),
-        shutdown_timeout: Duration::from_secs_f64(args.shutdown_timeout.max(0.0)),
+        shutdown_timeout: prepared.serve.shutdown_timeout,
         from_dotenv: prepared
             .settings
             .environment
@@ -174,35 +162,23 @@ pub(super) fn prepare(
     if let Err(err) = config.validate_aliases() {
         return Err(abort(&format!("Error creating application: {err}")));
     }
-    let logs_dir = args.logs_dir.as_ref().map_or_else(|| cwd.join("logs"), |d| cwd.join(d));
-    if let Err(err) = std::fs::create_dir_all(&logs_dir) {
+    let serve =
+        ServeSettings::resolve(args, &config, &cwd).map_err(|err| abort(&format!("Configuration error: {err}")))?;
+    if let Err(err) = std::fs::create_dir_all(&serve.logs_dir) {
         return Err(abort(&format!(
             "Error: cannot create the logs directory {}: {err}. Choose another with --logs-dir.",
-            logs_dir.display()
+            serve.logs_dir.display()
         )));
     }
-    let mut settings = engine_settings(args, &project, &config, logs_dir)
-        .map_err(|message| abort(&format!("Configuration error: {message}")))?;
-    let limits = request_limits(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
-    let connections = connection_limits(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
-    let zone = Zone::parse(config.server_setting("timezone").and_then(Value::as_str))
-        .map_err(|err| abort(&format!("Configuration error: {err}")))?;
-    let data = DataSettings::from_config(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
-    let security = security_settings(&config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
-    let processes =
-        ProcessSettings::resolve(args, &config).map_err(|err| abort(&format!("Configuration error: {err}")))?;
-    settings.log_images = data.images;
-    settings.offline = args.mock_lm;
+    let settings = engine_settings(args, &project, &config, &serve);
     init_logging();
+    for warning in &config.unknown_keys {
+        tracing::warn!("{warning}");
+    }
     Ok(Prepared {
         project,
         settings,
-        limits,
-        connections,
-        zone,
-        data,
-        security,
-        processes,
+        serve,
     })
 }
 
@@ -222,17 +198,15 @@ fn engine_settings(
     args: &ServeArgs,
     project: &Project,
     config: &ProjectConfig,
-    logs_dir: PathBuf,
-) -> Result<EngineSettings, String> {
+    serve: &ServeSettings,
+) -> EngineSettings {
     let registry = config
         .registry
         .iter()
         .map(|(alias, entry)| (alias.clone(), Value::Object(entry.settings.clone())))
         .collect();
     let program_aliases = config.program_models.clone().into_iter().collect();
-    let configured_workers = sync_worker_threads(config).map_err(|e| e.to_string())?;
-    let sync_workers = args.sync_workers.or(configured_workers).unwrap_or(DEFAULT_SYNC_WORKERS);
-    Ok(EngineSettings {
+    EngineSettings {
         config: config.raw.clone(),
         registry,
         default_alias: config.default_alias.clone(),
@@ -241,16 +215,13 @@ fn engine_settings(
         src_dir: project.src_dir.clone(),
         modules_dir: project.modules_dir.clone(),
         package_name: project.package_name.clone(),
-        logs_dir,
+        logs_dir: serve.logs_dir.clone(),
         environment: config.dotenv.clone(),
-        fresh_instance_per_request: config
-            .server_bool("fresh_instance_per_request")
-            .map_err(|e| e.to_string())?
-            .unwrap_or(false),
-        sync_workers,
-        log_images: ImageCaps::default(),
-        offline: false,
-    })
+        fresh_instance_per_request: serve.fresh_instance_per_request,
+        sync_workers: serve.sync_workers,
+        log_images: serve.data.images,
+        offline: args.mock_lm,
+    }
 }
 
 /// Send every LM to the built-in mock: OpenAI protocol, no key, no cache (fake answers must
@@ -304,17 +275,12 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     let Prepared {
         project,
         mut settings,
-        limits,
-        connections: connection_limits,
-        zone,
-        data,
-        security,
-        processes,
+        mut serve,
     } = prepared;
     let role = worker::role();
     // Output a supervised worker leaves to the first worker (the others would repeat it).
     let announce = role.is_none_or(|r| r.announce);
-    let no_cron = args.no_cron || role.is_some_and(|r| !r.run_cron);
+    let no_cron = !serve.cron || role.is_some_and(|r| !r.run_cron);
     quiet_python_sigint(py);
     let runtime = match build_runtime() {
         Ok(rt) => rt,
@@ -335,22 +301,22 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     {
         return status;
     }
-    let (limits, connection_limits) = share_limits(role, limits, connection_limits);
+    serve.share_with_workers(role);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (expired_tx, expired_rx) = watch::channel(false);
     let connection_stats = Arc::new(ConnectionStats::default());
     let state = AppState::new(expired_rx.clone(), connection_stats.clone());
-    raise_open_file_limit(connection_limits.max_connections);
+    raise_open_file_limit(serve.connections.max_connections);
     if role.is_some() {
-        server::set_drain_linger(Duration::from_millis(500).min(connection_limits.keep_alive_timeout));
+        server::set_drain_linger(Duration::from_millis(500).min(serve.connections.keep_alive_timeout));
     }
     let server = server::serve(
         listener,
         server::router(
             state.clone(),
-            &serve_security::build(auth, &security, &mut settings.environment),
+            &serve_security::build(auth, &serve.security, &mut settings.environment),
         ),
-        connection_limits,
+        serve.connections,
         connection_stats,
         stop_rx.clone(),
         expired_rx,
@@ -361,7 +327,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     } else {
         (Some(runtime.spawn(server)), None)
     };
-    let shutdown_timeout = Duration::from_secs_f64(args.shutdown_timeout.max(0.0));
+    let shutdown_timeout = serve.shutdown_timeout;
     let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
 
     let metrics = Arc::new(MetricsStore::default());
@@ -369,8 +335,8 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
         // Workers share the log files; each reads everyone's lines from them.
         metrics.follow_log_files();
     }
-    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), data.rotation, metrics.clone());
-    let loaded = load(py, &settings, &log, &state, &runtime, zone);
+    let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), serve.data.rotation, metrics.clone());
+    let loaded = load(py, &settings, &log, &state, &runtime, serve.zone);
     let (loaded, schedules) = match loaded {
         Ok(loaded) => loaded,
         Err(message) => {
@@ -381,7 +347,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     };
     if announce {
         print_programs(&loaded, &project.package_name, no_cron);
-        print_cron_registration(&loaded, args.no_cron, zone);
+        print_cron_registration(&loaded, !serve.cron, serve.zone);
     }
     let failures = print_load_errors(&loaded.project.catalog.load_errors);
     if role.is_some_and(|r| r.strict) && failures > 0 {
@@ -402,21 +368,26 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
         if !args.no_save_openapi {
             save_openapi(py, args, &project.root, &loaded);
         }
-        print_effective_settings(args, &settings, &limits, &connection_limits, (zone, &security));
-        print_processes(&processes);
-        data.print();
+        serve.print();
         println!();
-        let reload = if processes.reload {
+        let reload = if serve.processes.reload {
             supervisor::reload_banner(&project.root, &project.modules_dir)
         } else {
             String::new()
         };
-        let auth_banner = serve_security::auth_banner(&security, auth);
+        let auth_banner = serve_security::auth_banner(&serve.security, auth);
         print_banner(&args.host, args.port, &format!("{reload}{auth_banner}"));
     }
     std::io::stdout().flush().ok();
 
-    let (engine, rest) = share(loaded, &state, (limits, data.expose_errors), metrics, &log, &settings);
+    let (engine, rest) = share(
+        loaded,
+        &state,
+        (serve.limits, serve.data.expose_errors),
+        metrics,
+        &log,
+        &settings,
+    );
     if let Some(unstarted) = unstarted.take() {
         server = Some(runtime.spawn(unstarted));
     }
@@ -598,97 +569,6 @@ fn raise_open_file_limit(max_connections: usize) {
             "The open-file limit ({soft}) leaves room for about {} of server.max_connections = {} connections; past that, new connections wait until descriptors free up. Raise it with `ulimit -n`.",
             soft.saturating_sub(RESERVED),
             max_connections
-        );
-    }
-}
-
-fn print_effective_settings(
-    args: &ServeArgs,
-    settings: &EngineSettings,
-    limits: &Limits,
-    connections: &ConnectionLimits,
-    (zone, security): (Zone, &SecuritySettings),
-) {
-    println!("Settings:");
-    println!(
-        "  max concurrent requests per program: {}",
-        limits.max_concurrent_per_program
-    );
-    println!("  queue timeout: {}s", limits.queue_timeout.as_secs_f64());
-    match limits.request_timeout {
-        Some(t) => println!("  request timeout: {}s", t.as_secs_f64()),
-        None => println!("  request timeout: off"),
-    }
-    println!("  logs: {}", settings.logs_dir.display());
-    println!("  sync worker threads (max): {}", settings.sync_workers);
-    println!("  fresh instance per request: {}", settings.fresh_instance_per_request);
-    println!("  shutdown timeout: {}s", args.shutdown_timeout);
-    println!(
-        "  queue per program: {}; body: {} bytes within {}s",
-        limits.max_queued_per_program,
-        limits.max_body_bytes,
-        limits.body_read_timeout.as_secs_f64()
-    );
-    println!(
-        "  connections: {} max; timeouts: keep-alive {}s, headers {}s, write {}s; headers up to {} bytes",
-        connections.max_connections,
-        connections.keep_alive_timeout.as_secs_f64(),
-        connections.header_read_timeout.as_secs_f64(),
-        connections.write_timeout.as_secs_f64(),
-        connections.max_header_bytes
-    );
-    if args.no_cron {
-        println!("  cron: off (--no-cron)");
-    } else {
-        println!("  cron: on, schedules in {}", zone.describe());
-    }
-    serve_security::print_cors(security);
-}
-
-/// With N workers, each enforces 1/N of the server-wide concurrency, queue and connection
-/// limits (rounded up), so the configured numbers keep meaning the whole server.
-fn share_limits(
-    role: Option<&worker::WorkerRole>,
-    mut limits: Limits,
-    mut connections: ConnectionLimits,
-) -> (Limits, ConnectionLimits) {
-    if let Some(role) = role {
-        limits.max_concurrent_per_program = worker::share(limits.max_concurrent_per_program, role);
-        if limits.max_queued_per_program > 0 {
-            limits.max_queued_per_program = worker::share(limits.max_queued_per_program, role);
-        }
-        connections.max_connections = worker::share(connections.max_connections, role);
-    }
-    (limits, connections)
-}
-
-fn print_processes(processes: &ProcessSettings) {
-    if processes.reload {
-        println!("  hot reload: on (--no-reload for production)");
-    } else {
-        println!("  hot reload: off");
-    }
-    let recycle = |n: u64, unit: &str| {
-        if n == 0 {
-            "never".to_owned()
-        } else {
-            format!("after {n} {unit}")
-        }
-    };
-    println!(
-        "  worker processes: {}; replaced {} / {}",
-        processes.workers,
-        recycle(processes.max_requests_per_worker, "program calls"),
-        if processes.max_rss_mb == 0 {
-            "never by memory".to_owned()
-        } else {
-            format!("past {} MB", processes.max_rss_mb)
-        }
-    );
-    if processes.workers > 1 {
-        println!(
-            "  (concurrency, queue and connection limits above are per worker: 1/{} of the configured value each)",
-            processes.workers
         );
     }
 }

@@ -30,26 +30,34 @@ fn count(n: u64) -> usize {
 }
 
 pub(super) fn request_limits(config: &ProjectConfig) -> Result<Limits, ConfigError> {
-    let max_concurrent = config.server_uint_in("max_concurrent_per_program", 1..=MAX_COUNT)?;
+    let max_concurrent = config.server.max_concurrent_per_program.within(1..=MAX_COUNT)?;
     Ok(Limits {
         max_concurrent_per_program: max_concurrent.map_or(Limits::DEFAULT_MAX_CONCURRENT, count),
         queue_timeout: config
-            .server_seconds("queue_timeout_seconds")?
+            .server
+            .queue_timeout_seconds
+            .seconds()?
             .unwrap_or(Limits::DEFAULT_QUEUE_TIMEOUT),
-        request_timeout: config.server_seconds("request_timeout_seconds")?,
+        request_timeout: config.server.request_timeout_seconds.seconds()?,
         // 0 is allowed: no waiting at all, a request gets a slot at once or a 429.
         max_queued_per_program: count(
             config
-                .server_uint_in("max_queued_per_program", 0..=MAX_COUNT)?
+                .server
+                .max_queued_per_program
+                .within(0..=MAX_COUNT)?
                 .unwrap_or(DEFAULT_MAX_QUEUED),
         ),
         max_body_bytes: count(
             config
-                .server_uint_in("max_body_bytes", 1..=MAX_BODY_BYTES)?
+                .server
+                .max_body_bytes
+                .within(1..=MAX_BODY_BYTES)?
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
         ),
         body_read_timeout: config
-            .server_seconds("body_read_timeout_seconds")?
+            .server
+            .body_read_timeout_seconds
+            .seconds()?
             .unwrap_or(DEFAULT_BODY_READ_TIMEOUT),
     })
 }
@@ -58,27 +66,37 @@ pub(super) fn connection_limits(config: &ProjectConfig) -> Result<ConnectionLimi
     Ok(ConnectionLimits {
         max_connections: count(
             config
-                .server_uint_in("max_connections", 1..=MAX_COUNT)?
+                .server
+                .max_connections
+                .within(1..=MAX_COUNT)?
                 .unwrap_or(DEFAULT_MAX_CONNECTIONS),
         ),
         max_header_bytes: count(
             config
-                .server_uint_in("max_header_bytes", MIN_HEADER_BYTES..=MAX_HEADER_BYTES)?
+                .server
+                .max_header_bytes
+                .within(MIN_HEADER_BYTES..=MAX_HEADER_BYTES)?
                 .unwrap_or(DEFAULT_MAX_HEADER_BYTES),
         ),
         header_read_timeout: config
-            .server_seconds("header_read_timeout_seconds")?
+            .server
+            .header_read_timeout_seconds
+            .seconds()?
             .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT),
         keep_alive_timeout: config
-            .server_seconds("keep_alive_timeout_seconds")?
+            .server
+            .keep_alive_timeout_seconds
+            .seconds()?
             .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT),
         write_timeout: config
-            .server_seconds("write_timeout_seconds")?
+            .server
+            .write_timeout_seconds
+            .seconds()?
             .unwrap_or(DEFAULT_WRITE_TIMEOUT),
     })
 }
 
 /// `server.sync_worker_threads` (1–200, as the `--sync-workers` flag).
 pub(super) fn sync_worker_threads(config: &ProjectConfig) -> Result<Option<usize>, ConfigError> {
-    Ok(config.server_uint_in("sync_worker_threads", 1..=200)?.map(count))
+    Ok(config.server.sync_worker_threads.within(1..=200)?.map(count))
 }

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
-use crate::config::{ConfigError, ProjectConfig};
+use crate::config::{ConfigError, EnvVars, ProjectConfig};
 use crate::server::{Auth, Cors, CorsOrigins, KeySource, LoginSettings, Security};
 
 /// Shorter keys are guessable; the generated one has 43 characters (256 random bits).
@@ -19,10 +19,16 @@ pub(crate) struct SecuritySettings {
 }
 
 pub(crate) fn security_settings(config: &ProjectConfig) -> Result<SecuritySettings, ConfigError> {
-    let attempts = config.server_uint_in("login_attempts_per_minute", 1..=MAX_ATTEMPTS_PER_MINUTE)?;
-    let tracked = config.server_uint_in("login_tracked_addresses", 1..=MAX_TRACKED_ADDRESSES)?;
-    let env = std::env::var("DSPY_CORS_ORIGINS").ok();
-    let cors = CorsOrigins::resolve(env.as_deref(), config.server_setting("cors_origins"))
+    let attempts = config
+        .server
+        .login_attempts_per_minute
+        .within(1..=MAX_ATTEMPTS_PER_MINUTE)?;
+    let tracked = config
+        .server
+        .login_tracked_addresses
+        .within(1..=MAX_TRACKED_ADDRESSES)?;
+    let env = std::env::var(EnvVars::DSPY_CORS_ORIGINS).ok();
+    let cors = CorsOrigins::resolve(env.as_deref(), config.server.cors_origins.raw())
         .map_err(|message| ConfigError::Invalid(format!("Invalid configuration: {message}")))?;
     Ok(SecuritySettings {
         login: LoginSettings {
@@ -41,7 +47,7 @@ pub(crate) fn security_settings(config: &ProjectConfig) -> Result<SecuritySettin
 /// empty value counts as unset: an empty key would let anyone in. A generated key is also put
 /// in the environment Python sees (`environment`), as upstream exports it.
 pub(crate) fn api_key(environment: &mut Vec<(String, String)>) -> (String, KeySource) {
-    match std::env::var("DSPY_API_KEY") {
+    match std::env::var(EnvVars::DSPY_API_KEY) {
         Ok(key) if !key.trim().is_empty() => {
             if key.chars().count() < SHORT_KEY_CHARS {
                 tracing::warn!(target: "dspy_cli.server.auth", "DSPY_API_KEY has fewer than {SHORT_KEY_CHARS} characters and is easy to guess; use a long random value (e.g. `openssl rand -base64 32`).");
@@ -63,8 +69,8 @@ pub(crate) fn api_key(environment: &mut Vec<(String, String)>) -> (String, KeySo
             ] {
                 tracing::warn!(target: "dspy_cli.server.auth", "{line}");
             }
-            environment.retain(|(name, _)| name != "DSPY_API_KEY");
-            environment.push(("DSPY_API_KEY".into(), key.clone()));
+            environment.retain(|(name, _)| name != EnvVars::DSPY_API_KEY);
+            environment.push((EnvVars::DSPY_API_KEY.into(), key.clone()));
             (key, KeySource::Generated)
         }
     }

@@ -4,15 +4,20 @@
 //! config, `.env`, and `${{ env.NAME }}` interpolation. It never touches Python.
 
 mod dotenv;
+mod env_vars;
 mod interpolate;
 mod project;
+mod schema;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub(crate) use env_vars::EnvVars;
 pub(crate) use project::{Project, is_project_dir, locate_package};
+pub(crate) use schema::ServerSection;
+use schema::invalid;
 
 /// Errors in `dspy.config.yaml`. Messages match dspy-cli 0.1.13 so scripts keep working.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +60,10 @@ pub(crate) struct ProjectConfig {
     pub(crate) default_alias: String,
     pub(crate) registry: BTreeMap<String, ModelEntry>,
     pub(crate) program_models: BTreeMap<String, String>,
+    /// `server:`, each key typed (checked when read, with messages naming the key).
+    pub(crate) server: ServerSection,
+    /// One line per key of the file this version does not read (logged at start-up).
+    pub(crate) unknown_keys: Vec<String>,
     /// Variables `.env` added to the process environment. Python keeps its own copy of the
     /// environment (`os.environ`), so the engine hands these over too.
     pub(crate) dotenv: Vec<(String, String)>,
@@ -106,11 +115,15 @@ impl ProjectConfig {
         let registry_value = models.get("registry").ok_or(ConfigError::NoRegistry)?;
         let registry = parse_registry(registry_value, env)?;
         let program_models = parse_program_models(raw.get("program_models"))?;
+        let server = schema::server_section(&raw);
+        let unknown_keys = schema::unknown_keys(&raw, &server);
         Ok(Self {
             raw,
             default_alias,
             registry,
             program_models,
+            server,
+            unknown_keys,
             dotenv: Vec::new(),
         })
     }
@@ -131,64 +144,6 @@ impl ProjectConfig {
             available: self.registry.keys().cloned().collect::<Vec<_>>().join(", "),
         })
     }
-
-    /// A value under `server.<key>` (a bare `server:` is treated as empty, unlike upstream).
-    pub(crate) fn server_setting(&self, key: &str) -> Option<&Value> {
-        self.raw.get("server").and_then(|s| s.get(key)).filter(|v| !v.is_null())
-    }
-
-    /// A whole number under `server.<key>` within `range`, if set: a value outside it (0 where
-    /// it would make the server useless, or absurdly large) is an error naming the key.
-    pub(crate) fn server_uint_in(
-        &self,
-        key: &str,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<Option<u64>, ConfigError> {
-        match self.server_setting(key) {
-            None => Ok(None),
-            Some(v) => v.as_u64().filter(|n| range.contains(n)).map(Some).ok_or_else(|| {
-                invalid(&format!(
-                    "'server.{key}' must be a whole number from {} to {}, got {v}",
-                    range.start(),
-                    range.end()
-                ))
-            }),
-        }
-    }
-
-    /// A number of seconds under `server.<key>`, if set: above 0 and at most one day (larger
-    /// values are mistakes, and would overflow the timer).
-    pub(crate) fn server_seconds(&self, key: &str) -> Result<Option<std::time::Duration>, ConfigError> {
-        match self.server_setting(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .filter(|s| *s > 0.0 && *s <= MAX_SECONDS)
-                .map(|s| Some(std::time::Duration::from_secs_f64(s)))
-                .ok_or_else(|| {
-                    invalid(&format!(
-                        "'server.{key}' must be a number of seconds above 0 and at most {MAX_SECONDS}, got {v}"
-                    ))
-                }),
-        }
-    }
-
-    pub(crate) fn server_bool(&self, key: &str) -> Result<Option<bool>, ConfigError> {
-        match self.server_setting(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_bool()
-                .map(Some)
-                .ok_or_else(|| invalid(&format!("'server.{key}' must be true or false, got {v}"))),
-        }
-    }
-}
-
-/// The largest timeout accepted: one day.
-const MAX_SECONDS: f64 = 86_400.0;
-
-fn invalid(msg: &str) -> ConfigError {
-    ConfigError::Invalid(format!("Invalid configuration: {msg}"))
 }
 
 fn is_falsy(v: &Value) -> bool {
@@ -318,25 +273,22 @@ mod tests {
 
     #[test]
     fn server_numbers_are_range_checked_with_the_key_named() {
-        let config = load(&format!("{VALID}server:\n  a: 0\n  b: 1e20\n  c: 7\n  d: -1\n")).unwrap();
+        let config = load(&format!("{VALID}server:\n  max_connections: 0\n  max_body_bytes: 1e20\n  log_backups: 7\n  write_timeout_seconds: -1\n  keep_alive_timeout_seconds: 7\n  header_read_timeout_seconds: 0\n")).unwrap();
         fn error<T: std::fmt::Debug>(result: Result<T, ConfigError>) -> String {
             result.unwrap_err().to_string()
         }
+        let server = &config.server;
         assert_eq!(
-            error(config.server_uint_in("a", 1..=10)),
-            "Invalid configuration: 'server.a' must be a whole number from 1 to 10, got 0"
+            error(server.max_connections.within(1..=10)),
+            "Invalid configuration: 'server.max_connections' must be a whole number from 1 to 10, got 0"
         );
-        assert!(error(config.server_uint_in("b", 1..=10)).contains("'server.b'"));
-        assert!(error(config.server_uint_in("c", 1..=5)).contains("got 7"));
-        assert_eq!(config.server_uint_in("c", 1..=10).unwrap(), Some(7));
-        for key in ["a", "b", "d"] {
-            assert!(
-                error(config.server_seconds(key)).contains(&format!("'server.{key}'")),
-                "{key}"
-            );
-        }
+        assert!(error(server.max_body_bytes.within(1..=10)).contains("'server.max_body_bytes'"));
+        assert!(error(server.log_backups.within(1..=5)).contains("got 7"));
+        assert_eq!(server.log_backups.within(1..=10).unwrap(), Some(7));
+        assert!(error(server.write_timeout_seconds.seconds()).contains("'server.write_timeout_seconds'"));
+        assert!(error(server.header_read_timeout_seconds.seconds()).contains("got 0"));
         assert_eq!(
-            config.server_seconds("c").unwrap(),
+            server.keep_alive_timeout_seconds.seconds().unwrap(),
             Some(std::time::Duration::from_secs(7))
         );
     }
@@ -344,9 +296,13 @@ mod tests {
     #[test]
     fn bare_server_key_is_empty() {
         let config = load(&format!("{VALID}server:\n")).unwrap();
-        assert_eq!(
-            config.server_uint_in("max_concurrent_per_program", 1..=10).unwrap(),
-            None
-        );
+        assert_eq!(config.server.max_concurrent_per_program.within(1..=10).unwrap(), None);
+        assert!(config.unknown_keys.is_empty());
+    }
+
+    #[test]
+    fn server_values_may_come_from_the_environment() {
+        let config = load(&format!("{VALID}server:\n  timezone: \"${{{{ env.KEY }}}}\"\n")).unwrap();
+        assert_eq!(config.server.timezone.typed().map(String::as_str), Some("secret"));
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -15,8 +15,8 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::auth_public::PublicRoutes;
+use super::error::ApiError;
 use super::login_limit::LoginLimiter;
-use super::response::detail;
 use super::session;
 
 /// Paths open without credentials (besides public gateway routes and [`OPEN_PREFIXES`]).
@@ -198,16 +198,12 @@ pub(crate) async fn require(State(guard): State<Guard>, request: Request, next: 
     if wants_html(request.headers(), request.uri().path()) {
         return see_other("/login");
     }
-    let mut response = detail(401, message);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
+    ApiError::Unauthorized(message).into_response()
 }
 
 /// `GET /health`: exists only with `--auth`, as upstream (an open probe).
 pub(crate) async fn health() -> Response {
-    super::response::json(200, &serde_json::json!({"status": "ok"}))
+    super::response::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
 /// True for requests that came over https, directly or through a proxy that says so.
@@ -223,6 +219,7 @@ pub(crate) fn is_https(request_scheme: Option<&str>, headers: &HeaderMap) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

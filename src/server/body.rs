@@ -5,16 +5,15 @@
 //! contiguous buffer (one copy of what arrived), handed to Python as is.
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::backpressure::Limits;
-use super::response::detail;
+use super::error::ApiError;
 
-/// The body, or the JSON error to answer instead (the connection is then closed, since the
+/// The body, or the error to answer instead (its response closes the connection, since the
 /// rest of the body was not read).
-pub(crate) async fn read_limited(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, Response> {
+pub(crate) async fn read_limited(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -27,31 +26,15 @@ pub(crate) async fn read_limited(headers: &HeaderMap, body: Body, limits: &Limit
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limits)),
         // The client broke the body off (reset, malformed chunking): FastAPI's wording.
-        Ok(Err(_)) => Err(closing(detail(400, "There was an error parsing the body"))),
-        Err(_) => Err(closing(detail(
-            408,
-            &format!(
-                "The request body did not arrive within {} seconds (server.body_read_timeout_seconds).",
-                limits.body_read_timeout.as_secs_f64()
-            ),
-        ))),
+        Ok(Err(_)) => Err(ApiError::BodyUnreadable),
+        Err(_) => Err(ApiError::BodyTimeout {
+            seconds: limits.body_read_timeout.as_secs_f64(),
+        }),
     }
 }
 
-fn too_large(limits: &Limits) -> Response {
-    closing(detail(
-        413,
-        &format!(
-            "Request body too large: the limit is {} bytes (server.max_body_bytes).",
-            limits.max_body_bytes
-        ),
-    ))
-}
-
-/// hyper closes the connection after this response instead of reading the unread body.
-fn closing(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
+fn too_large(limits: &Limits) -> ApiError {
+    ApiError::BodyTooLarge {
+        limit: limits.max_body_bytes,
+    }
 }

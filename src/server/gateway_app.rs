@@ -7,12 +7,11 @@ use std::pin::Pin;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
 
 use super::body::read_limited;
-use super::programs::{shutting_down, too_many_requests};
-use super::response::detail;
+use super::error::{ApiError, status_code};
 use super::state::{GATEWAY_APP, WeakAppState};
 use super::{AppState, Served};
 use crate::engine::{AsgiRequest, AsgiResponse, BodyKind, ProgramRunner, RunResult};
@@ -26,15 +25,19 @@ pub(crate) async fn forward(state: &AppState, served: &Served, request: Request)
     // The body is read (bounded in size and time) before a slot is taken.
     let body = match read_limited(&parts.headers, body, served.slots.limits()).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let slot = tokio::select! {
         slot = served.slots.acquire(GATEWAY_APP) => slot,
-        () = state.shutdown_expired() => return shutting_down(),
+        () = state.shutdown_expired() => return ApiError::ShuttingDown.into_response(),
     };
     let Ok(_slot) = slot else {
         served.http_metrics.rejected(GATEWAY_APP);
-        return too_many_requests(GATEWAY_APP, served.slots.limits().retry_after_seconds());
+        return ApiError::TooManyRequests {
+            program: GATEWAY_APP.to_owned(),
+            retry_after: served.slots.limits().retry_after_seconds(),
+        }
+        .into_response();
     };
     let headers = parts
         .headers
@@ -56,18 +59,19 @@ pub(crate) async fn forward(state: &AppState, served: &Served, request: Request)
     let (response, mut cancel_guard) = served.engine.serve_app(request);
     let response = tokio::select! {
         response = response => response,
-        () = state.shutdown_expired() => return shutting_down(),
+        () = state.shutdown_expired() => return ApiError::ShuttingDown.into_response(),
     };
     cancel_guard.disarm();
     match response {
         Ok(response) => into_response(response),
-        Err(_) => detail(503, "The server is shutting down; the request was not completed."),
+        // The engine dropped the request unanswered: it is stopping.
+        Err(_) => ApiError::ShuttingDown.into_response(),
     }
 }
 
 fn into_response(app: AsgiResponse) -> Response {
     let mut response = Response::new(Body::from(app.body));
-    *response.status_mut() = StatusCode::from_u16(app.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() = status_code(app.status);
     let headers = response.headers_mut();
     for (name, value) in app.headers {
         // content-length is recomputed from the body by hyper.
@@ -84,14 +88,12 @@ impl ProgramRunner for WeakAppState {
     fn run(&self, route: usize, body: Bytes, origin: Origin) -> Pin<Box<dyn Future<Output = RunResult> + Send>> {
         let state = self.upgrade();
         Box::pin(async move {
+            let refused = |error: ApiError| (error.status().as_u16(), error.body());
             let Some(state) = state else {
-                return (503, Bytes::from_static(br#"{"detail":"The server is shutting down"}"#));
+                return refused(ApiError::ShuttingDown);
             };
             let Some(served) = state.served().cloned() else {
-                return (
-                    503,
-                    Bytes::from(serde_json::json!({"detail": super::programs::LOADING}).to_string()),
-                );
+                return refused(ApiError::NotReady);
             };
             let response =
                 super::programs::run_program(&state, &served, route, BodyKind::Json, body, origin, None).await;

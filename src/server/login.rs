@@ -11,7 +11,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::{Auth, Verdict, is_https, see_other};
-use super::response::{detail, json};
+use super::error::ApiError;
+use super::response::json;
 use super::session;
 
 const PAGE: &str = include_str!("templates/login.html");
@@ -53,18 +54,11 @@ pub(crate) async fn submit(auth: Auth, request: Request) -> Response {
     let client = client_address(&request);
     if let Err(wait) = auth.limiter().check(client, Instant::now()) {
         tracing::warn!(target: "dspy_cli.server.auth", "Login rate limit reached for {client}: refusing logins for {wait}s");
-        let mut response = detail(
-            429,
-            &format!("Too many failed logins from this address. Try again in {wait} seconds."),
-        );
-        if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
+        return ApiError::LoginRateLimited { wait_seconds: wait }.into_response();
     }
     let secure = is_https(request.uri().scheme_str(), request.headers());
     let Ok(body) = to_bytes(request.into_body(), MAX_FORM_BYTES).await else {
-        return detail(413, &format!("The login form is larger than {MAX_FORM_BYTES} bytes."));
+        return ApiError::LoginFormTooLarge { limit: MAX_FORM_BYTES }.into_response();
     };
     let Some(token) = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "token")
@@ -102,7 +96,7 @@ fn set_cookie(response: &mut Response, value: &str) {
 /// FastAPI's answer to a form without the field.
 fn missing_token() -> Response {
     json(
-        422,
+        StatusCode::UNPROCESSABLE_ENTITY,
         &serde_json::json!({"detail": [{"type": "missing", "loc": ["body", "token"], "msg": "Field required", "input": null}]}),
     )
 }

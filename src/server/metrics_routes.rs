@@ -5,83 +5,69 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::response::{detail, json};
+use super::error::{ApiError, Ready};
+use super::response::json;
 use super::{AppState, Served};
 use crate::telemetry::{EngineGauges, capped_limit, images_not_saved, log_and_backups, newest_entries, sort_programs};
 
-const NOT_READY: &str = "The server is still loading programs.";
-
-fn not_found(program: &str) -> Response {
-    detail(404, &format!("Program '{program}' not found"))
-}
-
-pub(crate) async fn all(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
-    let Some(served) = state.served() else {
-        return detail(503, NOT_READY);
-    };
+pub(crate) async fn all(Ready(served): Ready, Query(query): Query<HashMap<String, String>>) -> Response {
     served.metrics.refresh(&served.logs_dir, served.program_names());
     let mut programs: Vec<Value> = served.program_names().map(|p| served.metrics.program_json(p)).collect();
     let sort_by = query.get("sort_by").map_or("calls", String::as_str);
     let order = query.get("order").map_or("desc", String::as_str);
     sort_programs(&mut programs, sort_by, order);
-    json(200, &json!({"programs": programs}))
+    json(StatusCode::OK, &json!({"programs": programs}))
 }
 
-pub(crate) async fn one(State(state): State<AppState>, Path(program): Path<String>) -> Response {
-    let Some(served) = state.served() else {
-        return detail(503, NOT_READY);
-    };
+pub(crate) async fn one(Ready(served): Ready, Path(program): Path<String>) -> Result<Response, ApiError> {
     if !served.has_program(&program) {
-        return not_found(&program);
+        return Err(ApiError::ProgramNotFound(program));
     }
     served
         .metrics
         .refresh(&served.logs_dir, std::iter::once(program.as_str()));
-    json(200, &json!({"metrics": served.metrics.program_json(&program)}))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"metrics": served.metrics.program_json(&program)}),
+    ))
 }
 
 /// FastAPI's error for a query parameter that is not an integer.
 fn int_parsing_error(value: &str) -> Response {
     let error = json!({"type": "int_parsing", "loc": ["query", "limit"],
         "msg": "Input should be a valid integer, unable to parse string as an integer", "input": value});
-    json(422, &json!({"detail": [error]}))
+    json(StatusCode::UNPROCESSABLE_ENTITY, &json!({"detail": [error]}))
 }
 
 pub(crate) async fn logs(
-    State(state): State<AppState>,
+    Ready(served): Ready,
     Path(program): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(served) = state.served() else {
-        return detail(503, NOT_READY);
-    };
+) -> Result<Response, ApiError> {
     if !served.has_program(&program) {
-        return not_found(&program);
+        return Err(ApiError::ProgramNotFound(program));
     }
     let limit = match query.get("limit").map(|l| l.trim().parse::<i64>()) {
         None => 50,
         Some(Ok(n)) => capped_limit(n),
-        Some(Err(_)) => return int_parsing_error(&query["limit"]),
+        Some(Err(_)) => return Ok(int_parsing_error(&query["limit"])),
     };
     let path = served.logs_dir.join(format!("{program}.log"));
     let entries = tokio::task::spawn_blocking(move || newest_entries(&log_and_backups(&path), limit))
         .await
         .unwrap_or_default();
     let count = entries.len();
-    json(200, &json!({"logs": entries, "count": count}))
+    Ok(json(StatusCode::OK, &json!({"logs": entries, "count": count})))
 }
 
-pub(crate) async fn prometheus(State(state): State<AppState>) -> Response {
-    let Some(served) = state.served() else {
-        return detail(503, NOT_READY);
-    };
+pub(crate) async fn prometheus(State(state): State<AppState>, Ready(served): Ready) -> Response {
     let text = served
         .http_metrics
-        .render(&usage(served), &engine_gauges(&state, served));
+        .render(&usage(&served), &engine_gauges(&state, &served));
     (
         [(
             header::CONTENT_TYPE,

@@ -9,6 +9,7 @@ mod backpressure;
 mod body;
 mod connections;
 mod cors;
+mod error;
 mod gateway_app;
 mod health;
 mod login;

@@ -14,27 +14,20 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::backpressure::NoSlot;
 use super::body::read_limited;
 use super::connections::out_of_descriptors;
+use super::error::{ApiError, Ready, status_code};
 use super::request_id::RequestId;
-use super::response::{detail, json, json_bytes};
+use super::response::{json, json_bytes};
 use super::state::RouteMatch;
 use super::{AppState, Served};
 use crate::engine::BodyKind;
 use crate::telemetry::{HttpMetrics, LogRecord, Origin, PendingLog, redact};
 
-pub(crate) const LOADING: &str = "The server is still loading programs. Retry when GET /health/ready answers 200.";
-
-pub(crate) async fn list(State(state): State<AppState>) -> Response {
-    match state.served() {
-        Some(served) => json(200, &json!({"programs": served.catalog.programs})),
-        None => detail(503, LOADING),
-    }
+pub(crate) async fn list(Ready(served): Ready) -> Response {
+    json(StatusCode::OK, &json!({"programs": served.catalog.programs}))
 }
 
-pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
-    match state.served() {
-        Some(served) => json_bytes(200, served.openapi.clone()),
-        None => detail(503, LOADING),
-    }
+pub(crate) async fn openapi(Ready(served): Ready) -> Response {
+    json_bytes(StatusCode::OK, served.openapi.clone())
 }
 
 /// FastAPI's rule: JSON when there is no content type or an `application/json`/`+json` one.
@@ -54,10 +47,12 @@ fn body_kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
 
 /// Everything that is not a built-in route: program routes, the gateways' FastAPI app, then
 /// 307/404/405 as FastAPI does.
-pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let Some(served) = state.served() else {
-        return detail(503, LOADING);
-    };
+pub(crate) async fn dispatch(
+    State(state): State<AppState>,
+    Ready(served): Ready,
+    request: axum::extract::Request,
+) -> Response {
+    let served = &served;
     let found = served.find(request.method(), request.uri().path());
     if !matches!(found, RouteMatch::Found(_)) && served.is_app_path(request.uri().path()) {
         return super::gateway_app::forward(&state, served, request).await;
@@ -67,7 +62,7 @@ pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extra
     // Size and arrival time are checked before the request takes a place in a queue.
     let body = match read_limited(&parts.headers, body, served.slots.limits()).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let path = uri.path();
@@ -77,7 +72,7 @@ pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extra
             let request_id = request_id.unwrap_or_else(|| RequestId::from_headers(&headers).0);
             run_program(&state, served, index, kind, body, Origin::Http, Some(request_id)).await
         }
-        RouteMatch::WrongMethod => detail(405, "Method Not Allowed"),
+        RouteMatch::WrongMethod => ApiError::MethodNotAllowed.into_response(),
         RouteMatch::NotFound => {
             let trimmed = path.trim_end_matches('/');
             if path.len() > 1 && !trimmed.is_empty() && !matches!(served.find(&method, trimmed), RouteMatch::NotFound) {
@@ -86,7 +81,7 @@ pub(crate) async fn dispatch(State(state): State<AppState>, request: axum::extra
                     .map_or_else(|| trimmed.to_owned(), |q| format!("{trimmed}?{q}"));
                 return (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response();
             }
-            detail(404, "Not Found")
+            ApiError::NotFound.into_response()
         }
     }
 }
@@ -127,13 +122,17 @@ pub(crate) async fn run_program(
     let queued = GaugeGuard::raise(served, program, HttpMetrics::queued);
     let permit = tokio::select! {
         permit = served.slots.acquire(program) => permit,
-        () = state.shutdown_expired() => return shutting_down(),
+        () = state.shutdown_expired() => return ApiError::ShuttingDown.into_response(),
     };
     drop(queued);
     let response = match permit {
         Err(NoSlot::QueueFull | NoSlot::TimedOut) => {
             served.http_metrics.rejected(program);
-            too_many_requests(program, served.slots.limits().retry_after_seconds())
+            ApiError::TooManyRequests {
+                program: program.to_owned(),
+                retry_after: served.slots.limits().retry_after_seconds(),
+            }
+            .into_response()
         }
         Ok(permit) => {
             let _in_flight = GaugeGuard::raise(served, program, HttpMetrics::in_flight);
@@ -144,22 +143,6 @@ pub(crate) async fn run_program(
         .http_metrics
         .observe_response(program, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
-}
-
-pub(super) fn too_many_requests(program: &str, retry_after: u64) -> Response {
-    let mut response = detail(
-        429,
-        &format!("Too many concurrent requests for '{program}'. Try again later."),
-    );
-    response.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
-    response
-}
-
-pub(super) fn shutting_down() -> Response {
-    detail(
-        503,
-        "The server is shutting down and the shutdown timeout passed before this request finished.",
-    )
 }
 
 /// Why a handler stopped waiting for its program.
@@ -206,15 +189,12 @@ async fn execute(
     {
         // Transient: refuse to acknowledge a request whose line is lost; the client retries.
         // (Other write errors, such as a full disk, keep requests answered.)
-        return detail(
-            503,
-            "The server is out of file descriptors and could not log this request, so it is not acknowledged. Retry later.",
-        );
+        return ApiError::OutOfDescriptors.into_response();
     }
     if reply.status >= 500 {
         return server_error(served, index, reply.status, &reply.body, request_id.as_deref());
     }
-    json_bytes(reply.status, reply.body)
+    json_bytes(status_code(reply.status), reply.body)
 }
 
 /// A 5xx from the program: its detail redacted (LM errors quote `api_base`), or with
@@ -223,15 +203,16 @@ async fn execute(
 fn server_error(served: &Served, index: usize, status: u16, body: &[u8], request_id: Option<&str>) -> Response {
     let body = redact(&String::from_utf8_lossy(body)).into_owned();
     if served.expose_errors {
-        return json_bytes(status, body);
+        return json_bytes(status_code(status), body);
     }
     let program = &served.engine.routes[index].program;
     let id = request_id.unwrap_or("-");
     tracing::error!("request {id} to {program} failed with {status}: {body}");
-    detail(
+    ApiError::Internal {
         status,
-        &format!("Internal server error (request id {id}). The details are in the server's log."),
-    )
+        request_id: id.to_owned(),
+    }
+    .into_response()
 }
 
 /// Answer a request whose program did not finish (504 on timeout, 503 at the shutdown
@@ -247,15 +228,15 @@ fn give_up(
     let route = &served.engine.routes[index];
     let (response, error) = match reason {
         GaveUp::Timeout(limit) => {
-            let message = format!(
-                "Program '{}' did not finish within {} seconds (server.request_timeout_seconds).",
-                route.program,
-                limit.as_secs_f64()
-            );
-            (detail(504, &message), format!("Timeout: {message}"))
+            let error = ApiError::Timeout {
+                program: route.program.to_string(),
+                seconds: limit.as_secs_f64(),
+            };
+            let logged = format!("Timeout: {}", error.message());
+            (error.into_response(), logged)
         }
         GaveUp::Shutdown => (
-            shutting_down(),
+            ApiError::ShuttingDown.into_response(),
             "Cut off by shutdown: the server stopped before the program finished (--shutdown-timeout).".to_owned(),
         ),
     };

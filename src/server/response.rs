@@ -8,24 +8,20 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::error::ApiError;
 use super::request_id::{REQUEST_ID, RequestId};
 
 /// A response whose body is already JSON text.
-pub(crate) fn json_bytes(status: u16, body: impl Into<Body>) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+pub(crate) fn json_bytes(status: StatusCode, body: impl Into<Body>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.into()).into_response()
 }
 
-pub(crate) fn json(status: u16, value: &serde_json::Value) -> Response {
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     json_bytes(status, value.to_string())
 }
 
-pub(crate) fn detail(status: u16, message: &str) -> Response {
-    json(status, &serde_json::json!({ "detail": message }))
-}
-
-pub(crate) async fn method_not_allowed() -> Response {
-    detail(405, "Method Not Allowed")
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// One line per request, like uvicorn's access log, ending with the request id; the id is

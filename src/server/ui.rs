@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::response::detail;
+use super::error::ApiError;
 
 /// One embedded file: its bytes, MIME type and how long browsers may cache it.
 pub(crate) struct Asset {
@@ -95,7 +95,7 @@ pub(crate) async fn program_page(State(state): State<AppState>, Path(program): P
     if let Some(served) = state.served()
         && !served.has_program(&program)
     {
-        return detail(404, &format!("Program '{program}' not found"));
+        return ApiError::ProgramNotFound(program).into_response();
     }
     // While loading, the page itself shows the 503 the API answers.
     page(
@@ -107,6 +107,6 @@ pub(crate) async fn program_page(State(state): State<AppState>, Path(program): P
 pub(crate) async fn static_asset(Path(path): Path<String>) -> Response {
     match static_file(&path) {
         Some(asset) => respond(&asset, None),
-        None => detail(404, "Not Found"),
+        None => ApiError::NotFound.into_response(),
     }
 }

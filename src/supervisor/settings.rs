@@ -19,15 +19,15 @@ pub(crate) struct ProcessSettings {
 
 impl ProcessSettings {
     pub(crate) fn resolve(args: &ServeArgs, config: &ProjectConfig) -> Result<Self, ConfigError> {
-        let configured = config.server_uint_in("workers", 0..=MAX_WORKERS)?;
+        let configured = config.server.workers.within(0..=MAX_WORKERS)?;
         let workers = args.workers.map(|w| w as u64).or(configured).unwrap_or(1);
         let workers = if workers == 0 {
             cores()
         } else {
             usize::try_from(workers).unwrap_or(1)
         };
-        let max_requests = config.server_uint_in("max_requests_per_worker", 0..=u64::MAX)?;
-        let max_rss = config.server_uint_in("max_rss_mb", 0..=u64::MAX)?;
+        let max_requests = config.server.max_requests_per_worker.within(0..=u64::MAX)?;
+        let max_rss = config.server.max_rss_mb.within(0..=u64::MAX)?;
         Ok(Self {
             reload: args.reload_enabled(),
             workers,

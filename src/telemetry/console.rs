@@ -40,7 +40,8 @@ where
 
 /// Install the stderr logger once; later calls are no-ops.
 pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DSPY_CLI_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env(crate::config::EnvVars::DSPY_CLI_LOG)
+        .unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
