@@ -140,6 +140,12 @@ pub(super) fn prepare(
     let Ok(cwd) = std::env::current_dir() else {
         return Err(abort("Error: the current directory is not accessible"));
     };
+    // Outside a project that is the whole story: say it first, before any interpreter or venv
+    // advice (and with no "Aborted!" after it), whichever interpreter would run.
+    if let Err(err) = Project::locate(&cwd) {
+        println!("{}", redact(&err.to_string()));
+        return Err(ExitStatus::Failure);
+    }
     match choose(py, args.system, args.python.as_deref(), &cwd)? {
         Interpreter::Exec(python) => {
             std::io::stdout().flush().ok();
