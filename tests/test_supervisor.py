@@ -134,7 +134,9 @@ class ClientLoop:
                         self.ok.append(text)
                         self.versions.add(response.json()["version"])
                     else:
-                        self.failures.append(f"{text}: {response.status_code} {response.text} / live {live.status_code}")
+                        self.failures.append(
+                            f"{text}: {response.status_code} {response.text} / live {live.status_code}"
+                        )
 
     def __enter__(self) -> ClientLoop:
         for thread in self.threads:
@@ -191,7 +193,9 @@ def test_a_broken_module_keeps_the_old_version_until_it_is_fixed(tmp_path):
     root = project(tmp_path, {"echo.py": echo_module(1)})
     server = start_reloading(root)
     try:
-        write_source(module_path(root), "import dspy\n\nclass Echo(dspy.Module):\n    def forward(self, text: str) -> dict\n")
+        write_source(
+            module_path(root), "import dspy\n\nclass Echo(dspy.Module):\n    def forward(self, text: str) -> dict\n"
+        )
         assert wait_until(lambda: "Reload failed" in output(server), 60), output(server)
         text = output(server)
         assert "echo.py" in text and "SyntaxError" in text, text
@@ -285,7 +289,9 @@ def test_a_worker_is_recycled_after_max_requests_without_a_failed_request(tmp_pa
         with ClientLoop(server, threads=1) as loop:
             assert wait_until(lambda: "starting its replacement" in output(server), 60), output(server)
         # Without more calls the replacement stays: one worker, another process.
-        assert wait_until(lambda: len(child_pids(server.process.pid)) == 1 and child_pids(server.process.pid) != first, 60)
+        assert wait_until(
+            lambda: len(child_pids(server.process.pid)) == 1 and child_pids(server.process.pid) != first, 60
+        )
         for n in range(5):
             assert server.post("/Echo", {"text": f"after-{n}"}).status_code == 200
         assert loop.failures == [], loop.failures[:5]

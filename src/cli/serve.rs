@@ -292,30 +292,24 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
     };
-    let listener = match role {
-        Some(role) => match runtime.block_on(async { worker::take_listener(role) }) {
-            Ok(listener) => listener,
-            Err(err) => return abort(&format!("Error: the worker cannot use the socket it was given: {err}")),
-        },
-        None => match bind(&runtime, &args.host, args.port) {
-            Ok(listener) => listener,
-            Err(status) => return status,
-        },
+    let listener = match listen(&runtime, args, role) {
+        Ok(listener) => listener,
+        Err(status) => return status,
     };
     if args.mock_lm
         && let Err(status) = start_mock_lm(&runtime, &mut settings.registry)
     {
         return status;
     }
-    serve.share_with_workers(role);
+    let metrics = Arc::new(MetricsStore::default());
+    if role.is_some() {
+        worker_mode(&mut serve, &metrics);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let (expired_tx, expired_rx) = watch::channel(false);
     let connection_stats = Arc::new(ConnectionStats::default());
     let state = AppState::new(expired_rx.clone(), connection_stats.clone());
     raise_open_file_limit(serve.connections.max_connections);
-    if role.is_some() {
-        server::set_drain_linger(Duration::from_millis(500).min(serve.connections.keep_alive_timeout));
-    }
     let server = server::serve(
         listener,
         server::router(
@@ -335,12 +329,6 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     };
     let shutdown_timeout = serve.shutdown_timeout;
     let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
-
-    let metrics = Arc::new(MetricsStore::default());
-    if role.is_some() {
-        // Workers share the log files; each reads everyone's lines from them.
-        metrics.follow_log_files();
-    }
     let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), serve.data.rotation, metrics.clone());
     let loaded = load(py, &settings, &log, &state, &runtime, serve.zone);
     let (loaded, schedules) = match loaded {
@@ -355,52 +343,23 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
         print_programs(&loaded, &project.package_name, no_cron);
         print_cron_registration(&loaded, !serve.cron, serve.zone);
     }
-    let failures = print_load_errors(&loaded.project.catalog.load_errors);
-    if role.is_some_and(|r| r.strict) && failures > 0 {
+    if let Some(message) = load_failure(args, role, print_load_errors(&loaded.project.catalog.load_errors)) {
         stop_tx.send(true).ok();
         py.detach(|| drop(runtime));
-        return abort(&format!(
-            "Error: {failures} module file(s) failed to load (listed above under \"Failed to load\")."
-        ));
-    }
-    if args.strict && failures > 0 {
-        stop_tx.send(true).ok();
-        py.detach(|| drop(runtime));
-        return abort(&format!(
-            "Error: --strict: {failures} start-up error(s), listed above under \"Failed to load\". Fix them, or serve without --strict."
-        ));
+        return abort(&message);
     }
     if announce {
-        if !args.no_save_openapi {
-            save_openapi(py, args, &project.root, &loaded);
-        }
-        serve.print();
-        println!();
-        let reload = if serve.processes.reload {
-            supervisor::reload_banner(&project.root, &project.modules_dir)
-        } else {
-            String::new()
-        };
-        let auth_banner = serve_security::auth_banner(&serve.security, auth);
-        print_banner(&args.host, args.port, &format!("{reload}{auth_banner}"));
+        announce_start(py, args, (&project, &loaded), &serve, auth);
     }
     std::io::stdout().flush().ok();
 
-    let (engine, rest) = share(
-        loaded,
-        &state,
-        (serve.limits, serve.data.expose_errors),
-        metrics,
-        &log,
-        &settings,
-    );
+    let limits = (serve.limits, serve.data.expose_errors);
+    let (engine, rest) = share(loaded, &state, limits, metrics, &log, &settings);
     if let Some(unstarted) = unstarted.take() {
         server = Some(runtime.spawn(unstarted));
     }
     if let Some(role) = role {
-        let log = log.clone();
-        runtime.spawn(worker::watch_limits(role.clone(), move || log.lines_written()));
-        worker::report("ready");
+        report_ready(&runtime, role, &log);
     }
     let server = server.expect("the server task is started above");
     let scheduler = (!no_cron && !schedules.is_empty()).then(|| {
@@ -421,10 +380,14 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     py.detach(|| stop_engine(engine, &log, runtime));
     rest.shutdown_gateways(py);
     drop(log_thread);
-    let error = match served_ok {
+    exit_status(served_ok, role.is_some())
+}
+
+fn exit_status(served: Result<std::io::Result<()>, tokio::task::JoinError>, worker: bool) -> ExitStatus {
+    let error = match served {
         Ok(Ok(())) => {
             // A worker's supervisor says it once for all workers.
-            if role.is_none() {
+            if !worker {
                 println!("\nServer stopped");
             }
             return ExitStatus::Success;
@@ -434,6 +397,75 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     };
     println!("\nServer error: {error}");
     ExitStatus::Failure
+}
+
+/// What a supervised worker does differently: 1/N of the limits, metrics read from the shared
+/// log files (everyone's lines), idle connections kept briefly while it drains.
+fn worker_mode(serve: &mut ServeSettings, metrics: &MetricsStore) {
+    serve.share_with_workers(worker::role());
+    metrics.follow_log_files();
+    server::set_drain_linger(Duration::from_millis(500).min(serve.connections.keep_alive_timeout));
+}
+
+/// Tell the supervisor this worker serves, and start watching its recycling limits.
+fn report_ready(runtime: &tokio::runtime::Runtime, role: &worker::WorkerRole, log: &InferenceLog) {
+    let log = log.clone();
+    runtime.spawn(worker::watch_limits(role.clone(), move || log.lines_written()));
+    worker::report("ready");
+}
+
+/// The inherited socket of a supervised worker, else the port bound here.
+fn listen(
+    runtime: &tokio::runtime::Runtime,
+    args: &ServeArgs,
+    role: Option<&worker::WorkerRole>,
+) -> Result<tokio::net::TcpListener, ExitStatus> {
+    match role {
+        Some(role) => runtime
+            .block_on(async { worker::take_listener(role) })
+            .map_err(|err| abort(&format!("Error: the worker cannot use the socket it was given: {err}"))),
+        None => bind(runtime, &args.host, args.port),
+    }
+}
+
+/// Why start-up stops after `failures` module files failed to load, if it does: `--strict`, or
+/// a reload (which must not drop a program).
+fn load_failure(args: &ServeArgs, role: Option<&worker::WorkerRole>, failures: usize) -> Option<String> {
+    if failures == 0 {
+        None
+    } else if role.is_some_and(|r| r.strict) {
+        Some(format!(
+            "Error: {failures} module file(s) failed to load (listed above under \"Failed to load\")."
+        ))
+    } else if args.strict {
+        Some(format!(
+            "Error: --strict: {failures} start-up error(s), listed above under \"Failed to load\". Fix them, or serve without --strict."
+        ))
+    } else {
+        None
+    }
+}
+
+/// The start-up output after loading: OpenAPI file, settings, banner (with reload and auth).
+fn announce_start(
+    py: Python<'_>,
+    args: &ServeArgs,
+    (project, loaded): (&Project, &LoadedProject),
+    serve: &ServeSettings,
+    auth: bool,
+) {
+    if !args.no_save_openapi {
+        save_openapi(py, args, &project.root, loaded);
+    }
+    serve.print();
+    println!();
+    let reload = if serve.processes.reload {
+        supervisor::reload_banner(&project.root, &project.modules_dir)
+    } else {
+        String::new()
+    };
+    let auth_banner = serve_security::auth_banner(&serve.security, auth);
+    print_banner(&args.host, args.port, &format!("{reload}{auth_banner}"));
 }
 
 /// Write `openapi.json` (or `.yaml`) into the project, as upstream does; a failure only warns.

@@ -35,7 +35,7 @@ mod tests {
     fn delays_double_up_to_the_cap_and_reset_after_a_healthy_run() {
         let mut backoff = Backoff::default();
         let now = Instant::now();
-        let delays: Vec<u64> = (0..7).map(|_| backoff.next_delay(now).as_millis() as u64).collect();
+        let delays: Vec<u128> = (0..7).map(|_| backoff.next_delay(now).as_millis()).collect();
         assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 10000, 10000]);
         let long_ago = now.checked_sub(Duration::from_secs(60)).unwrap_or(now);
         if long_ago < now {

@@ -92,7 +92,7 @@ pub(crate) fn watch(scope: WatchScope, send: impl Fn(Changes) + Send + 'static) 
     std::thread::Builder::new()
         .name("dspy-reload-watch".into())
         .spawn(move || debounce(&raw_rx, &root, &send))
-        .map_err(|e| notify::Error::io(e))?;
+        .map_err(notify::Error::io)?;
     Ok(FileWatcher { _watcher: watcher })
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::inference_log::backup_path;
+use super::log_tail::log_and_backups;
 use super::metrics::MetricsStore;
 
 /// Where the reading of one program's log stopped: the file (device, inode) and the offset
@@ -72,10 +72,7 @@ pub(crate) fn catch_up(store: &MetricsStore, cursors: &mut HashMap<String, Curso
         Some(cursor) => {
             // Rotated since the last read: finish the file we were reading (now a backup),
             // then every newer backup, then the new file from its start.
-            let backups: Vec<_> = (1..)
-                .map(|n| backup_path(&base, n))
-                .take_while(|p| p.exists())
-                .collect();
+            let backups = log_and_backups(&base).split_off(1);
             let position = backups
                 .iter()
                 .position(|p| std::fs::metadata(p).is_ok_and(|m| identity(&m) == cursor.identity));

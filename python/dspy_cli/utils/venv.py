@@ -20,7 +20,8 @@ def validate_python_version(python_path: str, min_version: tuple[int, int] = (3,
     cannot be read. ``-S`` skips site-packages, so a broken ``sitecustomize`` cannot interfere."""
     script = "import sys; print('.'.join(map(str, sys.version_info[:3])))"
     try:
-        result = subprocess.run(
+        # The caller names the interpreter to inspect; no shell is involved.
+        result = subprocess.run(  # noqa: S603
             [python_path, "-S", "-c", script], capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
