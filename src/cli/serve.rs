@@ -140,9 +140,11 @@ pub(super) fn prepare(
     let Ok(cwd) = std::env::current_dir() else {
         return Err(abort("Error: the current directory is not accessible"));
     };
-    // Outside a project that is the whole story: say it first, before any interpreter or venv
-    // advice (and with no "Aborted!" after it), whichever interpreter would run.
-    if let Err(err) = Project::locate(&cwd) {
+    // Outside a project that is the whole story: say it first, before any venv advice (and
+    // with no "Aborted!" after it). An explicit --python is checked first: it is what was asked.
+    if args.python.is_none()
+        && let Err(err) = Project::locate(&cwd)
+    {
         println!("{}", redact(&err.to_string()));
         return Err(ExitStatus::Failure);
     }
