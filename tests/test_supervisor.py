@@ -327,3 +327,24 @@ def test_workers_out_of_range_is_a_usage_error(tmp_path, value):
     result = run_cli("serve", "--workers", value, cwd=tmp_path)
     assert result.returncode == 2
     assert "Invalid value for '--workers'" in result.stderr
+
+
+def test_workers_share_one_generated_auth_token(tmp_path):
+    root = project(tmp_path, {"echo.py": echo_module(1)})
+    env = {k: v for k, v in os.environ.items() if k != "DSPY_API_KEY"}
+    server = start_server(root, "--no-reload", "--workers", "2", "--auth", env=env)
+    try:
+        assert wait_until(lambda: "2 workers serving" in output(server), 60), output(server)
+        lines = server.stderr().splitlines()
+        marker = next(i for i, line in enumerate(lines) if "Generated temporary token" in line)
+        token = lines[marker + 1].rsplit(" ", 1)[-1]
+        assert server.stderr().count("Generated temporary token") == 1
+        headers = {"Authorization": f"Bearer {token}"}
+        # Fresh connections, so both workers answer some of them.
+        statuses = {
+            httpx.post(server.url + "/Echo", json={"text": "x"}, headers=headers).status_code for _ in range(20)
+        }
+        assert statuses == {200}
+        assert httpx.post(server.url + "/Echo", json={"text": "x"}).status_code == 401
+    finally:
+        server.stop(signal.SIGKILL)
