@@ -132,6 +132,15 @@ fn port_in_range(value: &str) -> Result<u16, ArgError> {
         .ok_or_else(|| out_of_range(port, "1<=x<=65535"))
 }
 
+/// Worker processes: 0 (one per core) up to 64 (each is a whole interpreter).
+fn workers_in_range(value: &str) -> Result<usize, ArgError> {
+    let workers: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
+    usize::try_from(workers)
+        .ok()
+        .filter(|w| *w <= 64)
+        .ok_or_else(|| out_of_range(workers, "0<=x<=64"))
+}
+
 fn sync_workers_in_range(value: &str) -> Result<usize, ArgError> {
     let workers: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
     usize::try_from(workers)
@@ -185,12 +194,21 @@ pub(crate) struct ServeArgs {
     /// Directory for logs (default: ./logs)
     #[arg(long, env = EnvVars::DSPY_CLI_LOGS_DIR)]
     pub(crate) logs_dir: Option<PathBuf>,
-    /// Enable auto-reload on file changes (not yet supported by dspy-cli-rs)
+    /// Enable auto-reload on file changes (default: enabled). Use --no-reload for production.
     #[arg(long, overrides_with = "no_reload")]
     pub(crate) reload: bool,
-    /// Disable auto-reload (the dspy-cli-rs default)
-    #[arg(long, env = EnvVars::DSPY_CLI_NO_RELOAD)]
+    /// Disable auto-reload (one process when --workers is 1)
+    #[arg(long, overrides_with = "reload", env = EnvVars::DSPY_CLI_NO_RELOAD)]
     pub(crate) no_reload: bool,
+    /// Worker processes serving the one port (default: server.workers, else 1; 0 = one per CPU core)
+    #[arg(long, value_parser = workers_in_range, env = EnvVars::DSPY_CLI_WORKERS, allow_negative_numbers = true)]
+    pub(crate) workers: Option<usize>,
+    /// Replace a worker gracefully after it has answered this many program calls (default: server.max_requests_per_worker, else 0 = never)
+    #[arg(long, env = EnvVars::DSPY_CLI_MAX_REQUESTS_PER_WORKER)]
+    pub(crate) max_requests_per_worker: Option<u64>,
+    /// Replace a worker gracefully when its resident memory passes this many MB (default: server.max_rss_mb, else 0 = never)
+    #[arg(long, env = EnvVars::DSPY_CLI_MAX_RSS_MB)]
+    pub(crate) max_rss_mb: Option<u64>,
     /// Save OpenAPI spec to file on server start (default: enabled)
     #[arg(long, overrides_with = "no_save_openapi")]
     pub(crate) save_openapi: bool,
@@ -251,6 +269,11 @@ impl ServeArgs {
         }
     }
 
+    /// Hot reload: on unless `--no-reload` (or `DSPY_CLI_NO_RELOAD`) is the last word.
+    pub(crate) fn reload_enabled(&self) -> bool {
+        !self.no_reload
+    }
+
     /// The settings `cron list`/`cron run` load a project with (no HTTP server).
     pub(crate) fn for_cron(options: &CronOptions) -> Self {
         Self {
@@ -259,6 +282,9 @@ impl ServeArgs {
             logs_dir: options.logs_dir.clone(),
             reload: false,
             no_reload: true,
+            workers: Some(1),
+            max_requests_per_worker: None,
+            max_rss_mb: None,
             save_openapi: false,
             no_save_openapi: true,
             openapi_format: "json".into(),

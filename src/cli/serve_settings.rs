@@ -12,6 +12,7 @@ use super::serve_security::{self, SecuritySettings, security_settings};
 use crate::config::{ConfigError, ProjectConfig};
 use crate::scheduler::{ScheduleError, Zone};
 use crate::server::{ConnectionLimits, CorsError, Limits};
+use crate::supervisor::{ProcessSettings, worker};
 
 /// A setting that cannot be used; each message names the key and the value.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ pub(super) struct ServeSettings {
     pub(super) security: SecuritySettings,
     /// False with `--no-cron`.
     pub(super) cron: bool,
+    /// Hot reload and worker processes (src/supervisor/).
+    pub(super) processes: ProcessSettings,
 }
 
 impl ServeSettings {
@@ -69,6 +72,7 @@ impl ServeSettings {
             data,
             security,
             cron: !args.no_cron,
+            processes: ProcessSettings::resolve(args, config)?,
         })
     }
 
@@ -110,8 +114,55 @@ impl ServeSettings {
             println!("  cron: off (--no-cron)");
         }
         serve_security::print_cors(&self.security);
-        println!("  hot reload: disabled");
+        self.print_processes();
         self.data.print();
+    }
+}
+
+impl ServeSettings {
+    fn print_processes(&self) {
+        let processes = &self.processes;
+        if processes.reload {
+            println!("  hot reload: on (--no-reload for production)");
+        } else {
+            println!("  hot reload: off");
+        }
+        let recycle = |n: u64, unit: &str| {
+            if n == 0 {
+                "never".to_owned()
+            } else {
+                format!("after {n} {unit}")
+            }
+        };
+        let memory = if processes.max_rss_mb == 0 {
+            "never by memory".to_owned()
+        } else {
+            format!("past {} MB", processes.max_rss_mb)
+        };
+        println!(
+            "  worker processes: {}; replaced {} / {memory}",
+            processes.workers,
+            recycle(processes.max_requests_per_worker, "program calls"),
+        );
+        if processes.workers > 1 {
+            println!(
+                "  (concurrency, queue and connection limits above are per worker: 1/{} of the configured value each)",
+                processes.workers
+            );
+        }
+    }
+
+    /// With N workers, each enforces 1/N of the server-wide concurrency, queue and connection
+    /// limits (rounded up), so the configured numbers keep meaning the whole server.
+    pub(super) fn share_with_workers(&mut self, role: Option<&worker::WorkerRole>) {
+        if let Some(role) = role {
+            let limits = &mut self.limits;
+            limits.max_concurrent_per_program = worker::share(limits.max_concurrent_per_program, role);
+            if limits.max_queued_per_program > 0 {
+                limits.max_queued_per_program = worker::share(limits.max_queued_per_program, role);
+            }
+            self.connections.max_connections = worker::share(self.connections.max_connections, role);
+        }
     }
 }
 

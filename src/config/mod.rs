@@ -69,6 +69,12 @@ pub(crate) struct ProjectConfig {
     pub(crate) dotenv: Vec<(String, String)>,
 }
 
+/// Set the variables of `<dir>/.env` that are not set yet (as [`ProjectConfig::load`] does
+/// first); returns those it set.
+pub(crate) fn preload_dotenv(dir: &Path) -> Vec<(String, String)> {
+    dotenv::load_into_process(&dir.join(".env"))
+}
+
 impl ProjectConfig {
     /// Load `dspy.config.yaml` from `path`, reading `.env` beside it first.
     pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
