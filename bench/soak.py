@@ -79,6 +79,7 @@ def start_server(project: Path, port: int, log_path: Path) -> procs.Proc:
         "--host",
         "127.0.0.1",
         "--no-save-openapi",
+        "--no-reload",
     ]
     env = {**os.environ, "BENCH_API_BASE": "http://127.0.0.1:9/v1", "DSPY_CLI_LOG": "warn"}
     server = procs.spawn("ours", argv, project, env, log_path)

@@ -11,6 +11,7 @@ mod scaffold;
 mod scheduler;
 mod server;
 mod server_runtime;
+mod supervisor;
 mod telemetry;
 
 use pyo3::prelude::*;

@@ -231,7 +231,21 @@ def start_server(
     port = free_port()
     stdout_path, stderr_path = root / "server.stdout", root / "server.stderr"
     where = ["--system"] if system else []
-    command = [DSPY_CLI, "serve", *where, "--host", "127.0.0.1", "--port", str(port), "--no-save-openapi", *args]
+    # One process unless the test asks for the supervisor (hot reload is the CLI's default).
+    supervised = any(a in ("--reload", "--no-reload") or a.startswith("--workers") for a in args)
+    single = [] if supervised else ["--no-reload"]
+    command = [
+        DSPY_CLI,
+        "serve",
+        *where,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-save-openapi",
+        *single,
+        *args,
+    ]
     # The child keeps its own copies of the log descriptors; ours close when the block ends.
     with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
         process = subprocess.Popen(

@@ -177,7 +177,7 @@ def test_python_that_cannot_report_a_version(tmp_path):
     assert "Error: Could not determine Python version for: /bin/sh" in result.stderr
 
 
-@pytest.mark.parametrize("flag", ["--reload", "--mcp"])
+@pytest.mark.parametrize("flag", ["--mcp"])
 def test_not_yet_supported_flags_are_refused_not_ignored(flag, tmp_path):
     result = run_cli("serve", flag, cwd=tmp_path)
     assert result.returncode == 2

@@ -269,7 +269,15 @@ def test_live_answers_while_modules_import_and_ready_flips_after(tmp_path, mock_
         assert time.monotonic() - started < 3.5, "live should answer before the 4 s import finishes"
         ready = server.client.get("/health/ready")
         assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
-        assert server.client.post("/Echo", json={"text": "x"}).status_code == 503
+        loading = server.client.post("/Echo", json={"text": "x"})
+        assert loading.status_code == 503
+        # Every route that needs the project answers the same 503 while loading.
+        for path in ("/programs", "/openapi.json", "/api/metrics", "/api/metrics/Echo", "/api/logs/Echo", "/metrics"):
+            answer = server.client.get(path)
+            assert (answer.status_code, answer.json()) == (503, loading.json()), path
+        assert loading.json() == {
+            "detail": "The server is still loading programs. Retry when GET /health/ready answers 200."
+        }
         assert wait_until(lambda: server.client.get("/health/ready").status_code == 200, 30)
         assert server.post("/Echo", {"text": "x"}).json() == {"echo": "x"}
     finally:

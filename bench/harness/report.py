@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from . import profile
 
-SERVER_ORDER = ["ours", "upstream", "upstream-sw200", "recipe", "recipe-w2", "floor"]
+SERVER_ORDER = ["ours", "ours-w2", "upstream", "upstream-sw200", "recipe", "recipe-w2", "floor"]
 PRIMARY_PROGRAM = {"sync": "SyncPredict", "async": "AsyncPredict", "mixed": "AsyncPredict", "nolm": "NoLM"}
 # Where the targets are set: 50 ms LM, 100 clients (no-LM module: 50).
 TARGET_CELL = {"sync": (50, 100), "async": (50, 100), "mixed": (50, 100), "nolm": (50, 50)}

@@ -1,6 +1,7 @@
 """The servers under test, all serving bench/fixture against the same mock LM.
 
-- ours:            dspy-cli-rs (`dspy-cli serve`, default config).
+- ours:            dspy-cli-rs (`dspy-cli serve --no-reload`: one process, default config).
+- ours-w2:         dspy-cli-rs with `--workers 2` (a supervisor and 2 worker processes; optional).
 - upstream:        dspy-cli 0.1.13 from PyPI, default config (min(32, cpu+4) = 6 sync threads here).
 - upstream-sw200:  dspy-cli 0.1.13 with --sync-workers 200 (the most it allows).
 - recipe:          FastAPI + dspy.asyncify as in DSPy's deployment tutorial (bench/recipe_server.py), 1 uvicorn worker.
@@ -25,7 +26,7 @@ ENDPOINTS = {"sync": "SyncPredict", "async": "AsyncPredict", "nolm": "NoLM"}
 # (e.g. AsyncPredict answered by the default LM) shows up as a wrong answer.
 EXPECTED_ANSWER = {"SyncPredict": "model=gpt-4o-mini", "AsyncPredict": "model=gpt-4.1-mini", "NoLM": QUESTION[::-1]}
 
-ALL_SERVERS = ["ours", "upstream", "upstream-sw200", "recipe", "recipe-w2"]
+ALL_SERVERS = ["ours", "ours-w2", "upstream", "upstream-sw200", "recipe", "recipe-w2"]
 DEFAULT_SERVERS = ["ours", "upstream", "upstream-sw200", "recipe"]
 UPSTREAM_SERVERS = {"upstream", "upstream-sw200", "recipe", "recipe-w2"}  # need the upstream venv
 
@@ -55,7 +56,7 @@ class Running:
 
 def is_dspy_cli(name: str) -> bool:
     """dspy-cli servers (ours and upstream) write logs/<Program>.log; the recipe does not."""
-    return name in ("ours", "upstream", "upstream-sw200")
+    return name in ("ours", "ours-w2", "upstream", "upstream-sw200")
 
 
 def prepare_project(fixture: Path, workdir: Path, api_base: str, literal_api_base: bool) -> Path:
@@ -86,7 +87,9 @@ def command(name: str, ctx: Context, port: int, clients: int) -> tuple[list[str]
     """argv and extra environment for one server."""
     common = ["--host", "127.0.0.1", "--port", str(port), "--no-save-openapi", "--logs-dir", "logs"]
     if name == "ours":
-        return [str(ctx.ours_bin), "serve", "--system", *common], dict(ctx.ours_env)
+        return [str(ctx.ours_bin), "serve", "--system", "--no-reload", *common], dict(ctx.ours_env)
+    if name == "ours-w2":
+        return [str(ctx.ours_bin), "serve", "--system", "--no-reload", "--workers", "2", *common], dict(ctx.ours_env)
     upstream_bin = str(ctx.upstream_venv / "bin" / "dspy-cli")
     if name == "upstream":
         return [upstream_bin, "serve", "--system", "--no-reload", *common], {}
@@ -116,7 +119,7 @@ def command(name: str, ctx: Context, port: int, clients: int) -> tuple[list[str]
 def start(name: str, ctx: Context, port: int, api_base: str, workdir: Path, clients: int) -> Running:
     fixture = ctx.bench_dir / "fixture"
     if is_dspy_cli(name):
-        cwd = prepare_project(fixture, workdir, api_base, literal_api_base=(name != "ours"))
+        cwd = prepare_project(fixture, workdir, api_base, literal_api_base=not name.startswith("ours"))
     else:
         cwd = workdir
         cwd.mkdir(parents=True, exist_ok=True)

@@ -92,55 +92,88 @@ pub(crate) struct CronOptions {
     pub(crate) shutdown_timeout: f64,
 }
 
-/// Click's `{value!r} is not a valid <type name>.`
-fn not_a_number(value: &str, type_name: &str) -> String {
-    format!(
-        "{} is not a valid {type_name}.",
-        crate::scaffold::signature::repr_str(value)
-    )
+/// A flag value clap refuses, in click's wording (`Invalid value for '--port': <this>`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ArgError {
+    /// Click's `{value!r} is not a valid <type name>.`
+    #[error("{} is not a valid {type_name}.", crate::scaffold::signature::repr_str(.value))]
+    NotANumber { value: String, type_name: &'static str },
+    #[error("{value} is not in the range {range}.")]
+    OutOfRange { value: String, range: &'static str },
+    #[error("'{0}' is not one of 'json', 'yaml'.")]
+    NotAFormat(String),
+    #[error("File '{0}' is a directory.")]
+    IsADirectory(String),
+    #[error("File '{0}' does not exist.")]
+    NoSuchFile(String),
+    #[error("DSPY_CLI_AUTH must be true or false, got '{0}'")]
+    AuthNotABoolean(String),
 }
 
-fn port_in_range(value: &str) -> Result<u16, String> {
+fn not_a_number(value: &str, type_name: &'static str) -> ArgError {
+    ArgError::NotANumber {
+        value: value.to_owned(),
+        type_name,
+    }
+}
+
+fn out_of_range(value: impl std::fmt::Display, range: &'static str) -> ArgError {
+    ArgError::OutOfRange {
+        value: value.to_string(),
+        range,
+    }
+}
+
+fn port_in_range(value: &str) -> Result<u16, ArgError> {
     let port: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
     u16::try_from(port)
         .ok()
         .filter(|p| *p >= 1)
-        .ok_or_else(|| format!("{port} is not in the range 1<=x<=65535."))
+        .ok_or_else(|| out_of_range(port, "1<=x<=65535"))
 }
 
-fn sync_workers_in_range(value: &str) -> Result<usize, String> {
+/// Worker processes: 0 (one per core) up to 64 (each is a whole interpreter).
+fn workers_in_range(value: &str) -> Result<usize, ArgError> {
+    let workers: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
+    usize::try_from(workers)
+        .ok()
+        .filter(|w| *w <= 64)
+        .ok_or_else(|| out_of_range(workers, "0<=x<=64"))
+}
+
+fn sync_workers_in_range(value: &str) -> Result<usize, ArgError> {
     let workers: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
     usize::try_from(workers)
         .ok()
         .filter(|w| (1..=200).contains(w))
-        .ok_or_else(|| format!("{workers} is not in the range 1<=x<=200."))
+        .ok_or_else(|| out_of_range(workers, "1<=x<=200"))
 }
 
 /// Seconds of grace after a stop signal: 0 to one day (larger would overflow the timer).
-fn shutdown_seconds_in_range(value: &str) -> Result<f64, String> {
+fn shutdown_seconds_in_range(value: &str) -> Result<f64, ArgError> {
     let seconds: f64 = value.trim().parse().map_err(|_| not_a_number(value, "float"))?;
     if (0.0..=86_400.0).contains(&seconds) {
         Ok(seconds)
     } else {
-        Err(format!("{value} is not in the range 0<=x<=86400."))
+        Err(out_of_range(value, "0<=x<=86400"))
     }
 }
 
-fn openapi_format(value: &str) -> Result<String, String> {
+fn openapi_format(value: &str) -> Result<String, ArgError> {
     let lower = value.to_ascii_lowercase();
     if lower == "json" || lower == "yaml" {
         Ok(lower)
     } else {
-        Err(format!("'{value}' is not one of 'json', 'yaml'."))
+        Err(ArgError::NotAFormat(value.to_owned()))
     }
 }
 
-fn existing_file(value: &str) -> Result<PathBuf, String> {
+fn existing_file(value: &str) -> Result<PathBuf, ArgError> {
     let path = PathBuf::from(value);
     if path.is_dir() {
-        Err(format!("File '{value}' is a directory."))
+        Err(ArgError::IsADirectory(value.to_owned()))
     } else if !path.exists() {
-        Err(format!("File '{value}' does not exist."))
+        Err(ArgError::NoSuchFile(value.to_owned()))
     } else {
         Ok(path)
     }
@@ -161,12 +194,21 @@ pub(crate) struct ServeArgs {
     /// Directory for logs (default: ./logs)
     #[arg(long, env = EnvVars::DSPY_CLI_LOGS_DIR)]
     pub(crate) logs_dir: Option<PathBuf>,
-    /// Enable auto-reload on file changes (not yet supported by dspy-cli-rs)
+    /// Enable auto-reload on file changes (default: enabled). Use --no-reload for production.
     #[arg(long, overrides_with = "no_reload")]
     pub(crate) reload: bool,
-    /// Disable auto-reload (the dspy-cli-rs default)
-    #[arg(long, env = EnvVars::DSPY_CLI_NO_RELOAD)]
+    /// Disable auto-reload (one process when --workers is 1)
+    #[arg(long, overrides_with = "reload", env = EnvVars::DSPY_CLI_NO_RELOAD)]
     pub(crate) no_reload: bool,
+    /// Worker processes serving the one port (default: server.workers, else 1; 0 = one per CPU core)
+    #[arg(long, value_parser = workers_in_range, env = EnvVars::DSPY_CLI_WORKERS, allow_negative_numbers = true)]
+    pub(crate) workers: Option<usize>,
+    /// Replace a worker gracefully after it has answered this many program calls (default: server.max_requests_per_worker, else 0 = never)
+    #[arg(long, env = EnvVars::DSPY_CLI_MAX_REQUESTS_PER_WORKER)]
+    pub(crate) max_requests_per_worker: Option<u64>,
+    /// Replace a worker gracefully when its resident memory passes this many MB (default: server.max_rss_mb, else 0 = never)
+    #[arg(long, env = EnvVars::DSPY_CLI_MAX_RSS_MB)]
+    pub(crate) max_rss_mb: Option<u64>,
     /// Save OpenAPI spec to file on server start (default: enabled)
     #[arg(long, overrides_with = "no_save_openapi")]
     pub(crate) save_openapi: bool,
@@ -213,7 +255,7 @@ pub(crate) struct ServeArgs {
 impl ServeArgs {
     /// `--auth`, else `DSPY_CLI_AUTH` unless `--no-auth` is given. `Err`: the variable holds
     /// something that is not a boolean.
-    pub(crate) fn auth_enabled(&self) -> Result<bool, String> {
+    pub(crate) fn auth_enabled(&self) -> Result<bool, ArgError> {
         if self.auth || self.no_auth {
             return Ok(self.auth);
         }
@@ -223,8 +265,13 @@ impl ServeArgs {
         match value.to_string_lossy().trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" | "" => Ok(false),
-            other => Err(format!("DSPY_CLI_AUTH must be true or false, got '{other}'")),
+            other => Err(ArgError::AuthNotABoolean(other.to_owned())),
         }
+    }
+
+    /// Hot reload: on unless `--no-reload` (or `DSPY_CLI_NO_RELOAD`) is the last word.
+    pub(crate) fn reload_enabled(&self) -> bool {
+        !self.no_reload
     }
 
     /// The settings `cron list`/`cron run` load a project with (no HTTP server).
@@ -235,6 +282,9 @@ impl ServeArgs {
             logs_dir: options.logs_dir.clone(),
             reload: false,
             no_reload: true,
+            workers: Some(1),
+            max_requests_per_worker: None,
+            max_rss_mb: None,
             save_openapi: false,
             no_save_openapi: true,
             openapi_format: "json".into(),
@@ -481,12 +531,12 @@ pub(crate) struct MockLmArgs {
     pub(crate) error_rate: f64,
 }
 
-fn error_rate(value: &str) -> Result<f64, String> {
+fn error_rate(value: &str) -> Result<f64, ArgError> {
     let rate: f64 = value.parse().map_err(|_| not_a_number(value, "float range"))?;
     if (0.0..=1.0).contains(&rate) {
         Ok(rate)
     } else {
-        Err(format!("{rate} is not in the range 0.0<=x<=1.0."))
+        Err(out_of_range(rate, "0.0<=x<=1.0"))
     }
 }
 
@@ -496,21 +546,29 @@ mod tests {
 
     #[test]
     fn validators_use_click_messages() {
-        assert_eq!(port_in_range("0").unwrap_err(), "0 is not in the range 1<=x<=65535.");
         assert_eq!(
-            port_in_range("99999").unwrap_err(),
+            port_in_range("0").unwrap_err().to_string(),
+            "0 is not in the range 1<=x<=65535."
+        );
+        assert_eq!(
+            port_in_range("99999").unwrap_err().to_string(),
             "99999 is not in the range 1<=x<=65535."
         );
         assert_eq!(
-            sync_workers_in_range("0").unwrap_err(),
+            sync_workers_in_range("0").unwrap_err().to_string(),
             "0 is not in the range 1<=x<=200."
         );
         assert_eq!(
-            openapi_format("XML").unwrap_err(),
+            openapi_format("XML").unwrap_err().to_string(),
             "'XML' is not one of 'json', 'yaml'."
         );
         assert_eq!(openapi_format("YAML").unwrap(), "yaml");
-        assert!(existing_file("/tmp").unwrap_err().contains("is a directory"));
+        assert!(
+            existing_file("/tmp")
+                .unwrap_err()
+                .to_string()
+                .contains("is a directory")
+        );
     }
 
     #[test]

@@ -47,20 +47,13 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
     let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), serve.data.rotation, metrics.clone());
     let (loaded, schedules) = match load(py, &settings, &log, &state, &runtime, serve.zone) {
         Ok(loaded) => loaded,
-        Err(message) => {
+        Err(error) => {
             py.detach(|| drop(runtime));
-            return abort(&message);
+            return abort(&error.to_string());
         }
     };
     let jobs = loaded.engine.cron_jobs.clone();
-    let (engine, rest) = share(
-        loaded,
-        &state,
-        (serve.limits, serve.data.expose_errors),
-        metrics,
-        &log,
-        &settings,
-    );
+    let (engine, rest) = share(loaded, &state, &serve, metrics, &log, &settings);
     let status = match job {
         None => list(&jobs, &schedules, serve.zone),
         Some(wanted) => {

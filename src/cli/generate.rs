@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ExitStatus;
 use super::args::{GatewayArgs, GenerateArgs, GenerateCommand, ModuleArgs, ScaffoldArgs, SignatureArgs};
+use super::checks;
 use super::prompt::{Aborted, confirm, fail, parse_signature};
 use super::style::{Color, paint};
-use super::{ExitStatus, checks};
 use crate::config::{is_project_dir, locate_package};
 use crate::scaffold::names::{GatewayKind, ModuleKind, module_keys, module_kind, signature_class_name, to_class_name};
 use crate::scaffold::project::{create_dir, module_class_name, module_file_stem, write_file};
@@ -46,11 +47,11 @@ impl Target {
 fn locate<T>(
     heading: &str,
     raw_name: &str,
-    noun: &str,
+    noun: &'static str,
     check_type: impl FnOnce() -> Result<T, Aborted>,
 ) -> Result<(Target, T), Aborted> {
     println!("{heading}: {raw_name}\n");
-    let cwd = std::env::current_dir().map_err(|e| fail(&format!("Error: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| fail(format!("Error: {e}")))?;
     if !is_project_dir(&cwd) {
         let aborted = fail("Error: Not in a valid DSPy project directory");
         println!("\nMake sure you're in a directory created with 'dspy-cli new'");
@@ -58,13 +59,13 @@ fn locate<T>(
         return Err(aborted);
     }
     let checked = check_type()?;
-    let (package_dir, package_name) = locate_package(&cwd).map_err(|e| fail(&e.to_string()))?;
+    let (package_dir, package_name) = locate_package(&cwd).map_err(fail)?;
     // Unlike `new`, only dashes are converted here.
     let name = raw_name.replace('-', "_");
     if name != raw_name {
         println!("  Note: Converted '{raw_name}' to '{name}' for Python compatibility");
     }
-    checks::identifier(&name, noun).map_err(|m| fail(&m))?;
+    checks::identifier(&name, noun).map_err(fail)?;
     let target = Target {
         package_dir,
         package_name,
@@ -75,7 +76,7 @@ fn locate<T>(
 
 fn check_module_type(key: &str) -> Result<&'static ModuleKind, Aborted> {
     module_kind(key).ok_or_else(|| {
-        let aborted = fail(&format!("Error: Unknown module type '{key}'"));
+        let aborted = fail(format!("Error: Unknown module type '{key}'"));
         println!("\nAvailable module types: {}", module_keys());
         aborted
     })
@@ -83,7 +84,7 @@ fn check_module_type(key: &str) -> Result<&'static ModuleKind, Aborted> {
 
 fn check_gateway_type(key: &str) -> Result<GatewayKind, Aborted> {
     GatewayKind::from_key(key).ok_or_else(|| {
-        let aborted = fail(&format!("Error: Unknown gateway type '{key}'"));
+        let aborted = fail(format!("Error: Unknown gateway type '{key}'"));
         println!("\nAvailable gateway types: {}", GatewayKind::KEYS);
         aborted
     })
@@ -102,12 +103,12 @@ fn write_checked(path: &Path, content: &str, kind: &str, thing: &str) -> Result<
         println!("{}", paint(&warning, Color::Yellow));
         if !confirm("Overwrite?", false).unwrap_or(false) {
             // Upstream's message ended after the colon (its Abort had no text).
-            return Err(fail(&format!(
+            return Err(fail(format!(
                 "Error creating {thing}: the existing file was kept (answer 'y' to overwrite it)"
             )));
         }
     }
-    write_file(path, content).map_err(|err| fail(&format!("Error creating {thing}: {err}")))
+    write_file(path, content).map_err(|err| fail(format!("Error creating {thing}: {err}")))
 }
 
 fn write_signature(target: &Target, fields: Option<&SignatureFields>, thing: &str) -> Result<String, Aborted> {
@@ -199,7 +200,7 @@ fn gateway(args: &GatewayArgs) -> Result<(), Aborted> {
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| format!("/{pascal}"));
     if kind == GatewayKind::Api {
-        checks::gateway_path(&path).map_err(|m| fail(&m))?;
+        checks::gateway_path(&path).map_err(fail)?;
     }
     let requires_auth = !args.public;
     println!(
@@ -231,7 +232,7 @@ fn gateway(args: &GatewayArgs) -> Result<(), Aborted> {
 
 /// `gateways/` and its `__init__.py` are created first (kept even if overwriting is declined).
 fn write_gateway(package_dir: &Path, file_name: &str, content: &str) -> Result<(), Aborted> {
-    let failed = |err: &dyn std::fmt::Display| fail(&format!("Error creating gateway: {err}"));
+    let failed = |err: &dyn std::fmt::Display| fail(format!("Error creating gateway: {err}"));
     let dir = package_dir.join("gateways");
     create_dir(&dir).map_err(|e| failed(&e))?;
     let init = dir.join("__init__.py");

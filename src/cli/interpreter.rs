@@ -39,7 +39,12 @@ pub(super) fn choose(
     }
     let (prefix, base_prefix) = prefixes(py);
     let Some(venv_python) = detect_venv_python(cwd) else {
-        print_venv_warning();
+        // An active virtualenv (activated, or this interpreter is a venv's) is the user's choice:
+        // only a bare system interpreter gets the advice.
+        let active = prefix != base_prefix || std::env::var_os("VIRTUAL_ENV").is_some_and(|v| !v.is_empty());
+        if !active {
+            print_venv_warning();
+        }
         return Ok(Interpreter::InProcess);
     };
     let venv_root = venv_python

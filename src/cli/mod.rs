@@ -20,7 +20,7 @@ mod usage_error;
 
 use pyo3::prelude::*;
 
-pub(crate) use args::{Args, Command};
+pub(crate) use args::{Args, Command, ServeArgs};
 
 /// Process exit codes, as click uses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
+use super::ExitStatus;
 use super::args::NewArgs;
+use super::checks::{self, InputError};
 use super::new_prompts::{self as ask, DEFAULT_SIGNATURE, ask_until, strip_quotes};
 use super::prompt::{Aborted, fail, parse_signature};
 use super::style::{Color, paint, style};
-use super::{ExitStatus, checks};
 use crate::scaffold::names::{ModuleKind, PREDICT, module_keys, module_kind, package_name};
 use crate::scaffold::project::{GitInit, NewProject, init_git};
 use crate::scaffold::signature::SignatureFields;
@@ -20,11 +21,11 @@ pub(super) fn new(args: &NewArgs) -> ExitStatus {
 }
 
 fn run(args: &NewArgs) -> Result<(), Aborted> {
-    let cwd = std::env::current_dir().map_err(|e| fail(&format!("Error: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| fail(format!("Error: {e}")))?;
     let project_name = match args.project_name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => checks::project_name(name, &cwd)
             .map(|()| name.to_owned())
-            .map_err(|m| fail(&m))?,
+            .map_err(fail)?,
         None => ask_until(ask::project_name, |name| {
             checks::project_name(name, &cwd).map(|()| name.to_owned())
         })
@@ -41,7 +42,7 @@ fn run(args: &NewArgs) -> Result<(), Aborted> {
     let module = module(args, customize)?;
     let (signature_text, signature) = signature(args, customize)?;
     let model = match &args.model {
-        Some(model) => checks::model(model).map_err(|m| fail(&m))?,
+        Some(model) => checks::model(model).map_err(fail)?,
         None => ask::model().map_err(|a| a.unless_flag("--model MODEL"))?,
     };
     let api_key = if model.is_local() {
@@ -49,7 +50,7 @@ fn run(args: &NewArgs) -> Result<(), Aborted> {
         println!("{}", paint(&message, Color::Green));
         None
     } else if let Some(key) = &args.api_key {
-        checks::api_key(key).map_err(|m| fail(&m))?;
+        checks::api_key(key).map_err(fail)?;
         Some(key.clone())
     } else {
         ask::api_key(&model).map_err(|a| a.unless_flag("--api-key KEY (--api-key \"\" to add it to .env later)"))?
@@ -68,7 +69,7 @@ fn run(args: &NewArgs) -> Result<(), Aborted> {
 }
 
 /// Upstream's conversion (`-` and spaces become `_`) with its note, then the identifier check.
-fn converted_program_name(original: &str) -> Result<String, String> {
+fn converted_program_name(original: &str) -> Result<String, InputError> {
     let name = original.replace(['-', ' '], "_");
     if name != original {
         println!("Note: Converted program name '{original}' to '{name}' for Python compatibility");
@@ -78,7 +79,7 @@ fn converted_program_name(original: &str) -> Result<String, String> {
 
 fn program_name(args: &NewArgs, customize: bool) -> Result<String, Aborted> {
     match &args.program_name {
-        Some(name) => converted_program_name(name).map_err(|m| fail(&m)),
+        Some(name) => converted_program_name(name).map_err(fail),
         None if customize => {
             ask_until(ask::program_name, converted_program_name).map_err(|a| a.unless_flag("--program-name NAME"))
         }
@@ -91,7 +92,7 @@ fn module(args: &NewArgs, customize: bool) -> Result<&'static ModuleKind, Aborte
         None if customize => ask::module_type().map_err(|a| a.unless_flag("--module-type TYPE")),
         None => Ok(PREDICT),
         Some(key) => module_kind(key).ok_or_else(|| {
-            let aborted = fail(&format!("Error: Unknown module type '{key}'"));
+            let aborted = fail(format!("Error: Unknown module type '{key}'"));
             println!("Available: {}", module_keys());
             aborted
         }),
@@ -126,7 +127,7 @@ fn print_summary(project: &NewProject, signature_text: &str) {
 
 fn create(project: &NewProject, root: &Path) -> Result<(), Aborted> {
     if let Err(err) = project.write(root, &mut |label| println!("  Created: {label}")) {
-        let aborted = fail(&format!("Error creating project: {err}"));
+        let aborted = fail(format!("Error creating project: {err}"));
         std::fs::remove_dir_all(root).ok();
         return Err(aborted);
     }

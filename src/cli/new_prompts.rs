@@ -1,6 +1,6 @@
 //! The questions `dspy-cli new` asks when flags are missing (upstream's `utils/interactive.py`).
 
-use super::checks;
+use super::checks::{self, InputError};
 use super::prompt::{Aborted, SIGNATURE_HINT, check_signature, confirm, hidden, prompt};
 use super::style::{Color, paint, style};
 use crate::scaffold::model::{ModelChoice, mask_key};
@@ -13,13 +13,13 @@ pub(super) const DEFAULT_SIGNATURE: &str = "question:str -> answer:str";
 /// a `type=` re-asks. End of input still aborts.
 pub(super) fn ask_until<T>(
     mut ask: impl FnMut() -> Result<String, Aborted>,
-    mut check: impl FnMut(&str) -> Result<T, String>,
+    mut check: impl FnMut(&str) -> Result<T, InputError>,
 ) -> Result<T, Aborted> {
     loop {
         let answer = ask()?;
         match check(&answer) {
             Ok(value) => return Ok(value),
-            Err(message) => println!("{}", paint(&message, Color::Red)),
+            Err(refused) => println!("{}", paint(&refused.to_string(), Color::Red)),
         }
     }
 }
@@ -94,7 +94,7 @@ pub(super) fn signature() -> Result<(String, SignatureFields), Aborted> {
         match check_signature(&text) {
             Ok(fields) => return Ok((text, fields)),
             Err(message) => {
-                println!("{}", paint(&message, Color::Red));
+                println!("{}", paint(&message.to_string(), Color::Red));
                 println!("{}", paint(SIGNATURE_HINT, Color::Yellow));
             }
         }
@@ -138,7 +138,7 @@ fn guided_fields(side: &str, heading: &str, default: (&str, &str)) -> Result<Vec
     Ok(fields)
 }
 
-fn field_name(answer: &str) -> Result<String, String> {
+fn field_name(answer: &str) -> Result<String, InputError> {
     let name = answer.trim();
     if !name.is_empty() {
         checks::identifier(name, "Field")?;
@@ -146,11 +146,14 @@ fn field_name(answer: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-fn field_type(answer: &str) -> Result<String, String> {
+fn field_type(answer: &str) -> Result<String, InputError> {
     let ty = answer.trim();
     SignatureFields::parse(&format!("x: {ty} -> y"))
         .map(|_| ty.to_owned())
-        .map_err(|err| format!("Error: '{ty}' is not a type dspy knows ({err}). E.g. str, int, list[str], dspy.Image."))
+        .map_err(|error| InputError::FieldType {
+            ty: ty.to_owned(),
+            error,
+        })
 }
 
 pub(super) fn model() -> Result<ModelChoice, Aborted> {

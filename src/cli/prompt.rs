@@ -4,6 +4,7 @@
 use std::io::{IsTerminal, Write};
 
 use super::ExitStatus;
+use super::checks::InputError;
 use super::style::{Color, paint};
 use crate::scaffold::signature::SignatureFields;
 
@@ -39,8 +40,8 @@ impl Aborted {
 }
 
 /// Print `message` in red on stdout and abort (click's `echo(style(..., fg="red"))` + `Abort`).
-pub(super) fn fail(message: &str) -> Aborted {
-    println!("{}", paint(message, Color::Red));
+pub(super) fn fail(message: impl std::fmt::Display) -> Aborted {
+    println!("{}", paint(&message.to_string(), Color::Red));
     Aborted { end_of_input: false }
 }
 
@@ -50,20 +51,18 @@ pub(super) const SIGNATURE_HINT: &str = "Write it as \"inputs -> outputs\", e.g.
 /// Check a signature string for a program: dspy's grammar (upstream's `parse_signature_string`
 /// asked dspy itself, with its messages) plus at least one output field, since a program
 /// without outputs answers every request with `{}`.
-pub(super) fn check_signature(text: &str) -> Result<SignatureFields, String> {
-    let fields = SignatureFields::parse(text).map_err(|err| format!("Error parsing signature string: {err}"))?;
+pub(super) fn check_signature(text: &str) -> Result<SignatureFields, InputError> {
+    let fields = SignatureFields::parse(text).map_err(InputError::Signature)?;
     if fields.outputs.is_empty() {
-        return Err(format!(
-            "Error parsing signature string: '{text}' has no output fields: name at least one after '->'."
-        ));
+        return Err(InputError::NoOutputs(text.to_owned()));
     }
     Ok(fields)
 }
 
 /// [`check_signature`] for a flag's value: the error and how to fix it are printed in red.
 pub(super) fn parse_signature(text: &str) -> Result<SignatureFields, Aborted> {
-    check_signature(text).map_err(|message| {
-        println!("{}", paint(&message, Color::Red));
+    check_signature(text).map_err(|refused| {
+        println!("{}", paint(&refused.to_string(), Color::Red));
         fail(SIGNATURE_HINT)
     })
 }

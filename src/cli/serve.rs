@@ -19,11 +19,12 @@ use super::interpreter::{Interpreter, choose, exec_command};
 use super::serve_security;
 use super::serve_settings::ServeSettings;
 use crate::config::{Project, ProjectConfig};
-use crate::engine::{Engine, EngineSettings, LoadedProject, ProjectHandles, RunnerHooks, load_project};
+use crate::engine::{Engine, EngineSettings, LoadError, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 use crate::mock_lm::{self, MockOptions};
-use crate::scheduler::{self, Schedule, Scheduler, Zone};
-use crate::server::{self, AppState, ConnectionStats, Limits, Served, ServedParts};
+use crate::scheduler::{self, JobScheduleError, Schedule, Scheduler, Zone};
+use crate::server::{self, AppState, ConnectionStats, KeySource, Served, ServedParts};
 use crate::server_runtime::{build_runtime, shutdown_signal};
+use crate::supervisor::{self, worker};
 use crate::telemetry::{InferenceLog, MetricsStore, init_logging, redact};
 
 pub(super) fn abort(message: &str) -> ExitStatus {
@@ -34,9 +35,7 @@ pub(super) fn abort(message: &str) -> ExitStatus {
 }
 
 fn unsupported_flags(args: &ServeArgs) -> Option<&'static str> {
-    if args.reload {
-        Some("--reload is not supported yet by dspy-cli-rs. Restart the server after changes, or run with --no-reload.")
-    } else if args.mcp {
+    if args.mcp {
         Some("--mcp is not supported yet by dspy-cli-rs. Run without --mcp.")
     } else {
         None
@@ -55,7 +54,22 @@ pub(super) fn serve(py: Python<'_>, args: &ServeArgs, raw_args: &[String]) -> Ex
             return ExitStatus::Usage;
         }
     };
+    if let Some(role) = worker::role()
+        && role.standby
+    {
+        let root = std::env::current_dir()
+            .ok()
+            .and_then(|cwd| Project::locate(&cwd).ok())
+            .map(|p| p.root);
+        if !worker::stand_by(py, args.mock_lm, root.as_deref()) {
+            return ExitStatus::Success;
+        }
+    }
     match prepare(py, args, "serve", raw_args, "Starting DSPy API server...\n") {
+        // With --reload or several workers this process only supervises (src/supervisor/).
+        Ok(prepared) if supervisor::worker::role().is_none() && !prepared.serve.processes.single_process() => {
+            supervise(py, args, raw_args, &prepared, auth)
+        }
         Ok(prepared) => run(py, args, prepared, auth),
         Err(status) => status,
     }
@@ -67,6 +81,51 @@ pub(super) struct Prepared {
     /// What the engine is started with (the project, its models, some of `serve`).
     pub(super) settings: EngineSettings,
     pub(super) serve: ServeSettings,
+}
+
+/// Bind the port here and run the server in supervised worker processes.
+fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &Prepared, auth: bool) -> ExitStatus {
+    quiet_python_sigint(py);
+    let runtime = match build_runtime() {
+        Ok(rt) => rt,
+        Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
+    };
+    let listener = match bind(&runtime, &args.host, args.port).and_then(|l| {
+        l.into_std().map_err(|err| {
+            abort(&format!(
+                "Error: could not listen on {}:{}: {err}",
+                args.host, args.port
+            ))
+        })
+    }) {
+        Ok(listener) => listener,
+        Err(status) => return status,
+    };
+    let logs_dir = prepared.serve.logs_dir.clone();
+    // One token for every worker: a key generated in each would differ (and so would sessions).
+    let mut shared_env = Vec::new();
+    if auth && let (key, KeySource::Generated) = serve_security::api_key(&mut Vec::new()) {
+        shared_env.push(("DSPY_API_KEY".to_owned(), key));
+    }
+    let plan = supervisor::Plan {
+        processes: prepared.serve.processes,
+        scope: supervisor::WatchScope {
+            root: prepared.project.root.clone(),
+            excluded: vec![logs_dir],
+        },
+        listener,
+        runtime,
+        args: supervisor::worker_args(raw_args.get(2..).unwrap_or_default()),
+        shutdown_timeout: prepared.serve.shutdown_timeout,
+        from_dotenv: prepared
+            .settings
+            .environment
+            .iter()
+            .map(|(key, _)| key.clone())
+            .collect(),
+        shared_env,
+    };
+    supervisor::run(py, plan)
 }
 
 /// Pick the interpreter (re-executing `dspy-cli <command>` in the project venv), then read
@@ -81,6 +140,14 @@ pub(super) fn prepare(
     let Ok(cwd) = std::env::current_dir() else {
         return Err(abort("Error: the current directory is not accessible"));
     };
+    // Outside a project that is the whole story: say it first, before any venv advice (and
+    // with no "Aborted!" after it). An explicit --python is checked first: it is what was asked.
+    if args.python.is_none()
+        && let Err(err) = Project::locate(&cwd)
+    {
+        println!("{}", redact(&err.to_string()));
+        return Err(ExitStatus::Failure);
+    }
     match choose(py, args.system, args.python.as_deref(), &cwd)? {
         Interpreter::Exec(python) => {
             std::io::stdout().flush().ok();
@@ -89,11 +156,17 @@ pub(super) fn prepare(
         }
         Interpreter::InProcess => {}
     }
-    println!("{greeting}");
+    // A supervised worker's supervisor has printed these already.
+    let worker = supervisor::worker::role().is_some();
+    if !worker {
+        println!("{greeting}");
+    }
     let project = Project::locate(&cwd).map_err(|err| abort(&err.to_string()))?;
     let config =
         ProjectConfig::load(&project.config_path()).map_err(|err| abort(&format!("Configuration error: {err}")))?;
-    println!("✓ Configuration loaded");
+    if !worker {
+        println!("✓ Configuration loaded");
+    }
     if let Err(err) = config.validate_aliases() {
         return Err(abort(&format!("Error creating application: {err}")));
     }
@@ -210,14 +283,18 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     let Prepared {
         project,
         mut settings,
-        serve,
+        mut serve,
     } = prepared;
+    let role = worker::role();
+    // Output a supervised worker leaves to the first worker (the others would repeat it).
+    let announce = role.is_none_or(|r| r.announce);
+    let no_cron = !serve.cron || role.is_some_and(|r| !r.run_cron);
     quiet_python_sigint(py);
     let runtime = match build_runtime() {
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
     };
-    let listener = match bind(&runtime, &args.host, args.port) {
+    let listener = match listen(&runtime, args, role) {
         Ok(listener) => listener,
         Err(status) => return status,
     };
@@ -226,12 +303,16 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     {
         return status;
     }
+    let metrics = Arc::new(MetricsStore::default());
+    if role.is_some() {
+        worker_mode(&mut serve, &metrics);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let (expired_tx, expired_rx) = watch::channel(false);
     let connection_stats = Arc::new(ConnectionStats::default());
     let state = AppState::new(expired_rx.clone(), connection_stats.clone());
     raise_open_file_limit(serve.connections.max_connections);
-    let server = runtime.spawn(server::serve(
+    let server = server::serve(
         listener,
         server::router(
             state.clone(),
@@ -241,55 +322,51 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
         connection_stats,
         stop_rx.clone(),
         expired_rx,
-    ));
+    );
+    // A worker started while another serves (reload, recycling) accepts only once loaded.
+    let (mut server, mut unstarted) = if role.is_some_and(|r| r.accept_after_load) {
+        (None, Some(server))
+    } else {
+        (Some(runtime.spawn(server)), None)
+    };
     let shutdown_timeout = serve.shutdown_timeout;
     let signals = runtime.spawn(watch_signals(stop_tx.clone(), expired_tx, shutdown_timeout));
-
-    let metrics = Arc::new(MetricsStore::default());
     let (log, log_thread) = InferenceLog::start(settings.logs_dir.clone(), serve.data.rotation, metrics.clone());
     let loaded = load(py, &settings, &log, &state, &runtime, serve.zone);
     let (loaded, schedules) = match loaded {
         Ok(loaded) => loaded,
-        Err(message) => {
+        Err(error) => {
             stop_tx.send(true).ok();
             py.detach(|| drop(runtime));
-            return abort(&message);
+            return abort(&error.to_string());
         }
     };
-    print_programs(&loaded, &project.package_name, !serve.cron);
-    print_cron_registration(&loaded, !serve.cron, serve.zone);
-    let failures = print_load_errors(&loaded.project.catalog.load_errors);
-    if args.strict && failures > 0 {
+    if announce {
+        print_programs(&loaded, &project.package_name, no_cron);
+        print_cron_registration(&loaded, !serve.cron, serve.zone);
+    }
+    if let Some(message) = load_failure(args, role, print_load_errors(&loaded.project.catalog.load_errors)) {
         stop_tx.send(true).ok();
         py.detach(|| drop(runtime));
-        return abort(&format!(
-            "Error: --strict: {failures} start-up error(s), listed above under \"Failed to load\". Fix them, or serve without --strict."
-        ));
+        return abort(&message);
     }
-    if !args.no_save_openapi {
-        save_openapi(py, args, &project.root, &loaded);
+    if announce {
+        announce_start(py, args, (&project, &loaded), &serve, auth);
     }
-    serve.print();
-    println!();
-    print_banner(
-        &args.host,
-        args.port,
-        &serve_security::auth_banner(&serve.security, auth),
-    );
     std::io::stdout().flush().ok();
 
-    let (engine, rest) = share(
-        loaded,
-        &state,
-        (serve.limits, serve.data.expose_errors),
-        metrics,
-        &log,
-        &settings,
-    );
-    let scheduler = (serve.cron && !schedules.is_empty()).then(|| {
+    let (engine, rest) = share(loaded, &state, &serve, metrics, &log, &settings);
+    if let Some(unstarted) = unstarted.take() {
+        server = Some(runtime.spawn(unstarted));
+    }
+    if let Some(role) = role {
+        report_ready(&runtime, role, &log);
+    }
+    let server = server.expect("the server task is started above");
+    let scheduler = (!no_cron && !schedules.is_empty()).then(|| {
         let _entered = runtime.enter();
         let served = state.served().expect("set above");
-        Scheduler::start(served, schedules, stop_rx.clone(), shutdown_timeout)
+        Scheduler::start(served, schedules, &stop_rx, shutdown_timeout)
     });
     let served_ok = py.detach(|| {
         let served_ok = runtime.block_on(server);
@@ -304,9 +381,16 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     py.detach(|| stop_engine(engine, &log, runtime));
     rest.shutdown_gateways(py);
     drop(log_thread);
-    let error = match served_ok {
+    exit_status(served_ok, role.is_some())
+}
+
+fn exit_status(served: Result<std::io::Result<()>, tokio::task::JoinError>, worker: bool) -> ExitStatus {
+    let error = match served {
         Ok(Ok(())) => {
-            println!("\nServer stopped");
+            // A worker's supervisor says it once for all workers.
+            if !worker {
+                println!("\nServer stopped");
+            }
             return ExitStatus::Success;
         }
         Ok(Err(err)) => err.to_string(),
@@ -314,6 +398,75 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     };
     println!("\nServer error: {error}");
     ExitStatus::Failure
+}
+
+/// What a supervised worker does differently: 1/N of the limits, metrics read from the shared
+/// log files (everyone's lines), idle connections kept briefly while it drains.
+fn worker_mode(serve: &mut ServeSettings, metrics: &MetricsStore) {
+    serve.share_with_workers(worker::role());
+    metrics.follow_log_files();
+    server::set_drain_linger(Duration::from_millis(500).min(serve.connections.keep_alive_timeout));
+}
+
+/// Tell the supervisor this worker serves, and start watching its recycling limits.
+fn report_ready(runtime: &tokio::runtime::Runtime, role: &worker::WorkerRole, log: &InferenceLog) {
+    let log = log.clone();
+    runtime.spawn(worker::watch_limits(role.clone(), move || log.lines_written()));
+    worker::report("ready");
+}
+
+/// The inherited socket of a supervised worker, else the port bound here.
+fn listen(
+    runtime: &tokio::runtime::Runtime,
+    args: &ServeArgs,
+    role: Option<&worker::WorkerRole>,
+) -> Result<tokio::net::TcpListener, ExitStatus> {
+    match role {
+        Some(role) => runtime
+            .block_on(async { worker::take_listener(role) })
+            .map_err(|err| abort(&format!("Error: the worker cannot use the socket it was given: {err}"))),
+        None => bind(runtime, &args.host, args.port),
+    }
+}
+
+/// Why start-up stops after `failures` module files failed to load, if it does: `--strict`, or
+/// a reload (which must not drop a program).
+fn load_failure(args: &ServeArgs, role: Option<&worker::WorkerRole>, failures: usize) -> Option<String> {
+    if failures == 0 {
+        None
+    } else if role.is_some_and(|r| r.strict) {
+        Some(format!(
+            "Error: {failures} module file(s) failed to load (listed above under \"Failed to load\")."
+        ))
+    } else if args.strict {
+        Some(format!(
+            "Error: --strict: {failures} start-up error(s), listed above under \"Failed to load\". Fix them, or serve without --strict."
+        ))
+    } else {
+        None
+    }
+}
+
+/// The start-up output after loading: OpenAPI file, settings, banner (with reload and auth).
+fn announce_start(
+    py: Python<'_>,
+    args: &ServeArgs,
+    (project, loaded): (&Project, &LoadedProject),
+    serve: &ServeSettings,
+    auth: bool,
+) {
+    if !args.no_save_openapi {
+        save_openapi(py, args, &project.root, loaded);
+    }
+    serve.print();
+    println!();
+    let reload = if serve.processes.reload {
+        supervisor::reload_banner(&project.root, &project.modules_dir)
+    } else {
+        String::new()
+    };
+    let auth_banner = serve_security::auth_banner(&serve.security, auth);
+    print_banner(&args.host, args.port, &format!("{reload}{auth_banner}"));
 }
 
 /// Write `openapi.json` (or `.yaml`) into the project, as upstream does; a failure only warns.
@@ -329,6 +482,15 @@ fn save_openapi(py: Python<'_>, args: &ServeArgs, root: &std::path::Path, loaded
     }
 }
 
+/// Why the project could not be loaded (upstream's "Error creating application" prefix).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StartError {
+    #[error("Error creating application: {0}")]
+    Load(#[from] LoadError),
+    #[error("Error creating application: {0}")]
+    Schedule(#[from] JobScheduleError),
+}
+
 /// Import the project through the engine and check its cron schedules.
 pub(super) fn load(
     py: Python<'_>,
@@ -337,19 +499,18 @@ pub(super) fn load(
     state: &AppState,
     runtime: &tokio::runtime::Runtime,
     zone: Zone,
-) -> Result<(LoadedProject, Vec<Schedule>), String> {
+) -> Result<(LoadedProject, Vec<Schedule>), StartError> {
     let hooks = RunnerHooks {
         runner: Arc::new(state.downgrade()),
         runtime: runtime.handle().clone(),
     };
-    let loaded =
-        load_project(py, settings, log.clone(), hooks).map_err(|err| format!("Error creating application: {err}"))?;
+    let loaded = load_project(py, settings, log.clone(), hooks)?;
     match scheduler::parse_schedules(&loaded.engine.cron_jobs, zone) {
         Ok(schedules) => Ok((loaded, schedules)),
         Err(err) => {
             let engine = loaded.engine;
             py.detach(|| engine.shutdown(Duration::from_secs(1)));
-            Err(format!("Error creating application: {err}"))
+            Err(err.into())
         }
     }
 }
@@ -358,7 +519,7 @@ pub(super) fn load(
 pub(super) fn share(
     loaded: LoadedProject,
     state: &AppState,
-    (limits, expose_errors): (Limits, bool),
+    serve: &ServeSettings,
     metrics: Arc<MetricsStore>,
     log: &InferenceLog,
     settings: &EngineSettings,
@@ -369,11 +530,11 @@ pub(super) fn share(
     let engine = Arc::new(engine);
     let parts = ServedParts {
         catalog: project.catalog.clone(),
-        limits,
+        limits: serve.limits,
         metrics,
         log: log.clone(),
         logs_dir: settings.logs_dir.clone(),
-        expose_errors,
+        expose_errors: serve.data.expose_errors,
     };
     state.set_served(Served::new(engine.clone(), parts));
     (engine, project)
@@ -391,11 +552,12 @@ fn print_cron_registration(loaded: &LoadedProject, no_cron: bool, zone: Zone) {
 
 /// Stop the Python threads, flush the inference log, drop the runtime. Runs detached.
 pub(super) fn stop_engine(engine: Arc<Engine>, log: &InferenceLog, runtime: tokio::runtime::Runtime) {
-    match Arc::try_unwrap(engine) {
-        // Every request was answered by now (or cut off at the deadline and logged as such):
-        // a sync job still running is not waited for long, so the process exits in time.
-        Ok(engine) => engine.shutdown(Duration::from_millis(500)),
-        Err(_) => tracing::warn!("requests still hold the engine at shutdown; not waiting for them"),
+    // Every request was answered by now (or cut off at the deadline and logged as such): a
+    // sync job still running is not waited for long, so the process exits in time.
+    if let Ok(engine) = Arc::try_unwrap(engine) {
+        engine.shutdown(Duration::from_millis(500));
+    } else {
+        tracing::warn!("requests still hold the engine at shutdown; not waiting for them");
     }
     log.flush(Duration::from_secs(5));
     drop(runtime);
@@ -405,10 +567,18 @@ pub(super) fn stop_engine(engine: Arc<Engine>, log: &InferenceLog, runtime: toki
 /// 503. Second signal: exit at once.
 async fn watch_signals(stop: watch::Sender<bool>, expired: watch::Sender<bool>, timeout: Duration) {
     shutdown_signal().await;
-    tracing::info!(
-        "Shutting down: finishing in-flight requests for up to {}s (press Ctrl+C again to exit immediately)",
-        timeout.as_secs_f64()
-    );
+    if worker::role().is_some() {
+        // Told to drain by the supervisor (reload, recycling, shutdown): it reports for all.
+        tracing::debug!(
+            "draining: finishing in-flight requests for up to {}s",
+            timeout.as_secs_f64()
+        );
+    } else {
+        tracing::info!(
+            "Shutting down: finishing in-flight requests for up to {}s (press Ctrl+C again to exit immediately)",
+            timeout.as_secs_f64()
+        );
+    }
     stop.send(true).ok();
     tokio::spawn(async move {
         tokio::time::sleep(timeout).await;

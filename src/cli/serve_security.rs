@@ -4,7 +4,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
-use crate::config::{ConfigError, EnvVars, ProjectConfig};
+use super::serve_settings::SettingsError;
+use crate::config::{EnvVars, ProjectConfig};
 use crate::server::{Auth, Cors, CorsOrigins, KeySource, LoginSettings, Security};
 
 /// Shorter keys are guessable; the generated one has 43 characters (256 random bits).
@@ -18,7 +19,7 @@ pub(crate) struct SecuritySettings {
     pub(crate) cors: Option<CorsOrigins>,
 }
 
-pub(crate) fn security_settings(config: &ProjectConfig) -> Result<SecuritySettings, ConfigError> {
+pub(super) fn security_settings(config: &ProjectConfig) -> Result<SecuritySettings, SettingsError> {
     let attempts = config
         .server
         .login_attempts_per_minute
@@ -28,8 +29,7 @@ pub(crate) fn security_settings(config: &ProjectConfig) -> Result<SecuritySettin
         .login_tracked_addresses
         .within(1..=MAX_TRACKED_ADDRESSES)?;
     let env = std::env::var(EnvVars::DSPY_CORS_ORIGINS).ok();
-    let cors = CorsOrigins::resolve(env.as_deref(), config.server.cors_origins.raw())
-        .map_err(|message| ConfigError::Invalid(format!("Invalid configuration: {message}")))?;
+    let cors = CorsOrigins::resolve(env.as_deref(), config.server.cors_origins.raw())?;
     Ok(SecuritySettings {
         login: LoginSettings {
             attempts_per_minute: attempts.map_or(LoginSettings::DEFAULT_ATTEMPTS_PER_MINUTE, |n| {

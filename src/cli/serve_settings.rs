@@ -10,8 +10,20 @@ use super::data_settings::DataSettings;
 use super::serve_limits::{connection_limits, request_limits, sync_worker_threads};
 use super::serve_security::{self, SecuritySettings, security_settings};
 use crate::config::{ConfigError, ProjectConfig};
-use crate::scheduler::Zone;
-use crate::server::{ConnectionLimits, Limits};
+use crate::scheduler::{ScheduleError, Zone};
+use crate::server::{ConnectionLimits, CorsError, Limits};
+use crate::supervisor::{ProcessSettings, worker};
+
+/// A setting that cannot be used; each message names the key and the value.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SettingsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Zone(#[from] ScheduleError),
+    #[error("Invalid configuration: {0}")]
+    Cors(#[from] CorsError),
+}
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
@@ -34,17 +46,19 @@ pub(super) struct ServeSettings {
     pub(super) security: SecuritySettings,
     /// False with `--no-cron`.
     pub(super) cron: bool,
+    /// Hot reload and worker processes (src/supervisor/).
+    pub(super) processes: ProcessSettings,
 }
 
 impl ServeSettings {
     /// Merge `args` (flags and their variables) with `config`; `cwd` anchors `--logs-dir`.
     /// Every error names the setting and the value that is wrong.
-    pub(super) fn resolve(args: &ServeArgs, config: &ProjectConfig, cwd: &Path) -> Result<Self, ConfigError> {
+    pub(super) fn resolve(args: &ServeArgs, config: &ProjectConfig, cwd: &Path) -> Result<Self, SettingsError> {
         let configured_workers = sync_worker_threads(config)?;
         let fresh_instance_per_request = config.server.fresh_instance_per_request.flag()?.unwrap_or(false);
         let limits = request_limits(config)?;
         let connections = connection_limits(config)?;
-        let zone = Zone::parse(config.server.timezone.typed().map(String::as_str)).map_err(ConfigError::Invalid)?;
+        let zone = Zone::parse(config.server.timezone.typed().map(String::as_str))?;
         let data = DataSettings::from_config(config)?;
         let security = security_settings(config)?;
         Ok(Self {
@@ -58,6 +72,7 @@ impl ServeSettings {
             data,
             security,
             cron: !args.no_cron,
+            processes: ProcessSettings::resolve(args, config)?,
         })
     }
 
@@ -99,8 +114,55 @@ impl ServeSettings {
             println!("  cron: off (--no-cron)");
         }
         serve_security::print_cors(&self.security);
-        println!("  hot reload: disabled");
+        self.print_processes();
         self.data.print();
+    }
+}
+
+impl ServeSettings {
+    fn print_processes(&self) {
+        let processes = &self.processes;
+        if processes.reload {
+            println!("  hot reload: on (--no-reload for production)");
+        } else {
+            println!("  hot reload: off");
+        }
+        let recycle = |n: u64, unit: &str| {
+            if n == 0 {
+                "never".to_owned()
+            } else {
+                format!("after {n} {unit}")
+            }
+        };
+        let memory = if processes.max_rss_mb == 0 {
+            "never by memory".to_owned()
+        } else {
+            format!("past {} MB", processes.max_rss_mb)
+        };
+        println!(
+            "  worker processes: {}; replaced {} / {memory}",
+            processes.workers,
+            recycle(processes.max_requests_per_worker, "program calls"),
+        );
+        if processes.workers > 1 {
+            println!(
+                "  (concurrency, queue and connection limits above are per worker: 1/{} of the configured value each)",
+                processes.workers
+            );
+        }
+    }
+
+    /// With N workers, each enforces 1/N of the server-wide concurrency, queue and connection
+    /// limits (rounded up), so the configured numbers keep meaning the whole server.
+    pub(super) fn share_with_workers(&mut self, role: Option<&worker::WorkerRole>) {
+        if let Some(role) = role {
+            let limits = &mut self.limits;
+            limits.max_concurrent_per_program = worker::share(limits.max_concurrent_per_program, role);
+            if limits.max_queued_per_program > 0 {
+                limits.max_queued_per_program = worker::share(limits.max_queued_per_program, role);
+            }
+            self.connections.max_connections = worker::share(self.connections.max_connections, role);
+        }
     }
 }
 

@@ -23,6 +23,12 @@ impl EnvVars {
     pub(crate) const DSPY_CLI_SYSTEM: &'static str = "DSPY_CLI_SYSTEM";
     /// `serve --auth` (true/false; `--no-auth` overrides it).
     pub(crate) const DSPY_CLI_AUTH: &'static str = "DSPY_CLI_AUTH";
+    /// `serve --workers`.
+    pub(crate) const DSPY_CLI_WORKERS: &'static str = "DSPY_CLI_WORKERS";
+    /// `serve --max-requests-per-worker`.
+    pub(crate) const DSPY_CLI_MAX_REQUESTS_PER_WORKER: &'static str = "DSPY_CLI_MAX_REQUESTS_PER_WORKER";
+    /// `serve --max-rss-mb`.
+    pub(crate) const DSPY_CLI_MAX_RSS_MB: &'static str = "DSPY_CLI_MAX_RSS_MB";
     /// `serve --sync-workers`.
     pub(crate) const DSPY_CLI_SYNC_WORKERS: &'static str = "DSPY_CLI_SYNC_WORKERS";
     /// `serve --strict`.

@@ -69,6 +69,12 @@ pub(crate) struct ProjectConfig {
     pub(crate) dotenv: Vec<(String, String)>,
 }
 
+/// Set the variables of `<dir>/.env` that are not set yet (as [`ProjectConfig::load`] does
+/// first); returns those it set.
+pub(crate) fn preload_dotenv(dir: &Path) -> Vec<(String, String)> {
+    dotenv::load_into_process(&dir.join(".env"))
+}
+
 impl ProjectConfig {
     /// Load `dspy.config.yaml` from `path`, reading `.env` beside it first.
     pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -267,10 +273,10 @@ mod tests {
 
     #[test]
     fn server_numbers_are_range_checked_with_the_key_named() {
-        let config = load(&format!("{VALID}server:\n  max_connections: 0\n  max_body_bytes: 1e20\n  log_backups: 7\n  write_timeout_seconds: -1\n  keep_alive_timeout_seconds: 7\n  header_read_timeout_seconds: 0\n")).unwrap();
         fn error<T: std::fmt::Debug>(result: Result<T, ConfigError>) -> String {
             result.unwrap_err().to_string()
         }
+        let config = load(&format!("{VALID}server:\n  max_connections: 0\n  max_body_bytes: 1e20\n  log_backups: 7\n  write_timeout_seconds: -1\n  keep_alive_timeout_seconds: 7\n  header_read_timeout_seconds: 0\n")).unwrap();
         let server = &config.server;
         assert_eq!(
             error(server.max_connections.within(1..=10)),

@@ -144,6 +144,10 @@ section! {
         header_read_timeout_seconds: f64,
         keep_alive_timeout_seconds: f64,
         write_timeout_seconds: f64,
+        // Worker processes (supervisor/settings.rs).
+        workers: u64,
+        max_requests_per_worker: u64,
+        max_rss_mb: u64,
         // Cron gateways.
         timezone: String,
         // Security (cli/serve_security.rs): a string or a list, checked by `CorsOrigins`.

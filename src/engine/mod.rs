@@ -27,7 +27,7 @@ pub(crate) use convert::{BodyKind, CronJobInfo, EngineSettings, ImageCaps, LoadF
 pub(crate) use cron_run::CronReport;
 pub(crate) use gateway_app::{AsgiRequest, AsgiResponse};
 pub(crate) use outcome::Reply;
-pub(crate) use startup::{Catalog, LoadedProject, ProjectHandles, RunnerHooks, load_project};
+pub(crate) use startup::{Catalog, LoadError, LoadedProject, ProjectHandles, RunnerHooks, load_project};
 
 use crate::telemetry::{InferenceLog, Origin};
 use async_loop::AsyncLoop;
@@ -160,12 +160,11 @@ impl Engine {
             abandoned: abandoned.clone(),
             _slot: slot,
         };
-        let target = match (&self.async_loop, info.is_async) {
-            (Some(async_loop), true) => Some((async_loop, async_loop.submit(job, body, kind))),
-            _ => {
-                self.sync_pool.submit(job, body, kind);
-                None
-            }
+        let target = if let (Some(async_loop), true) = (&self.async_loop, info.is_async) {
+            Some((async_loop, async_loop.submit(job, body, kind)))
+        } else {
+            self.sync_pool.submit(job, body, kind);
+            None
         };
         (Ticket { reply: rx, abandoned }, CancelOnDrop { target })
     }
@@ -174,12 +173,11 @@ impl Engine {
     /// before the response arrived cancels the app's task.
     pub(crate) fn serve_app(&self, request: AsgiRequest) -> (oneshot::Receiver<AsgiResponse>, CancelOnDrop<'_>) {
         let (reply, rx) = oneshot::channel();
-        let target = match &self.async_loop {
-            Some(async_loop) => Some((async_loop, async_loop.submit_asgi(request, reply))),
-            None => {
-                drop(reply.send(AsgiResponse::error("no asyncio loop runs the gateway app")));
-                None
-            }
+        let target = if let Some(async_loop) = &self.async_loop {
+            Some((async_loop, async_loop.submit_asgi(request, reply)))
+        } else {
+            drop(reply.send(AsgiResponse::error("no asyncio loop runs the gateway app")));
+            None
         };
         (rx, CancelOnDrop { target })
     }

@@ -67,7 +67,6 @@ pub(crate) fn describe_error(py: Python<'_>, err: &PyErr) -> String {
     let type_name = err
         .get_type(py)
         .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".into());
+        .map_or_else(|_| "Exception".into(), |n| n.to_string());
     format!("{type_name}: {}", err.value(py))
 }

@@ -14,17 +14,25 @@ use chrono::Utc;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub(crate) use schedule::{Schedule, Zone};
+pub(crate) use schedule::{Schedule, ScheduleError, Zone};
 
 use crate::engine::{CronJobInfo, CronReport};
 use crate::server::Served;
 
 const TARGET: &str = "dspy_cli.server.scheduler";
 
+/// A cron gateway whose schedule cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("Cron gateway {job}: {error}")]
+pub(crate) struct JobScheduleError {
+    job: String,
+    error: ScheduleError,
+}
+
 /// Parse every job's schedule; the first invalid one is an error naming the job.
-pub(crate) fn parse_schedules(jobs: &[CronJobInfo], zone: Zone) -> Result<Vec<Schedule>, String> {
+pub(crate) fn parse_schedules(jobs: &[CronJobInfo], zone: Zone) -> Result<Vec<Schedule>, JobScheduleError> {
     jobs.iter()
-        .map(|job| Schedule::parse(&job.schedule, zone).map_err(|err| format!("Cron gateway {}: {err}", job.name())))
+        .map(|job| Schedule::parse(&job.schedule, zone).map_err(|error| JobScheduleError { job: job.name(), error }))
         .collect()
 }
 
@@ -80,7 +88,7 @@ impl Scheduler {
     pub(crate) fn start(
         served: &Arc<Served>,
         schedules: Vec<Schedule>,
-        stop: watch::Receiver<bool>,
+        stop: &watch::Receiver<bool>,
         grace: Duration,
     ) -> Self {
         let tasks = schedules

@@ -10,6 +10,17 @@ use chrono::{DateTime, Local, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
+/// A `server.timezone` or cron expression that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ScheduleError {
+    #[error("Unknown time zone '{0}' in server.timezone: use an IANA name such as 'UTC' or 'Europe/Paris'.")]
+    UnknownZone(String),
+    #[error(
+        "Invalid cron schedule '{expression}': {reason}. Use 5 fields (minute hour day month weekday) or 6 with seconds first."
+    )]
+    InvalidCron { expression: String, reason: String },
+}
+
 /// Where schedules are evaluated: `server.timezone`, or the machine's local zone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Zone {
@@ -19,14 +30,12 @@ pub(crate) enum Zone {
 
 impl Zone {
     /// `None` → local time; otherwise an IANA name such as `Europe/Paris` or `UTC`.
-    pub(crate) fn parse(name: Option<&str>) -> Result<Self, String> {
+    pub(crate) fn parse(name: Option<&str>) -> Result<Self, ScheduleError> {
         match name {
             None => Ok(Self::Local),
-            Some(name) => chrono_tz::Tz::from_str(name.trim()).map(Self::Named).map_err(|_| {
-                format!(
-                    "Unknown time zone '{name}' in server.timezone: use an IANA name such as 'UTC' or 'Europe/Paris'."
-                )
-            }),
+            Some(name) => chrono_tz::Tz::from_str(name.trim())
+                .map(Self::Named)
+                .map_err(|_| ScheduleError::UnknownZone(name.to_owned())),
         }
     }
 
@@ -54,13 +63,14 @@ pub(crate) struct Schedule {
 }
 
 impl Schedule {
-    pub(crate) fn parse(expression: &str, zone: Zone) -> Result<Self, String> {
+    pub(crate) fn parse(expression: &str, zone: Zone) -> Result<Self, ScheduleError> {
         let parser = CronParser::builder()
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)
             .build();
-        let cron = parser.parse(expression).map_err(|err| {
-            format!("Invalid cron schedule '{expression}': {err}. Use 5 fields (minute hour day month weekday) or 6 with seconds first.")
+        let cron = parser.parse(expression).map_err(|err| ScheduleError::InvalidCron {
+            expression: expression.to_owned(),
+            reason: err.to_string(),
         })?;
         Ok(Self { cron, zone })
     }
@@ -126,12 +136,13 @@ mod tests {
 
     #[test]
     fn bad_expressions_and_zones_are_explained() {
-        let err = Schedule::parse("61 * * * *", Zone::Local).unwrap_err();
+        let err = Schedule::parse("61 * * * *", Zone::Local).unwrap_err().to_string();
         assert!(err.contains("Invalid cron schedule '61 * * * *'"), "{err}");
         assert!(Schedule::parse("* * * * * * 2030", Zone::Local).is_err());
         assert!(
             Zone::parse(Some("Mars/Olympus"))
                 .unwrap_err()
+                .to_string()
                 .contains("server.timezone")
         );
     }

@@ -27,6 +27,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Sleep;
 use tower::ServiceExt;
 
+/// How long an idle keep-alive connection stays open once the server drains (milliseconds; 0 =
+/// close at once). A supervised worker that drains while a newer one serves keeps them briefly
+/// and answers their next request with `Connection: close`: a client that reuses a connection
+/// gets its answer and then connects again (to the new worker), instead of racing a close.
+static DRAIN_LINGER_MS: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn set_drain_linger(linger: Duration) {
+    DRAIN_LINGER_MS.store(u64::try_from(linger.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
 /// Connection limits from `server.*` in dspy.config.yaml.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnectionLimits {
@@ -175,18 +185,31 @@ impl Connection {
         let activity = Arc::new(Activity::default());
         let io = TokioIo::new(TimedIo::new(stream, activity.clone(), &self.limits, self.stats.clone()));
         let app = self.app.clone();
+        let stop = self.stop.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             let app = app.clone();
             let activity = activity.clone();
+            let stop = stop.clone();
             async move {
                 let _busy = activity.begin_request();
                 request.extensions_mut().insert(ConnectInfo(client));
-                Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|never| match never {}))
+                let mut response = app.oneshot(request).await.unwrap_or_else(|never| match never {});
+                if *stop.borrow() {
+                    // Draining: hyper closes the connection after this response.
+                    response.headers_mut().insert(
+                        hyper::header::CONNECTION,
+                        hyper::header::HeaderValue::from_static("close"),
+                    );
+                }
+                Ok::<_, Infallible>(response)
             }
         });
         let connection = self.http.serve_connection(io, service);
         tokio::pin!(connection);
         let mut stopping = false;
+        let linger = tokio::time::sleep(Duration::from_secs(86_400));
+        tokio::pin!(linger);
+        let mut lingering = false;
         loop {
             tokio::select! {
                 result = connection.as_mut() => {
@@ -196,9 +219,19 @@ impl Connection {
                     break;
                 }
                 _ = self.stop.wait_for(|s| *s), if !stopping => {
-                    // Idle connections close now, busy ones after their response.
-                    connection.as_mut().graceful_shutdown();
                     stopping = true;
+                    let wait = Duration::from_millis(DRAIN_LINGER_MS.load(Ordering::Relaxed));
+                    if wait.is_zero() {
+                        // Idle connections close now, busy ones after their response.
+                        connection.as_mut().graceful_shutdown();
+                    } else {
+                        linger.as_mut().reset(tokio::time::Instant::now() + wait);
+                        lingering = true;
+                    }
+                }
+                () = linger.as_mut(), if lingering => {
+                    lingering = false;
+                    connection.as_mut().graceful_shutdown();
                 }
                 _ = self.force.wait_for(|f| *f) => break, // dropping the connection closes the socket
             }

@@ -15,6 +15,15 @@ use axum::response::{IntoResponse, Response};
 const ALL_METHODS: &[&str] = &["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
 const MAX_AGE_SECONDS: &str = "600";
 
+/// A `server.cors_origins` value that is not a list of origins.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CorsError {
+    #[error("'server.cors_origins' must list origins as strings, got {0}")]
+    NotAString(serde_json::Value),
+    #[error("'server.cors_origins' must be \"*\", a comma-separated string or a list of origins, got {0}")]
+    WrongType(serde_json::Value),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CorsOrigins {
     /// `*`: any origin, no credentials.
@@ -26,7 +35,7 @@ pub(crate) enum CorsOrigins {
 impl CorsOrigins {
     /// `DSPY_CORS_ORIGINS` if it is set at all (even empty), else `server.cors_origins`.
     /// `None`: no CORS headers at all.
-    pub(crate) fn resolve(env: Option<&str>, config: Option<&serde_json::Value>) -> Result<Option<Self>, String> {
+    pub(crate) fn resolve(env: Option<&str>, config: Option<&serde_json::Value>) -> Result<Option<Self>, CorsError> {
         let origins: Vec<String> = match (env, config) {
             (Some(text), _) => split(text),
             (None, None | Some(serde_json::Value::Null)) => Vec::new(),
@@ -36,14 +45,12 @@ impl CorsOrigins {
                 .map(|item| {
                     item.as_str()
                         .map(|s| s.trim().to_owned())
-                        .ok_or_else(|| format!("'server.cors_origins' must list origins as strings, got {item}"))
+                        .ok_or_else(|| CorsError::NotAString(item.clone()))
                 })
                 .filter(|o| o.as_ref().map_or(true, |s| !s.is_empty()))
                 .collect::<Result<_, _>>()?,
             (None, Some(other)) => {
-                return Err(format!(
-                    "'server.cors_origins' must be \"*\", a comma-separated string or a list of origins, got {other}"
-                ));
+                return Err(CorsError::WrongType(other.clone()));
             }
         };
         if origins.is_empty() {
@@ -211,6 +218,7 @@ mod tests {
         assert!(
             CorsOrigins::resolve(None, Some(&json!([1])))
                 .unwrap_err()
+                .to_string()
                 .contains("server.cors_origins")
         );
         assert!(CorsOrigins::resolve(None, Some(&json!(true))).is_err());

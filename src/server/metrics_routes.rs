@@ -15,6 +15,7 @@ use super::{AppState, Served};
 use crate::telemetry::{EngineGauges, capped_limit, images_not_saved, log_and_backups, newest_entries, sort_programs};
 
 pub(crate) async fn all(Ready(served): Ready, Query(query): Query<HashMap<String, String>>) -> Response {
+    served.metrics.refresh(&served.logs_dir, served.program_names());
     let mut programs: Vec<Value> = served.program_names().map(|p| served.metrics.program_json(p)).collect();
     let sort_by = query.get("sort_by").map_or("calls", String::as_str);
     let order = query.get("order").map_or("desc", String::as_str);
@@ -26,6 +27,9 @@ pub(crate) async fn one(Ready(served): Ready, Path(program): Path<String>) -> Re
     if !served.has_program(&program) {
         return Err(ApiError::ProgramNotFound(program));
     }
+    served
+        .metrics
+        .refresh(&served.logs_dir, std::iter::once(program.as_str()));
     Ok(json(
         StatusCode::OK,
         &json!({"metrics": served.metrics.program_json(&program)}),
@@ -75,6 +79,7 @@ pub(crate) async fn prometheus(State(state): State<AppState>, Ready(served): Rea
 }
 
 fn usage(served: &Served) -> Vec<(String, crate::telemetry::UsageTotals)> {
+    served.metrics.refresh(&served.logs_dir, served.program_names());
     served
         .program_names()
         .map(|p| (p.to_owned(), served.metrics.usage(p)))

@@ -28,8 +28,8 @@ use axum::routing::get;
 
 pub(crate) use auth::{Auth, KeySource, LoginSettings};
 pub(crate) use backpressure::Limits;
-pub(crate) use connections::{ConnectionLimits, ConnectionStats, serve};
-pub(crate) use cors::{Cors, CorsOrigins};
+pub(crate) use connections::{ConnectionLimits, ConnectionStats, serve, set_drain_linger};
+pub(crate) use cors::{Cors, CorsError, CorsOrigins};
 pub(crate) use security::Security;
 pub(crate) use state::{AppState, Served, ServedParts};
 

@@ -146,6 +146,7 @@ pub(crate) async fn run_program(
 }
 
 /// Why a handler stopped waiting for its program.
+#[derive(Clone, Copy)]
 enum GaveUp {
     Timeout(Duration),
     Shutdown,

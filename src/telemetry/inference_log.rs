@@ -258,7 +258,7 @@ impl LogFiles {
                 Ok(()) => {
                     // Count only what reached the file, so metrics agree with it.
                     for line in &lines {
-                        self.metrics.record(line);
+                        self.metrics.record_written(line);
                     }
                     self.lines_written.fetch_add(count, Ordering::Relaxed);
                 }
@@ -289,8 +289,8 @@ impl LogFiles {
         let mut metadata = std::fs::metadata(&path).ok();
         if self.needs_rotation(metadata.as_ref(), buf.len()) {
             *open = None;
-            match self.rotate(&path) {
-                Ok(()) => metadata = None,
+            match self.rotate_once(&path, buf.len()) {
+                Ok(()) => metadata = std::fs::metadata(&path).ok(),
                 // Keep writing to the big file rather than lose lines.
                 Err(err) => self.warn_rarely(&format!("Could not rotate {}: {err}", path.display())),
             }
@@ -314,6 +314,22 @@ impl LogFiles {
     fn needs_rotation(&self, metadata: Option<&std::fs::Metadata>, adding: usize) -> bool {
         let max = self.rotation.max_bytes;
         metadata.is_some_and(|m| m.is_file() && m.len() > 0 && max > 0 && m.len() + adding as u64 > max)
+    }
+
+    /// Rotate `path` unless another process sharing it (supervised workers) just did: the
+    /// decision is taken again under an exclusive `flock` of the file, and only if the path
+    /// still names the file that was locked. Appends need no lock: each batch of lines is one
+    /// `write(2)` to an `O_APPEND` file, which the kernel never interleaves with another.
+    fn rotate_once(&self, path: &Path, adding: usize) -> std::io::Result<()> {
+        let locked = File::open(path)?;
+        rustix::fs::flock(&locked, rustix::fs::FlockOperation::LockExclusive)?;
+        let locked_identity = locked.metadata().map(|m| (m.dev(), m.ino()))?;
+        let now = std::fs::metadata(path).ok();
+        let same_file = now.as_ref().is_some_and(|m| (m.dev(), m.ino()) == locked_identity);
+        if same_file && self.needs_rotation(now.as_ref(), adding) {
+            self.rotate(path)?;
+        }
+        Ok(())
     }
 
     /// `P.log` -> `P.log.1` -> ... -> `P.log.N`; the oldest is dropped. Only renames.

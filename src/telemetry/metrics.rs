@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value, json};
@@ -15,6 +16,7 @@ use serde_json::{Map, Value, json};
 use super::inference_log::isoformat_utc;
 use super::latency::LatencyHistogram;
 use super::log_tail::log_and_backups;
+use super::shared_logs::{Cursor, catch_up};
 
 #[derive(Debug, Default, Clone)]
 struct ModelBreakdown {
@@ -141,9 +143,36 @@ pub(crate) struct UsageTotals {
 #[derive(Default)]
 pub(crate) struct MetricsStore {
     programs: Mutex<HashMap<String, ProgramMetrics>>,
+    /// Supervised workers share the log files: counts come from the files (every worker's
+    /// lines), read on demand, instead of from this process's writes (see shared_logs.rs).
+    from_files: AtomicBool,
+    cursors: Mutex<HashMap<String, Cursor>>,
 }
 
 impl MetricsStore {
+    /// Build the counts from the log files from now on (call before any line is written).
+    pub(crate) fn follow_log_files(&self) {
+        self.from_files.store(true, Ordering::Relaxed);
+    }
+
+    /// A line this process has just written.
+    pub(crate) fn record_written(&self, entry: &Map<String, Value>) {
+        if !self.from_files.load(Ordering::Relaxed) {
+            self.record(entry);
+        }
+    }
+
+    /// When following the files: read what every writer appended since the last call.
+    pub(crate) fn refresh<'a>(&self, logs_dir: &Path, programs: impl Iterator<Item = &'a str>) {
+        if !self.from_files.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut cursors = self.cursors.lock().expect("metrics cursors lock");
+        for program in programs {
+            catch_up(self, &mut cursors, logs_dir, program);
+        }
+    }
+
     /// Count one log line (as written, or as read back from a log file).
     pub(crate) fn record(&self, entry: &Map<String, Value>) {
         let Some(program) = entry.get("program").and_then(Value::as_str) else {
@@ -156,11 +185,16 @@ impl MetricsStore {
     /// Read existing `<logs_dir>/<program>.log` files and their rotated backups (oldest first);
     /// unparsable lines are skipped as upstream does. Streams: memory does not grow with them.
     pub(crate) fn seed_from_logs(&self, logs_dir: &Path, programs: &[String]) {
+        let follow = self.from_files.load(Ordering::Relaxed);
         for program in programs {
-            for path in log_and_backups(&logs_dir.join(format!("{program}.log"))).iter().rev() {
+            let files = log_and_backups(&logs_dir.join(format!("{program}.log")));
+            // Following: the live file is read through its cursor, so later reads go on from there.
+            let skip = usize::from(follow);
+            for path in files.iter().skip(skip).rev() {
                 self.seed_from_file(path, program);
             }
         }
+        self.refresh(logs_dir, programs.iter().map(String::as_str));
     }
 
     fn seed_from_file(&self, path: &Path, program: &str) {

@@ -10,6 +10,7 @@ mod metrics;
 mod prometheus;
 mod pyjson;
 mod redact;
+mod shared_logs;
 
 pub(crate) use console::init_logging;
 pub(crate) use inference_log::{

@@ -29,10 +29,10 @@ logger = logging.getLogger("dspy_cli.server")
 bridge: Any = None
 _app: Any = None
 # asyncio keeps only weak references to tasks: hold ours until they finish.
-_running: set[asyncio.Task] = set()
+_running: set[asyncio.Task[Any]] = set()
 
 
-def keep_running(task: asyncio.Task) -> None:
+def keep_running(task: asyncio.Task[Any]) -> None:
     _running.add(task)
     task.add_done_callback(_running.discard)
 
@@ -67,8 +67,8 @@ def app() -> Any:
 async def run_program(route_index: int, body: bytes, origin: str) -> tuple[int, bytes]:
     """Run one request of a program through the Rust engine; (status, JSON body)."""
     if bridge is None:
-        return 503, b'{"detail":"The server is still starting"}'
-    future = asyncio.get_running_loop().create_future()
+        return 503, b'{"detail":"The server is still loading programs. Retry when GET /health/ready answers 200."}'
+    future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
     bridge.run(route_index, body, origin, future)
     return await future
 
@@ -77,7 +77,9 @@ def make_endpoint(route_index: int, program: str, request_model: Any) -> Any:
     """The ``endpoint`` handed to ``configure_route``: ``await endpoint(inputs)`` -> output."""
 
     async def endpoint(request: Any = None) -> Any:
-        status, payload = await run_program(route_index, to_json(request if request is not None else {}, fallback=str), "http")
+        status, payload = await run_program(
+            route_index, to_json(request if request is not None else {}, fallback=str), "http"
+        )
         data = json.loads(payload) if payload else None
         if status >= 400:
             from fastapi import HTTPException
@@ -118,7 +120,9 @@ def openapi_paths() -> tuple[dict[str, Any], dict[str, Any]]:
     return spec.get("paths", {}), spec.get("components", {}).get("schemas", {})
 
 
-def _scope(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], client: Any, server: Any) -> dict[str, Any]:
+def _scope(
+    method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], client: Any, server: Any
+) -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -192,7 +196,10 @@ async def _serve(scope: dict[str, Any], body: bytes, done: Any, timeout: float |
     if timed_out:
         call.cancel()
         logger.error("%s %s did not answer within %s seconds; cancelled", scope["method"], scope["path"], timeout)
-        fail(504, f"The gateway route {scope['path']} did not answer within {timeout} seconds (server.request_timeout_seconds).")
+        fail(
+            504,
+            f"The gateway route {scope['path']} did not answer within {timeout} seconds (server.request_timeout_seconds).",
+        )
     try:
         await call
     except asyncio.CancelledError:
@@ -201,15 +208,30 @@ async def _serve(scope: dict[str, Any], body: bytes, done: Any, timeout: float |
     except Exception as exc:
         if not scope["state"].get(_ERROR_LOGGED):
             when = "after its response was sent" if finished.is_set() else "before its response"
-            logger.error("Error serving %s %s (%s): %s: %s", scope["method"], scope["path"], when, type(exc).__name__, exc)
+            logger.error(
+                "Error serving %s %s (%s): %s: %s", scope["method"], scope["path"], when, type(exc).__name__, exc
+            )
     finally:
         if too_large and not finished.is_set():
-            fail(500, f"The response of {scope['method']} {scope['path']} is larger than {MAX_RESPONSE_BYTES >> 20} MiB; responses of gateway routes are sent whole, not streamed.")
+            fail(
+                500,
+                f"The response of {scope['method']} {scope['path']} is larger than {MAX_RESPONSE_BYTES >> 20} MiB; responses of gateway routes are sent whole, not streamed.",
+            )
         elif not finished.is_set():
             fail(500, "Internal Server Error")
 
 
-def start(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], body: bytes, client: Any, server: Any, timeout: float | None, done: Any) -> asyncio.Task:
+def start(
+    method: str,
+    path: str,
+    query: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    client: Any,
+    server: Any,
+    timeout: float | None,
+    done: Any,
+) -> asyncio.Task[None]:
     """Entry point on the loop thread: serve one request with the gateways' FastAPI app.
 
     Returns the task, which the engine cancels if the client goes away before the answer."""
@@ -219,4 +241,13 @@ def start(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes
     return task
 
 
-__all__ = ["app", "describe_route", "keep_running", "make_endpoint", "openapi_paths", "registered_paths", "run_program", "start"]
+__all__ = [
+    "app",
+    "describe_route",
+    "keep_running",
+    "make_endpoint",
+    "openapi_paths",
+    "registered_paths",
+    "run_program",
+    "start",
+]

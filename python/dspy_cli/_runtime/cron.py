@@ -73,7 +73,7 @@ async def _run_item(job: CronJob, raw: dict[str, Any]) -> bool:
     try:
         kwargs = job.gateway.extract_pipeline_kwargs(raw)
         status, body = await asgi.run_program(job.route_index, to_json(kwargs, fallback=str), CRON)
-        data = json.loads(body) if body else None
+        data: Any = json.loads(body) if body else None
         if status != 200:
             detail = data.get("detail") if isinstance(data, dict) else data
             raise CronItemError(status, detail)
@@ -90,7 +90,9 @@ def _batch_results(job: CronJob, inputs: list[dict[str, Any]]) -> list[tuple[Any
     route, gateway = job.route, job.gateway
     examples = [dspy.Example(**x).with_inputs(*x.keys()) for x in inputs]
     instance = route.instance if route.instance is not None else route.cls()
-    options = {k: v for k, v in (("num_threads", gateway.num_threads), ("max_errors", gateway.max_errors)) if v is not None}
+    options = {
+        k: v for k, v in (("num_threads", gateway.num_threads), ("max_errors", gateway.max_errors)) if v is not None
+    }
     with dspy.context(lm=route.lm.copy()):
         results, failed, errors = instance.batch(
             examples, return_failed_examples=True, disable_progress_bar=True, **options
@@ -98,7 +100,8 @@ def _batch_results(job: CronJob, inputs: list[dict[str, Any]]) -> list[tuple[Any
     # Parallel leaves None where an item failed; match each failure back to its input.
     pairs: list[tuple[Any, BaseException | None]] = [(r, None) for r in results]
     unmatched = [i for i, r in enumerate(results) if r is None]
-    for example, error in zip(failed, errors):
+    # DSPy returns one error per failed example (strict=False: its contract, not ours, to check).
+    for example, error in zip(failed, errors, strict=False):
         values = dict(example.inputs()) if hasattr(example, "inputs") else {}
         index = next((i for i in unmatched if inputs[i] == values), unmatched[0] if unmatched else None)
         if index is not None:
@@ -119,7 +122,9 @@ async def _run_batch(job: CronJob, items: list[dict[str, Any]]) -> tuple[int, in
         pairs = [(None, exc) for _ in inputs]
     each_ms = (time.monotonic() - started) * 1000 / max(len(inputs), 1)
     ok = 0
-    for raw, kwargs, (result, error) in zip(items, inputs, pairs):
+    # One input per item (built above) and one (result, error) per input: DSPy's batch returns a
+    # result, or None, per example.
+    for raw, kwargs, (result, error) in zip(items, inputs, pairs, strict=False):
         log_inputs = to_json(kwargs, fallback=str)
         if error is not None:
             asgi.bridge.record(job.route_index, log_inputs, b"{}", str(error) or type(error).__name__, 0.0, CRON)
@@ -158,7 +163,7 @@ def start(index: int, done: Any) -> None:
     async def guarded() -> None:
         try:
             ok, failed, error = await run(job)
-        except BaseException as exc:  # noqa: BLE001 - a run must always report back
+        except BaseException as exc:  # a run must always report back
             ok, failed, error = 0, 0, f"{type(exc).__name__}: {exc}"
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise

@@ -116,7 +116,7 @@ def _import_file(path: Path, module_name: str, root: Path, failures: list[LoadFa
             exc.name,
         )
         return None
-    except BaseException as exc:  # noqa: BLE001 - a broken user file must not stop the server
+    except BaseException as exc:  # a broken user file must not stop the server
         if isinstance(exc, KeyboardInterrupt):
             raise
         sys.modules.pop(module_name, None)

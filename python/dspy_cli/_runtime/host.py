@@ -17,15 +17,14 @@ from typing import Any
 from dspy_cli._runtime import asgi, cron, gateways, invoke, logfmt, openapi, request_lm, ui_info
 from dspy_cli._runtime.cost import record_cost_in_usage
 from dspy_cli._runtime.discovery import DiscoveredModule, DiscoveryError, LoadFailure, discover
-from dspy_cli._runtime.schema import build_request_adapter, build_response_adapter
-from dspy_cli._runtime.types import CronJobInfo, EngineSettings, Loaded, ProgramInfo, Route, RouteKind
+from dspy_cli._runtime.schema import Adapters, build_request_adapter, build_response_adapter
+from dspy_cli._runtime.types import EngineSettings, Loaded, ProgramInfo, Route, RouteKind
 from dspy_cli.gateway import APIGateway, Gateway, IdentityGateway
 
 # Routes the Rust server answers itself, before any gateway route.
-BUILTIN_ROUTES = {
-    path: "the built-in route"
-    for path in ("/health/live", "/health/ready", "/programs", "/openapi.json", "/api/metrics", "/metrics")
-}
+BUILTIN_ROUTES = dict.fromkeys(
+    ("/health/live", "/health/ready", "/programs", "/openapi.json", "/api/metrics", "/metrics"), "the built-in route"
+)
 
 logger = logging.getLogger("dspy_cli.server")
 
@@ -48,7 +47,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
 
-        return uvloop.new_event_loop()
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        return loop
     except ImportError:
         return asyncio.new_event_loop()
 
@@ -60,7 +60,9 @@ def _load_optimized_state(module: DiscoveredModule, package_dir: Path, root: Pat
                 module.instance.load(str(path))
             except Exception as exc:
                 message = f"Could not load optimized state for {module.name} from {path}: {type(exc).__name__}: {exc}"
-                raise DiscoveryError(f"{message}. Re-save it with the installed dspy version, or remove the file.") from exc
+                raise DiscoveryError(
+                    f"{message}. Re-save it with the installed dspy version, or remove the file."
+                ) from exc
             logger.info("Loaded optimized state for %s from %s", module.name, path)
             return
 
@@ -76,7 +78,9 @@ class _RouteBuilder:
         # One copier per model alias: what it checks about the LM holds for the server's life.
         self.copiers: dict[str, Any] = {}
 
-    def _route(self, module: DiscoveredModule, gateway: APIGateway, path: str, kind: RouteKind, models: tuple) -> Route:
+    def _route(
+        self, module: DiscoveredModule, gateway: APIGateway, path: str, kind: RouteKind, models: Adapters
+    ) -> Route:
         settings = self.settings
         alias = settings.alias_of(module.name)
         (request_adapter, request_model), (response_adapter, response_model) = models
@@ -122,7 +126,9 @@ class _RouteBuilder:
         for app_route in app_routes:
             for method in sorted(getattr(app_route, "methods", None) or []):
                 key = (method, app_route.path)
-                holder = self.owners.get(key) or (BUILTIN_ROUTES.get(app_route.path) if method in ("GET", "HEAD") else None)
+                holder = self.owners.get(key) or (
+                    BUILTIN_ROUTES.get(app_route.path) if method in ("GET", "HEAD") else None
+                )
                 if holder is not None and holder != owner:
                     notes.append(f"not served: {method} {app_route.path} of gateway {owner} (shadowed by {holder})")
                 else:
@@ -153,14 +159,16 @@ class _RouteBuilder:
             route.app_routes = [asgi.describe_route(r) for r in app.routes[before:]]
             found.notes += self._claim_app_routes(app.routes[before:], owner)
             if not route.app_routes:
-                found.notes.append(f"not served: gateway {type(gateway).__name__} registered no route in configure_route")
+                found.notes.append(
+                    f"not served: gateway {type(gateway).__name__} registered no route in configure_route"
+                )
         if found.cron:
             cron_route = self._route(module, IdentityGateway(), "", RouteKind.CRON, models)
             cron_index = len(self.routes) - 1
-            for gateway in found.cron:
-                job = cron.CronJob(module.name, gateway, cron_index, cron_route)
-                gateways.run_setup(job.name, gateway)
-                self.gateways.append(gateway)
+            for cron_gateway in found.cron:
+                job = cron.CronJob(module.name, cron_gateway, cron_index, cron_route)
+                gateways.run_setup(job.name, cron_gateway)
+                self.gateways.append(cron_gateway)
                 cron.jobs.append(job)
         return found.notes
 

@@ -13,13 +13,13 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar, cast
 
 import dspy
 from dspy.utils.usage_tracker import UsageTracker
 from pydantic import ValidationError
-from pydantic_core import to_json
+from pydantic_core import ErrorDetails, to_json
 
 from dspy_cli._runtime import logfmt
 from dspy_cli._runtime.types import BodyKind, LogParts, Outcome, Route
@@ -53,7 +53,7 @@ def _detail(status: int, detail: Any) -> Outcome:
     return Outcome(status, _json({"detail": detail}))
 
 
-def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+def _validation_errors(exc: ValidationError) -> list[ErrorDetails]:
     errors = exc.errors(include_url=False)
     for error in errors:
         error["loc"] = ("body", *error["loc"])
@@ -102,7 +102,8 @@ def _convert_dspy_inputs(route: Route, inputs: dict[str, Any]) -> dict[str, Any]
 def normalize_output(result: Any, route: Route) -> dict[str, Any]:
     """Prediction -> its fields; object -> vars; dict as is; scalar -> {single_output: value}."""
     if isinstance(result, dspy.Prediction):
-        return result.toDict()
+        # DSPy is untyped: toDict() is a dict of the prediction's fields.
+        return cast("dict[str, Any]", result.toDict())
     if isinstance(result, dict):
         return result
     if hasattr(result, "__dict__") and not isinstance(result, type):
@@ -209,27 +210,31 @@ def _rolled_up(route: Route, tracker: UsageTracker, parent: UsageTracker) -> Ite
                 parent.usage_data[lm].extend(entries)
 
 
-def _prepare(route: Route, request: Any) -> tuple[dict[str, Any], Any]:
-    """Inputs for the module (gateway transform, dspy types) and the instance to call."""
-    inputs = route.gateway.to_pipeline_inputs(request)
-    if route.dspy_inputs:
-        inputs = _convert_dspy_inputs(route, inputs)
-    instance = route.instance
-    return inputs, route.cls() if instance is None else instance
+def _prepare(route: Route, request: Any) -> tuple[dict[str, Any], Any] | Outcome:
+    """Inputs for the module (gateway transform, dspy types) and the instance to call, or the
+    error outcome when the gateway or the constructor fails."""
+    try:
+        inputs = route.gateway.to_pipeline_inputs(request)
+        if route.dspy_inputs:
+            inputs = _convert_dspy_inputs(route, inputs)
+        instance = route.instance
+        return inputs, route.cls() if instance is None else instance
+    except Exception as exc:
+        return _gateway_error(exc)
 
 
 def _execute_sync(route: Route, request: Any) -> Outcome:
-    try:
-        inputs, instance = _prepare(route, request)
-    except Exception as exc:
-        return _gateway_error(exc)
+    prepared = _prepare(route, request)
+    if isinstance(prepared, Outcome):
+        return prepared
+    inputs, instance = prepared
     tracker = None
     try:
         request_settings, tracker = _request_settings(route)
         with request_settings:
             result = instance(**inputs)
         return _finish(route, inputs, result, tracker)
-    except BaseException as exc:  # noqa: BLE001 - even SystemExit must become a logged 500
+    except BaseException as exc:  # even SystemExit must become a logged 500
         return _failure(route, inputs, exc, tracker)
 
 
@@ -246,7 +251,7 @@ def run_sync(route: Route, body: bytes, kind: int) -> Outcome:
         return root_context.copy().run(_execute_sync, route, request)
     except Rejected as rejected:
         return rejected.outcome
-    except BaseException as exc:  # noqa: BLE001 - the engine expects an outcome, never an exception
+    except BaseException as exc:  # the engine expects an outcome, never an exception
         return _crash(route, exc)
 
 
@@ -254,10 +259,10 @@ CANCELLED = Outcome(499, b'{"detail":"Client disconnected"}')
 
 
 async def _execute_async(route: Route, request: Any) -> Outcome:
-    try:
-        inputs, instance = _prepare(route, request)
-    except Exception as exc:
-        return _gateway_error(exc)
+    prepared = _prepare(route, request)
+    if isinstance(prepared, Outcome):
+        return prepared
+    inputs, instance = prepared
     tracker = None
     try:
         request_settings, tracker = _request_settings(route)
@@ -270,32 +275,34 @@ async def _execute_async(route: Route, request: Any) -> Outcome:
     except asyncio.CancelledError:
         error = "Request cancelled before the program finished (client disconnected or timed out)"
         return CANCELLED._replace(log=LogParts(_loggable_inputs(route, inputs), b"{}", error, _usage(tracker)))
-    except BaseException as exc:  # noqa: BLE001 - SystemExit must not stop the event loop
+    except BaseException as exc:  # SystemExit must not stop the event loop
         return _failure(route, inputs, exc, tracker)
 
 
-def _task_outcome(route: Route, task: asyncio.Task) -> Outcome:
+def _task_outcome(route: Route, task: asyncio.Task[Outcome]) -> Outcome:
     if task.cancelled():
         return CANCELLED
     try:
         return task.result()
-    except BaseException as exc:  # noqa: BLE001 - the engine expects an outcome, never an exception
+    except BaseException as exc:  # the engine expects an outcome, never an exception
         return _crash(route, exc)
 
 
+T = TypeVar("T")
+
 if sys.version_info >= (3, 11):
 
-    def create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+    def create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         return loop.create_task(coro, context=root_context.copy())
 
 else:
 
-    def create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+    def create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         # No context= before 3.11: a task copies the context it is created in.
         return root_context.copy().run(loop.create_task, coro)
 
 
-def start_async(route: Route, body: bytes, kind: int, done: Callable[[Outcome], None]) -> asyncio.Task | None:
+def start_async(route: Route, body: bytes, kind: int, done: Callable[[Outcome], None]) -> asyncio.Task[Outcome] | None:
     """Entry point on the loop thread: validate, then run ``acall`` as a task in its own context.
 
     ``done`` receives the outcome. Returns the task (so the engine can cancel it) or None.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic.json_schema import models_json_schema
 
@@ -21,7 +21,10 @@ def _error_responses() -> dict[str, Any]:
     return {
         "400": _json_response("The body is not valid UTF-8", error),
         "422": _json_response("Validation Error", {"$ref": "#/components/schemas/HTTPValidationError"}),
-        "429": {**_json_response("Too many concurrent requests", error), "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+        "429": {
+            **_json_response("Too many concurrent requests", error),
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
         "500": _json_response("The program raised an error", error),
         "503": _json_response("Server shutting down or not ready", error),
     }
@@ -30,13 +33,23 @@ def _error_responses() -> dict[str, Any]:
 def _validation_schemas() -> dict[str, Any]:
     return {
         "HTTPValidationError": {
-            "properties": {"detail": {"items": {"$ref": "#/components/schemas/ValidationError"}, "type": "array", "title": "Detail"}},
+            "properties": {
+                "detail": {
+                    "items": {"$ref": "#/components/schemas/ValidationError"},
+                    "type": "array",
+                    "title": "Detail",
+                }
+            },
             "type": "object",
             "title": "HTTPValidationError",
         },
         "ValidationError": {
             "properties": {
-                "loc": {"items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}, "type": "array", "title": "Location"},
+                "loc": {
+                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    "type": "array",
+                    "title": "Location",
+                },
                 "msg": {"type": "string", "title": "Message"},
                 "type": {"type": "string", "title": "Error Type"},
                 "input": {"title": "Input"},
@@ -57,6 +70,8 @@ def _operation_id(path: str, method: str) -> str:
 
 def _program_operation(route: Route) -> dict[str, Any]:
     title = route.name.title()
+    request: dict[str, Any]
+    response: dict[str, Any]
     if route.request_model is not None:
         request = {"$ref": f"#/components/schemas/{route.request_model.__name__}"}
     else:
@@ -74,7 +89,9 @@ def _program_operation(route: Route) -> dict[str, Any]:
     }
 
 
-def _get(summary: str, operation_id: str, parameters: list[dict[str, Any]] | None = None, *, errors: bool = False) -> dict[str, Any]:
+def _get(
+    summary: str, operation_id: str, parameters: list[dict[str, Any]] | None = None, *, errors: bool = False
+) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary,
         "operationId": operation_id,
@@ -83,21 +100,40 @@ def _get(summary: str, operation_id: str, parameters: list[dict[str, Any]] | Non
     if parameters:
         operation["parameters"] = parameters
     if errors:
-        operation["responses"]["404"] = _json_response("Program not found", {"$ref": "#/components/schemas/ErrorResponse"})
-        operation["responses"]["422"] = _json_response("Validation Error", {"$ref": "#/components/schemas/HTTPValidationError"})
+        operation["responses"]["404"] = _json_response(
+            "Program not found", {"$ref": "#/components/schemas/ErrorResponse"}
+        )
+        operation["responses"]["422"] = _json_response(
+            "Validation Error", {"$ref": "#/components/schemas/HTTPValidationError"}
+        )
     return {"get": operation}
 
 
 def _program_param() -> dict[str, Any]:
-    return {"name": "program_name", "in": "path", "required": True, "schema": {"type": "string", "title": "Program Name"}}
+    return {
+        "name": "program_name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "title": "Program Name"},
+    }
 
 
 def _builtin_paths() -> dict[str, Any]:
     query = [
-        {"name": name, "in": "query", "required": False, "schema": {"type": "string", "default": default, "title": name.title()}}
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "default": default, "title": name.title()},
+        }
         for name, default in (("sort_by", "calls"), ("order", "desc"))
     ]
-    limit = {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "default": 50, "title": "Limit"}}
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "default": 50, "title": "Limit"},
+    }
     ready = _get("Readiness", "readiness_health_ready_get")
     ready["get"]["responses"]["503"] = _json_response("Not ready", {})
     return {
@@ -105,13 +141,19 @@ def _builtin_paths() -> dict[str, Any]:
         "/health/ready": ready,
         "/programs": _get("List Programs", "list_programs_programs_get"),
         "/api/metrics": _get("List Metrics", "list_metrics_api_metrics_get", query),
-        "/api/metrics/{program_name}": _get("Program Metrics", "program_metrics_api_metrics__program_name__get", [_program_param()], errors=True),
-        "/api/logs/{program_name}": _get("Get Logs", "get_logs_api_logs__program_name__get", [_program_param(), limit], errors=True),
+        "/api/metrics/{program_name}": _get(
+            "Program Metrics", "program_metrics_api_metrics__program_name__get", [_program_param()], errors=True
+        ),
+        "/api/logs/{program_name}": _get(
+            "Get Logs", "get_logs_api_logs__program_name__get", [_program_param(), limit], errors=True
+        ),
     }
 
 
-def build_spec(config: dict[str, Any], modules: list[Any], routes: list[Route], programs: list[ProgramInfo], default_alias: str) -> dict[str, Any]:
-    models = []
+def build_spec(
+    config: dict[str, Any], modules: list[Any], routes: list[Route], programs: list[ProgramInfo], default_alias: str
+) -> dict[str, Any]:
+    models: list[tuple[Any, Literal["validation"]]] = []
     for route in routes:
         models += [(m, "validation") for m in (route.request_model, route.response_model) if m is not None]
     unique = list({id(m): (m, mode) for m, mode in models}.values())

@@ -36,5 +36,5 @@ def install(offline: bool) -> None:
         # --mock-lm is offline by definition: these win over the environment.
         os.environ.update(OFFLINE_ENVIRONMENT)
     if not isinstance(sys.stderr, RedactingStream):
-        sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
-        sys.stdout = RedactingStream(sys.stdout)  # type: ignore[assignment]
+        sys.stderr = RedactingStream(sys.stderr)
+        sys.stdout = RedactingStream(sys.stdout)

@@ -39,7 +39,8 @@ def factory(lm: Any) -> Callable[[], Any]:
     except Exception:
         fast = False
     if not fast:
-        return lm.copy
+        own_copy: Callable[[], Any] = lm.copy
+        return own_copy
     cls, new_object, source = type(lm), object.__new__, lm.__dict__
 
     def copy() -> Any:

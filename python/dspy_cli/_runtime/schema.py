@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-import types
 import logging
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -82,7 +82,12 @@ def extract_forward_schema(cls: type, output_names: list[str]) -> ForwardSchema:
     return schema
 
 
-def build_request_adapter(name: str, schema: ForwardSchema) -> tuple[TypeAdapter, type | None]:
+# What a route validates with: (request adapter, request model), (response adapter, response
+# model); a model is None when its side is untyped.
+Adapters = tuple[tuple[TypeAdapter[Any], type | None], tuple[TypeAdapter[Any] | None, type | None]]
+
+
+def build_request_adapter(name: str, schema: ForwardSchema) -> tuple[TypeAdapter[Any], type | None]:
     """A validator for request bodies, and the request model class (None when untyped)."""
     if not schema.typed:
         return TypeAdapter(UNTYPED), None
@@ -103,12 +108,12 @@ def build_request_adapter(name: str, schema: ForwardSchema) -> tuple[TypeAdapter
         return TypeAdapter(UNTYPED), None
 
 
-def build_response_adapter(name: str, schema: ForwardSchema) -> tuple[TypeAdapter | None, type | None]:
+def build_response_adapter(name: str, schema: ForwardSchema) -> tuple[TypeAdapter[Any] | None, type | None]:
     """A validator for outputs (None when outputs are free-form)."""
     if not schema.typed or not schema.outputs:
         return None, None
     try:
-        fields = {key: (annotation, ...) for key, annotation in schema.outputs.items()}
+        fields: dict[str, Any] = {key: (annotation, ...) for key, annotation in schema.outputs.items()}
         model = pydantic.create_model(f"{name}Response", **fields)
         return TypeAdapter(model), model
     except Exception as exc:

@@ -30,7 +30,12 @@ def _strip_optional(annotation: Any) -> tuple[Any, bool]:
 
 def _field(name: str, annotation: Any, has_default: bool) -> dict[str, Any]:
     inner, optional = _strip_optional(annotation)
-    entry: dict[str, Any] = {"name": name, "type": _type_name(annotation), "optional": optional, "has_default": has_default}
+    entry: dict[str, Any] = {
+        "name": name,
+        "type": _type_name(annotation),
+        "optional": optional,
+        "has_default": has_default,
+    }
     origin = typing.get_origin(inner)
     if is_dspy_type(inner) and inner.__name__ == "Image":
         entry["kind"] = "image"

@@ -1,0 +1,1 @@
+"""Helpers upstream dspy-cli exposes under ``dspy_cli.utils`` (kept for projects' own tests)."""
