@@ -91,7 +91,7 @@ pub(crate) fn run(py: Python<'_>, plan: Plan) -> ExitStatus {
     });
     let watcher = if plan.processes.reload {
         let changes = events_tx.clone();
-        match watcher::watch(plan.scope.clone(), move |paths| {
+        match watcher::watch(&plan.scope, move |paths| {
             changes.send(Event::Changed(paths)).ok();
         }) {
             Ok(w) => Some(w),

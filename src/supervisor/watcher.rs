@@ -65,7 +65,7 @@ pub(crate) struct FileWatcher {
 /// Watch `scope` and send each debounced batch of relevant changes with `send`. The top-level
 /// directories (except ignored ones) are watched recursively and the root itself flatly, so a
 /// large `.venv` is never walked; a top-level directory created later is not watched (restart).
-pub(crate) fn watch(scope: WatchScope, send: impl Fn(Changes) + Send + 'static) -> notify::Result<FileWatcher> {
+pub(crate) fn watch(scope: &WatchScope, send: impl Fn(Changes) + Send + 'static) -> notify::Result<FileWatcher> {
     let (raw_tx, raw_rx) = mpsc::channel::<PathBuf>();
     let filter = scope.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
