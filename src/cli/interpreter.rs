@@ -155,17 +155,7 @@ fn print_venv_warning() {
 /// failure.
 pub(super) fn exec_command(python: &Path, command_name: &str, command_args: &[String]) -> ExitStatus {
     let mut args: Vec<String> = vec!["-m".into(), "dspy_cli".into(), command_name.into()];
-    let mut skip_next = false;
-    for arg in command_args {
-        if skip_next {
-            skip_next = false;
-        } else if arg == "--python" {
-            skip_next = true;
-        } else if !arg.starts_with("--python=") {
-            args.push(arg.clone());
-        }
-    }
-    args.push("--system".into());
+    args.extend(crate::supervisor::chosen_interpreter_args(command_args));
     let mut command = Command::new(python);
     command.args(&args).env("PYTHONNOUSERSITE", "1");
     for (key, _) in std::env::vars_os() {

@@ -115,7 +115,7 @@ fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &P
         },
         listener,
         runtime,
-        args: supervisor::worker_args(raw_args.get(2..).unwrap_or_default()),
+        args: supervisor::chosen_interpreter_args(raw_args.get(2..).unwrap_or_default()),
         shutdown_timeout: prepared.serve.shutdown_timeout,
         from_dotenv: prepared
             .settings

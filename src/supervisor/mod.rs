@@ -109,9 +109,9 @@ pub(crate) fn run(py: Python<'_>, plan: Plan) -> ExitStatus {
     status
 }
 
-/// The flags a worker gets: the user's, minus `--python`, plus `--system` (the worker runs this
-/// interpreter, already chosen).
-pub(crate) fn worker_args(command_args: &[String]) -> Vec<String> {
+/// The flags for a run on an interpreter already chosen (a worker, or the re-exec into the
+/// project's venv): the user's, minus `--python`, plus `--system`.
+pub(crate) fn chosen_interpreter_args(command_args: &[String]) -> Vec<String> {
     let mut args = Vec::new();
     let mut skip_next = false;
     for arg in command_args {
