@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import json
 import logging
 import os
@@ -211,6 +212,7 @@ def load(settings: EngineSettings) -> Loaded:
     for path, item in app_paths.items():
         spec["paths"].setdefault(path, item)
     spec["components"]["schemas"] = dict(sorted({**app_schemas, **spec["components"]["schemas"]}.items()))
+    _freeze_startup_objects()
     return Loaded(
         routes=routes,
         programs=programs,
@@ -222,6 +224,15 @@ def load(settings: EngineSettings) -> Loaded:
         cron_jobs=[job.describe() for job in cron.jobs],
         notes=notes,
     )
+
+
+def _freeze_startup_objects() -> None:
+    """Put what start-up built (DSPy, LiteLLM, pydantic models, the programs) out of the cyclic
+    collector's sight: it lives as long as the process, yet every full collection walked all of
+    it while holding the GIL (~65,000 objects, 20-50 ms per collection on a 2-core box, a few
+    times a minute under load). Garbage made by requests is still collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 def run_loop(loop: asyncio.AbstractEventLoop) -> None:
