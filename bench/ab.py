@@ -1,11 +1,19 @@
-"""A/B two builds of our native module in one run: A B, then B A, ... on the same mock LM.
+"""A/B two builds of our server in one run: A B, then B A, ... on the same mock LM.
 
 For a Rust change: keep the old build's `_native.abi3.so`, rebuild, and compare both in one run,
-so load from other work on the box hits both alike. Each variant runs the checkout's Python
-runtime with its own native module (copied, like run.py's frozen build).
+so load from other work on the box hits both alike. Such a variant runs the checkout's Python
+runtime with its own native module (copied, like run.py's frozen build). For a Python change,
+name a copy of the whole old `dspy_cli` package directory instead (its own `.so` inside).
 
     python bench/ab.py --variant old=/tmp/old.so --variant new=python/dspy_cli/_native.abi3.so \\
         --programs NoLM,SyncPredict --reps 2 --duration 5 --clients 50
+    cp -r python/dspy_cli /tmp/old-pkg   # before the Python change, after `make build-release`
+    python bench/ab.py --variant old=/tmp/old-pkg --variant new=python/dspy_cli
+
+To compare settings of one build, give the same build twice with `--env`:
+
+    python bench/ab.py --variant w32=python/dspy_cli --variant w128=python/dspy_cli \\
+        --env w32:DSPY_CLI_SYNC_WORKERS=32 --programs SyncPredict
 """
 
 from __future__ import annotations
@@ -26,7 +34,13 @@ from harness import load, procs, servers, tools  # noqa: E402
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variant", action="append", required=True, help="NAME=path/to/_native.abi3.so (two or more)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        required=True,
+        help="NAME=path/to/_native.abi3.so or NAME=path/to/dspy_cli package dir (two or more)",
+    )
+    p.add_argument("--env", action="append", default=[], help="NAME:KEY=VALUE, an environment variable for one variant")
     p.add_argument("--programs", default="NoLM,SyncPredict", help="fixture programs to load, in order")
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--duration", type=float, default=5.0)
@@ -40,11 +54,17 @@ def main() -> int:
     oha = tools.ensure_oha(BENCH_DIR, None)
     root = Path(tempfile.mkdtemp(prefix="dspy-ab-"))
     envs = {}
-    for name, so in variants.items():
+    for name, build in variants.items():
         dest = root / name / "dspy_cli"
-        shutil.copytree(package, dest, ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy(so, dest / "_native.abi3.so")
+        whole_package = Path(build).is_dir()
+        shutil.copytree(build if whole_package else package, dest, ignore=shutil.ignore_patterns("__pycache__"))
+        if not whole_package:
+            shutil.copy(build, dest / "_native.abi3.so")
         envs[name] = {"PYTHONPATH": str(root / name)}
+    for setting in args.env:
+        name, assignment = setting.split(":", 1)
+        key, value = assignment.split("=", 1)
+        envs[name][key] = value
     ports = procs.PortAllocator(args.base_port)
     mock_port = ports.take()
     argv = [str(ours_bin), "mock-lm", "--port", str(mock_port), "--delay-ms", str(args.delay_ms)]
