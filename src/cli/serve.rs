@@ -313,7 +313,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     let state = AppState::new(expired_rx.clone(), connection_stats.clone());
     raise_open_file_limit(serve.connections.max_connections);
     let server = server::serve(
-        listener,
+        (listener, role.and_then(worker::board)),
         server::router(
             state.clone(),
             &serve_security::build(auth, &serve.security, &mut settings.environment),

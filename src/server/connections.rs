@@ -27,6 +27,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Sleep;
 use tower::ServiceExt;
 
+use crate::supervisor::balance::{Board, DEFER_STEP, MAX_DEFERRAL};
+
 /// How long an idle keep-alive connection stays open once the server drains (milliseconds; 0 =
 /// close at once). A supervised worker that drains while a newer one serves keeps them briefly
 /// and answers their next request with `Connection: close`: a client that reuses a connection
@@ -69,9 +71,11 @@ const DEADLINE_GRACE: Duration = Duration::from_millis(250);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serve `app` on `listener` until `stop` turns true; connections still open once `expired`
-/// turns true (plus a short grace for the answers being written) are closed.
+/// turns true (plus a short grace for the answers being written) are closed. With a `board`
+/// (supervised workers sharing the socket) this worker leaves new connections to less loaded
+/// workers while it holds more than its share (supervisor/balance.rs).
 pub(crate) async fn serve(
-    listener: TcpListener,
+    (listener, board): (TcpListener, Option<Arc<Board>>),
     app: Router,
     limits: ConnectionLimits,
     stats: Arc<ConnectionStats>,
@@ -89,17 +93,33 @@ pub(crate) async fn serve(
         .max_buf_size(limits.max_header_bytes.max(64 * 1024))
         .keep_alive(true);
     let http = Arc::new(http);
+    // Held while accepting: a draining worker leaves the board, so nobody defers to it.
+    let place = board.and_then(|b| b.join(std::process::id()));
+    let mut deferred = Duration::ZERO;
     loop {
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = stop.wait_for(|s| *s) => break,
         };
+        if let Some(place) = &place
+            && deferred < MAX_DEFERRAL
+            && place.should_defer(stats.open.load(Ordering::Relaxed))
+        {
+            deferred += DEFER_STEP;
+            tokio::select! {
+                () = tokio::time::sleep(DEFER_STEP) => continue,
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|s| *s) => break,
         };
         match accepted {
             Ok((stream, client)) => {
+                deferred = Duration::ZERO;
+                // Counted here, not in the task, so the next look at the board includes it.
+                stats.open.fetch_add(1, Ordering::Relaxed);
                 stream.set_nodelay(true).ok();
                 let connection = Connection {
                     http: http.clone(),
@@ -115,6 +135,7 @@ pub(crate) async fn serve(
             Err(err) => accept_failed(&stats, &err).await,
         }
     }
+    drop(place);
     drop(listener); // the port closes: new clients are refused instead of queueing
     let every_slot = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let all_closed = slots.acquire_many(every_slot);
@@ -180,8 +201,8 @@ struct Connection {
 }
 
 impl Connection {
+    /// Serve one connection (already counted in `stats.open` by the accept loop).
     async fn run(mut self, stream: TcpStream, client: SocketAddr) {
-        self.stats.open.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::default());
         let io = TokioIo::new(TimedIo::new(stream, activity.clone(), &self.limits, self.stats.clone()));
         let app = self.app.clone();

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
+use super::balance::Board;
 use super::policy::Backoff;
 use super::spawn::{Started, signal, spawn_worker};
 use super::watcher::FileWatcher;
@@ -57,6 +58,8 @@ pub(super) struct Fleet<'a> {
     stopping: Option<Instant>,
     /// The exit status of a failed start.
     failed: Option<ExitStatus>,
+    /// With several workers: the board that spreads connections over them (balance.rs).
+    board: Option<Board>,
 }
 
 impl<'a> Fleet<'a> {
@@ -75,6 +78,13 @@ impl<'a> Fleet<'a> {
             restarts: Vec::new(),
             stopping: None,
             failed: None,
+            board: (plan.processes.workers > 1)
+                .then(|| {
+                    Board::create()
+                        .inspect_err(|err| tracing::warn!(target: "dspy_cli.supervisor", "Connections are not balanced across workers (no shared memory: {err})"))
+                        .ok()
+                })
+                .flatten(),
         }
     }
 
@@ -146,6 +156,7 @@ impl<'a> Fleet<'a> {
             id,
             listen_fd: -1,
             status_fd: -1,
+            board_fd: -1,
             announce: id == 0,
             accept_after_load: late,
             // A reload must not drop a program whose module now fails to import.
@@ -167,7 +178,7 @@ impl<'a> Fleet<'a> {
             &self.python,
             (&self.plan.args, &self.plan.from_dotenv, &self.plan.shared_env),
             role,
-            &self.plan.listener,
+            (&self.plan.listener, self.board.as_ref()),
             &self.events,
         ) {
             Ok(started) => {
@@ -213,7 +224,7 @@ impl<'a> Fleet<'a> {
                 &self.python,
                 (&self.plan.args, &self.plan.from_dotenv, &self.plan.shared_env),
                 role,
-                &self.plan.listener,
+                (&self.plan.listener, self.board.as_ref()),
                 &self.events,
             );
             match spawned {
@@ -343,6 +354,10 @@ impl<'a> Fleet<'a> {
             return;
         }
         let Some(member) = self.members.remove(&id) else { return };
+        if let Some(board) = &self.board {
+            // A worker that crashed never left its seat.
+            board.clear(u32::try_from(member.pid).unwrap_or_default());
+        }
         if self.stopping.is_some() || member.draining {
             return;
         }

@@ -12,6 +12,7 @@
 //!   second one stops the workers at once. Workers get a parent-death signal, so killing the
 //!   supervisor (even with SIGKILL) never leaves one behind.
 
+pub(crate) mod balance;
 mod fleet;
 mod policy;
 mod settings;

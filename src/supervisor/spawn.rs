@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::Sender;
 
 use super::Event;
+use super::balance::Board;
 use super::worker::{ROLE_VAR, WorkerRole};
 
 /// A started worker.
@@ -25,13 +26,14 @@ pub(crate) fn spawn_worker(
     python: &Path,
     (args, from_dotenv, shared_env): (&[String], &[String], &[(String, String)]),
     mut role: WorkerRole,
-    listener: &std::net::TcpListener,
+    (listener, board): (&std::net::TcpListener, Option<&Board>),
     events: &Sender<Event>,
 ) -> std::io::Result<Started> {
     // Both ends are close-on-exec; only the worker's copy of the write end is kept across exec.
     let (reader, writer) = std::io::pipe()?;
     role.listen_fd = listener.as_raw_fd();
     role.status_fd = writer.as_raw_fd();
+    role.board_fd = board.map_or(-1, |b| b.fd().as_raw_fd());
     let id = role.id;
     let mut command = Command::new(python);
     command
@@ -45,7 +47,7 @@ pub(crate) fn spawn_worker(
         command.env_remove(key);
     }
     command.envs(shared_env.iter().map(|(k, v)| (k, v)));
-    let keep = [role.listen_fd, role.status_fd];
+    let keep = [role.listen_fd, role.status_fd, role.board_fd];
     let parent = rustix::process::getpid();
     #[expect(
         unsafe_code,
@@ -82,9 +84,9 @@ pub(crate) fn spawn_worker(
     Ok(Started { pid, stdin })
 }
 
-/// In the forked child: keep the two descriptors open across exec, and die with the parent.
-fn prepare_child(keep: [RawFd; 2], parent: rustix::process::Pid) -> std::io::Result<()> {
-    for fd in keep {
+/// In the forked child: keep the descriptors open across exec (-1: none), and die with the parent.
+fn prepare_child(keep: [RawFd; 3], parent: rustix::process::Pid) -> std::io::Result<()> {
+    for fd in keep.into_iter().filter(|fd| *fd >= 0) {
         #[expect(
             unsafe_code,
             reason = "the descriptor is open in the parent, which is blocked in fork/exec"

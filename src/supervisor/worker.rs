@@ -20,6 +20,8 @@ pub(crate) struct WorkerRole {
     pub(crate) id: u64,
     pub(crate) listen_fd: RawFd,
     pub(crate) status_fd: RawFd,
+    /// The shared board that spreads connections over the workers (-1: none, one worker).
+    pub(crate) board_fd: RawFd,
     /// Print the start-up listing and banner (the first worker only; the others would repeat it).
     pub(crate) announce: bool,
     /// Accept connections only once loaded: another worker serves meanwhile (reload, recycle).
@@ -51,20 +53,31 @@ impl WorkerRole {
         .into_iter()
         .collect();
         format!(
-            "{}:{}:{}:{flags}:{}:{}:{}",
-            self.id, self.listen_fd, self.status_fd, self.max_requests, self.max_rss_mb, self.workers
+            "{}:{}:{}:{}:{flags}:{}:{}:{}",
+            self.id, self.listen_fd, self.status_fd, self.board_fd, self.max_requests, self.max_rss_mb, self.workers
         )
     }
 
     fn parse(text: &str) -> Option<Self> {
         let parts: Vec<&str> = text.split(':').collect();
-        let [id, listen_fd, status_fd, flags, max_requests, max_rss_mb, workers] = parts.as_slice() else {
+        let [
+            id,
+            listen_fd,
+            status_fd,
+            board_fd,
+            flags,
+            max_requests,
+            max_rss_mb,
+            workers,
+        ] = parts.as_slice()
+        else {
             return None;
         };
         Some(Self {
             id: id.parse().ok()?,
             listen_fd: listen_fd.parse().ok()?,
             status_fd: status_fd.parse().ok()?,
+            board_fd: board_fd.parse().ok()?,
             announce: flags.contains('a'),
             accept_after_load: flags.contains('l'),
             strict: flags.contains('s'),
@@ -95,7 +108,10 @@ pub(crate) fn role() -> Option<&'static WorkerRole> {
             // Processes that user code starts must not inherit the socket or the pipe (a
             // pipe kept open elsewhere would hide this worker's exit).
             Some(role) => {
-                for fd in [role.listen_fd, role.status_fd] {
+                for fd in [role.listen_fd, role.status_fd, role.board_fd]
+                    .into_iter()
+                    .filter(|fd| *fd >= 0)
+                {
                     #[expect(
                         unsafe_code,
                         reason = "the supervisor passed these descriptors to us; they stay open"
@@ -109,6 +125,17 @@ pub(crate) fn role() -> Option<&'static WorkerRole> {
         role
     })
     .as_ref()
+}
+
+/// The board that spreads connections over the workers, when the supervisor made one.
+pub(crate) fn board(role: &WorkerRole) -> Option<std::sync::Arc<super::balance::Board>> {
+    if role.board_fd < 0 {
+        return None;
+    }
+    super::balance::Board::inherit(role.board_fd)
+        .inspect_err(|err| tracing::warn!("connections are not balanced with the other workers: {err}"))
+        .ok()
+        .map(std::sync::Arc::new)
 }
 
 /// The inherited listening socket, as a tokio listener (call inside the runtime).
@@ -233,6 +260,7 @@ mod tests {
             id: 7,
             listen_fd: 3,
             status_fd: 9,
+            board_fd: 11,
             announce: false,
             accept_after_load: true,
             strict: true,
