@@ -300,6 +300,86 @@ def test_a_worker_is_recycled_after_max_requests_without_a_failed_request(tmp_pa
         server.stop(signal.SIGKILL)
 
 
+# Holds `mb` megabytes for the life of its process, so the worker's resident memory grows.
+HOG = """
+    import dspy
+
+    HELD = []
+
+    class Hog(dspy.Module):
+        def forward(self, mb: int) -> dict:
+            HELD.append(b"x" * (mb * 1024 * 1024))  # written, so resident
+            return {"held_mb": sum(len(b) for b in HELD) // (1024 * 1024)}
+"""
+
+
+def test_a_worker_over_max_rss_mb_is_replaced_without_a_failed_request(tmp_path):
+    root = project(tmp_path, {"echo.py": echo_module(1), "hog.py": HOG})
+    # A loaded worker uses ~100-200 MB: the limit is well above that and well below the hog's.
+    server = start_server(root, "--no-reload", "--workers", "1", "--max-rss-mb", "600")
+    try:
+        first = child_pids(server.process.pid)
+        assert len(first) == 1
+        with ClientLoop(server, threads=1) as loop:
+            assert wait_until(lambda: len(loop.ok) >= 10, 30)
+            assert "MB of memory" not in output(server), "recycled before the limit was reached"
+            assert server.post("/Hog", {"mb": 700}).json() == {"held_mb": 700}
+            assert wait_until(lambda: "starting its replacement" in output(server), 30), output(server)
+            assert wait_until(lambda: child_pids(server.process.pid) not in ([], first), 60)
+            before = len(loop.ok)
+            assert wait_until(lambda: len(loop.ok) >= before + 10, 30)
+        assert loop.failures == [], loop.failures[:5]
+        assert re.search(r"Worker 0 uses \d+ MB of memory \(max_rss_mb = 600\)", output(server)), output(server)
+        # The old worker drains and exits; its replacement started with nothing held.
+        assert wait_until(lambda: not alive(first[0]), 30)
+        assert httpx.post(server.url + "/Hog", json={"mb": 1}, timeout=10).json() == {"held_mb": 1}
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+PID = """
+    import os
+    import dspy
+
+    class Pid(dspy.Module):
+        def forward(self, text: str) -> dict:
+            return {"pid": os.getpid()}
+"""
+
+
+def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers(tmp_path):
+    import http.client
+    import json
+
+    root = project(tmp_path, {"pid.py": PID})
+    server = start_server(root, "--no-reload", "--workers", "2")
+    try:
+        assert wait_until(lambda: "2 workers serving" in output(server), 60), output(server)
+        host, port = server.url.removeprefix("http://").split(":")
+        # All connected before any is accepted: they wait in the one shared accept queue.
+        connections = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(40)]
+        for connection in connections:
+            connection.connect()
+
+        def pid_of(connection: http.client.HTTPConnection) -> int:
+            connection.request(
+                "POST", "/Pid", body=json.dumps({"text": "x"}), headers={"Content-Type": "application/json"}
+            )
+            response = connection.getresponse()
+            assert response.status == 200
+            return int(json.loads(response.read())["pid"])
+
+        first = [pid_of(c) for c in connections]
+        # Keep-alive: each connection stays with the worker that accepted it.
+        assert [pid_of(c) for c in connections] == first
+        counts = sorted(first.count(pid) for pid in set(first))
+        assert len(counts) == 2 and counts[0] >= 15, f"connections per worker: {counts}"
+        for connection in connections:
+            connection.close()
+    finally:
+        server.stop(signal.SIGKILL)
+
+
 def test_a_start_that_fails_in_a_worker_ends_serve_with_its_status(tmp_path):
     root = project(tmp_path, {"echo.py": echo_module(1), "bad.py": "import nothing_here_at_all\n"})
     port = str(free_port())
