@@ -27,7 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Sleep;
 use tower::ServiceExt;
 
-use crate::supervisor::balance::{Board, DEFER_STEP, MAX_DEFERRAL};
+use crate::supervisor::balance::{Board, DEFER_STEP, MAX_DEFERRAL, Place};
 
 /// How long an idle keep-alive connection stays open once the server drains (milliseconds; 0 =
 /// close at once). A supervised worker that drains while a newer one serves keeps them briefly
@@ -93,22 +93,32 @@ pub(crate) async fn serve(
         .max_buf_size(limits.max_header_bytes.max(64 * 1024))
         .keep_alive(true);
     let http = Arc::new(http);
-    // Held while accepting: a draining worker leaves the board, so nobody defers to it.
-    let place = board.and_then(|b| b.join(std::process::id()));
-    let mut deferred = Duration::ZERO;
+    let place = board.and_then(|board| {
+        let place = board.join().map(Arc::new);
+        if place.is_none() {
+            tracing::warn!("no free seat on the connection balance board: this worker's connections are not balanced");
+        }
+        place
+    });
+    // When this worker started leaving connections to the others (None: it is not deferring).
+    let mut deferring_since: Option<Instant> = None;
     loop {
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = stop.wait_for(|s| *s) => break,
         };
-        if let Some(place) = &place
-            && deferred < MAX_DEFERRAL
-            && place.should_defer(stats.open.load(Ordering::Relaxed))
-        {
-            deferred += DEFER_STEP;
-            tokio::select! {
-                () = tokio::time::sleep(DEFER_STEP) => continue,
-                _ = stop.wait_for(|s| *s) => break,
+        if let Some(place) = &place {
+            if place.should_defer(stats.open.load(Ordering::Relaxed)) {
+                let since = *deferring_since.get_or_insert_with(Instant::now);
+                if since.elapsed() < MAX_DEFERRAL {
+                    tokio::select! {
+                        () = tokio::time::sleep(DEFER_STEP) => continue,
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+                // Deferred long enough (the others are not taking them): accept until even.
+            } else {
+                deferring_since = None;
             }
         }
         let accepted = tokio::select! {
@@ -117,9 +127,6 @@ pub(crate) async fn serve(
         };
         match accepted {
             Ok((stream, client)) => {
-                deferred = Duration::ZERO;
-                // Counted here, not in the task, so the next look at the board includes it.
-                stats.open.fetch_add(1, Ordering::Relaxed);
                 stream.set_nodelay(true).ok();
                 let connection = Connection {
                     http: http.clone(),
@@ -129,13 +136,16 @@ pub(crate) async fn serve(
                     stop: stop.clone(),
                     force: force.clone(),
                     _slot: permit,
+                    _open: OpenConnection::count(stats.clone(), place.clone()),
                 };
                 tokio::spawn(connection.run(stream, client));
             }
             Err(err) => accept_failed(&stats, &err).await,
         }
     }
-    drop(place);
+    if let Some(place) = &place {
+        place.leave(); // draining: no other worker should wait for this one
+    }
     drop(listener); // the port closes: new clients are refused instead of queueing
     let every_slot = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let all_closed = slots.acquire_many(every_slot);
@@ -198,10 +208,36 @@ struct Connection {
     stop: watch::Receiver<bool>,
     force: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
+    _open: OpenConnection,
+}
+
+/// One open connection, counted in the stats and on the balance board (when there is one)
+/// from the accept until the connection (or its task, if never run) is dropped.
+struct OpenConnection {
+    stats: Arc<ConnectionStats>,
+    place: Option<Arc<Place>>,
+}
+
+impl OpenConnection {
+    fn count(stats: Arc<ConnectionStats>, place: Option<Arc<Place>>) -> Self {
+        let open = stats.open.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(place) = &place {
+            place.publish(open);
+        }
+        Self { stats, place }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        let open = self.stats.open.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        if let Some(place) = &self.place {
+            place.publish(open);
+        }
+    }
 }
 
 impl Connection {
-    /// Serve one connection (already counted in `stats.open` by the accept loop).
     async fn run(mut self, stream: TcpStream, client: SocketAddr) {
         let activity = Arc::new(Activity::default());
         let io = TokioIo::new(TimedIo::new(stream, activity.clone(), &self.limits, self.stats.clone()));
@@ -257,7 +293,6 @@ impl Connection {
                 _ = self.force.wait_for(|f| *f) => break, // dropping the connection closes the socket
             }
         }
-        self.stats.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

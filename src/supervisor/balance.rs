@@ -8,29 +8,32 @@
 //! share of new connections would then wait in its own backlog until the restart, and a second
 //! server started by mistake on the same port would silently join instead of failing.)
 //!
-//! Instead every accepting worker publishes how many connections it holds on a small board in
-//! shared memory (a memfd the supervisor creates and every worker maps), and a worker holding
-//! more than the least-loaded other worker plus one leaves the next connection to the others.
-//! It defers for at most [`MAX_DEFERRAL`] in a row, so a stuck or dead worker (the supervisor
-//! clears a dead one's seat) delays new connections by that much at worst and never refuses them.
+//! Instead every accepting worker keeps the number of connections it holds up to date on a small
+//! board in shared memory (a memfd the supervisor creates and every worker maps), and a worker
+//! holding more than the least-loaded other worker plus one leaves the next connection to the
+//! others. One stretch of deferring lasts at most [`MAX_DEFERRAL`]; after that the worker
+//! accepts without deferring until the counts are even again. So a stuck or dead worker (the
+//! supervisor clears a dead one's seat) delays new connections by that much once, and never
+//! refuses them. Seats belong to worker ids, which the supervisor never reuses (pids can be).
 
 use std::os::fd::{AsRawFd as _, BorrowedFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Seats on the board: more accepting workers than this are not balanced (they still serve).
-const SEATS: usize = 64;
+/// Seats on the board: 4 times `--workers`' maximum of 64, for the old and new generation of a
+/// reload both seated. A worker that finds no seat serves unbalanced (and says so).
+const SEATS: usize = 256;
 /// How long a worker waits before looking at the board again while it defers.
 pub(crate) const DEFER_STEP: Duration = Duration::from_millis(2);
 /// The longest a worker defers in a row before it accepts anyway.
 pub(crate) const MAX_DEFERRAL: Duration = Duration::from_millis(20);
 
-/// One worker's seat: its pid (0 = free) and the connections it holds.
+/// One worker's seat: its owner (worker id + 1; 0 = free) and the connections it holds.
 #[repr(C)]
 struct Seat {
-    pid: AtomicU32,
+    owner: AtomicU64,
     open: AtomicU32,
 }
 
@@ -38,6 +41,8 @@ struct Seat {
 pub(crate) struct Board {
     seats: NonNull<Seat>,
     fd: OwnedFd,
+    /// The seat owner this process joins as (a worker's id + 1; 0 in the supervisor).
+    owner: u64,
 }
 
 // SAFETY: the mapping is only accessed through atomics and lives as long as the Board.
@@ -55,11 +60,11 @@ impl Board {
     pub(crate) fn create() -> std::io::Result<Self> {
         let fd = rustix::fs::memfd_create("dspy-cli-balance", rustix::fs::MemfdFlags::CLOEXEC)?;
         rustix::fs::ftruncate(&fd, BOARD_BYTES as u64)?;
-        Self::map(fd)
+        Self::map(fd, 0)
     }
 
-    /// The board whose descriptor the supervisor passed to this worker.
-    pub(crate) fn inherit(fd: RawFd) -> std::io::Result<Self> {
+    /// The board whose descriptor the supervisor passed to worker `id`.
+    pub(crate) fn inherit(fd: RawFd, id: u64) -> std::io::Result<Self> {
         #[expect(
             unsafe_code,
             reason = "the supervisor passed this descriptor to us, and nothing else owns it"
@@ -67,10 +72,10 @@ impl Board {
         // SAFETY: see the reason above.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
-        Self::map(fd)
+        Self::map(fd, id + 1)
     }
 
-    fn map(fd: OwnedFd) -> std::io::Result<Self> {
+    fn map(fd: OwnedFd, owner: u64) -> std::io::Result<Self> {
         use rustix::mm::{MapFlags, ProtFlags, mmap};
         #[expect(unsafe_code, reason = "a fresh shared mapping of a file we own, of its full size")]
         // SAFETY: a new mapping chosen by the kernel, of a file at least BOARD_BYTES long.
@@ -85,7 +90,7 @@ impl Board {
             )?
         };
         let seats = NonNull::new(address.cast::<Seat>()).ok_or_else(|| std::io::Error::other("mmap returned null"))?;
-        Ok(Self { seats, fd })
+        Ok(Self { seats, fd, owner })
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
@@ -98,18 +103,18 @@ impl Board {
 
     fn seats(&self) -> &[Seat] {
         #[expect(unsafe_code, reason = "the mapping holds SEATS seats and lives as long as self")]
-        // SAFETY: zero-filled memory is a valid Seat (two zero atomics); see the reason above.
+        // SAFETY: zero-filled memory is a valid Seat (zero atomics); see the reason above.
         unsafe {
             std::slice::from_raw_parts(self.seats.as_ptr(), SEATS)
         }
     }
 
-    /// Take a free seat for `pid` (None when the board is full: that worker is not balanced).
-    pub(crate) fn join(self: &Arc<Self>, pid: u32) -> Option<Place> {
+    /// Take a free seat for this worker (None when the board is full: it serves unbalanced).
+    pub(crate) fn join(self: &Arc<Self>) -> Option<Place> {
         let seats = self.seats();
         let index = seats.iter().position(|seat| {
-            seat.pid
-                .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Relaxed)
+            seat.owner
+                .compare_exchange(0, self.owner, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         })?;
         // Until its first publish the count may be its previous holder's.
@@ -117,15 +122,16 @@ impl Board {
         Some(Place {
             board: self.clone(),
             index,
+            seated: AtomicBool::new(true),
         })
     }
 
-    /// Free the seat of a worker that died without leaving it (the supervisor's cleanup).
-    pub(crate) fn clear(&self, pid: u32) {
+    /// Free the seat of worker `id` if it died without leaving it (the supervisor's cleanup).
+    pub(crate) fn clear(&self, id: u64) {
         for seat in self.seats() {
             if seat
-                .pid
-                .compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .owner
+                .compare_exchange(id + 1, 0, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
                 return;
@@ -144,32 +150,49 @@ impl Drop for Board {
     }
 }
 
-/// This worker's seat while it accepts connections; left when dropped.
+/// This worker's seat while it accepts connections. Shared with its connections, which keep
+/// the count current as they open and close; [`Place::leave`] when it stops accepting.
 pub(crate) struct Place {
     board: Arc<Board>,
     index: usize,
+    seated: AtomicBool,
 }
 
 impl Place {
-    /// Publish the connections this worker holds now, and say whether it should leave the next
-    /// one to another worker (it holds more than the least-loaded other one plus one).
+    /// Publish the number of connections this worker holds (nothing once it has left).
+    pub(crate) fn publish(&self, open: u64) {
+        if self.seated.load(Ordering::Acquire) {
+            let open = u32::try_from(open).unwrap_or(u32::MAX);
+            self.board.seats()[self.index].open.store(open, Ordering::Relaxed);
+        }
+    }
+
+    /// Should this worker leave the next connection to another one? Yes while it holds more
+    /// than the least-loaded other seated worker plus one.
     pub(crate) fn should_defer(&self, open: u64) -> bool {
+        self.publish(open);
         let seats = self.board.seats();
-        let mine = u32::try_from(open).unwrap_or(u32::MAX);
-        seats[self.index].open.store(mine, Ordering::Relaxed);
+        let mine = seats[self.index].open.load(Ordering::Relaxed);
         let least_other = seats
             .iter()
             .enumerate()
-            .filter(|(i, seat)| *i != self.index && seat.pid.load(Ordering::Acquire) != 0)
+            .filter(|(i, seat)| *i != self.index && seat.owner.load(Ordering::Acquire) != 0)
             .map(|(_, seat)| seat.open.load(Ordering::Relaxed))
             .min();
         least_other.is_some_and(|least| mine > least.saturating_add(1))
+    }
+
+    /// Stop accepting: free the seat, so that no other worker waits for this one.
+    pub(crate) fn leave(&self) {
+        if self.seated.swap(false, Ordering::AcqRel) {
+            self.board.seats()[self.index].owner.store(0, Ordering::Release);
+        }
     }
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.board.seats()[self.index].pid.store(0, Ordering::Release);
+        self.leave();
     }
 }
 
@@ -177,43 +200,44 @@ impl Drop for Place {
 mod tests {
     use super::*;
 
+    /// A second mapping of `board`, as worker `id` sees it.
+    fn worker_view(board: &Board, id: u64) -> Arc<Board> {
+        let copy = rustix::io::fcntl_dupfd_cloexec(board.fd(), 0).unwrap();
+        Arc::new(Board::inherit(std::os::fd::IntoRawFd::into_raw_fd(copy), id).unwrap())
+    }
+
     #[test]
     fn the_busier_worker_defers_until_the_others_catch_up() {
-        let board = Arc::new(Board::create().unwrap());
-        let a = board.join(100).unwrap();
+        let board = Board::create().unwrap();
+        let a = worker_view(&board, 1).join().unwrap();
         assert!(!a.should_defer(5), "alone on the board: never defer");
-        let b = board.join(200).unwrap();
+        let b = worker_view(&board, 2).join().unwrap();
         assert!(!b.should_defer(0));
         assert!(a.should_defer(5), "5 against 0");
         assert!(!a.should_defer(1), "one ahead is within the slack");
-        b.should_defer(4);
+        b.publish(4);
         assert!(!a.should_defer(5));
-        drop(b);
-        assert!(!a.should_defer(50), "a worker that left does not count");
+        b.leave();
+        b.publish(0);
+        assert!(!a.should_defer(50), "a worker that left does not count, nor publish");
     }
 
     #[test]
     fn a_dead_workers_seat_is_cleared_and_reused() {
-        let board = Arc::new(Board::create().unwrap());
-        let a = board.join(100).unwrap();
-        let dead = board.join(200).unwrap();
-        dead.should_defer(0);
+        let board = Board::create().unwrap();
+        let a = worker_view(&board, 1).join().unwrap();
+        let dead = worker_view(&board, 2).join().unwrap();
+        dead.publish(0);
         std::mem::forget(dead); // a crash: the seat is never left
         assert!(a.should_defer(9));
-        board.clear(200);
+        board.clear(7);
+        assert!(a.should_defer(9), "another id's clear does not free it");
+        board.clear(2);
         assert!(!a.should_defer(9));
-        assert_eq!(board.join(300).unwrap().index, 1, "the freed seat is taken again");
-    }
-
-    #[test]
-    fn a_second_mapping_sees_the_same_board() {
-        let board = Arc::new(Board::create().unwrap());
-        let copy = rustix::io::fcntl_dupfd_cloexec(board.fd(), 0).unwrap();
-        let other = Arc::new(Board::inherit(std::os::fd::IntoRawFd::into_raw_fd(copy)).unwrap());
-        let a = board.join(100).unwrap();
-        let b = other.join(200).unwrap();
-        assert_eq!(b.index, 1, "the seat taken through the first mapping is seen");
-        b.should_defer(0);
-        assert!(a.should_defer(3));
+        assert_eq!(
+            worker_view(&board, 3).join().unwrap().index,
+            1,
+            "the freed seat is taken again"
+        );
     }
 }

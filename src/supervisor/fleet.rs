@@ -356,7 +356,7 @@ impl<'a> Fleet<'a> {
         let Some(member) = self.members.remove(&id) else { return };
         if let Some(board) = &self.board {
             // A worker that crashed never left its seat.
-            board.clear(u32::try_from(member.pid).unwrap_or_default());
+            board.clear(id);
         }
         if self.stopping.is_some() || member.draining {
             return;

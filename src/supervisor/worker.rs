@@ -132,7 +132,7 @@ pub(crate) fn board(role: &WorkerRole) -> Option<std::sync::Arc<super::balance::
     if role.board_fd < 0 {
         return None;
     }
-    super::balance::Board::inherit(role.board_fd)
+    super::balance::Board::inherit(role.board_fd, role.id)
         .inspect_err(|err| tracing::warn!("connections are not balanced with the other workers: {err}"))
         .ok()
         .map(std::sync::Arc::new)
