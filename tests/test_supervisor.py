@@ -280,6 +280,29 @@ def test_a_killed_worker_is_restarted_and_loses_only_its_own_requests(tmp_path):
         server.stop(signal.SIGKILL)
 
 
+def test_metrics_count_every_line_when_the_log_rotated_before_the_first_read(tmp_path):
+    # 4 KiB files: ~15 lines each, so 300 requests rotate the log many times before
+    # /api/metrics is first asked (the workers then read every backup).
+    config = (
+        DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1") + "server:\n  log_max_bytes: 4096\n  log_backups: 100\n"
+    )
+    root = make_project(tmp_path, {"echo.py": echo_module(1)}, config)
+    server = start_server(root, "--no-reload", "--workers", "2")
+    try:
+        assert wait_until(lambda: "2 workers serving" in output(server), 60), output(server)
+        for n in range(300):
+            # Fresh connections: both workers write.
+            assert httpx.post(server.url + "/Echo", json={"text": f"t{n}"}, timeout=10).status_code == 200
+        logs = sorted((root / "logs").glob("Echo.log*"))
+        assert len(logs) > 10, logs
+        assert sum(len(p.read_text().splitlines()) for p in logs) == 300
+        for _ in range(4):  # whichever worker answers
+            metrics = httpx.get(server.url + "/api/metrics/Echo").json()["metrics"]
+            assert metrics["call_count"] == 300
+    finally:
+        server.stop(signal.SIGKILL)
+
+
 def test_a_worker_is_recycled_after_max_requests_without_a_failed_request(tmp_path):
     root = project(tmp_path, {"echo.py": echo_module(1)})
     server = start_server(root, "--no-reload", "--workers", "1", "--max-requests-per-worker", "30")

@@ -27,6 +27,12 @@ pub(crate) struct Cursor {
 /// Read up to this much per file and call (the rest is read by the next call).
 const MAX_READ_BYTES: u64 = 256 * 1024 * 1024;
 
+/// The cursor of a program whose log did not exist yet: everything that appears later is new.
+const BEFORE_ANY_FILE: Cursor = Cursor {
+    identity: (0, 0),
+    offset: 0,
+};
+
 fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
@@ -62,25 +68,33 @@ fn read_lines_from(path: &Path, offset: u64, program: &str, store: &MetricsStore
 /// Bring `program`'s counts up to the end of its log file.
 pub(crate) fn catch_up(store: &MetricsStore, cursors: &mut HashMap<String, Cursor>, logs_dir: &Path, program: &str) {
     let base = logs_dir.join(format!("{program}.log"));
-    let Ok(meta) = std::fs::metadata(&base) else { return };
-    if !meta.is_file() {
+    let meta = std::fs::metadata(&base).ok().filter(std::fs::Metadata::is_file);
+    let Some(meta) = meta else {
+        // Nothing written yet: lines that appear later, even if rotated before the next read,
+        // are all new.
+        cursors.entry(program.to_owned()).or_insert(BEFORE_ANY_FILE);
         return;
-    }
+    };
     let current = identity(&meta);
     let start = match cursors.get(program).copied() {
         Some(cursor) if cursor.identity == current => cursor.offset,
         Some(cursor) => {
             // Rotated since the last read: finish the file we were reading (now a backup),
-            // then every newer backup, then the new file from its start.
+            // then every newer backup, then the new file from its start. When that file is
+            // gone (rotated out, or there was none yet), every backup is newer than it.
             let backups = log_and_backups(&base).split_off(1);
             let position = backups
                 .iter()
                 .position(|p| std::fs::metadata(p).is_ok_and(|m| identity(&m) == cursor.identity));
-            if let Some(k) = position {
-                read_lines_from(&backups[k], cursor.offset, program, store);
-                for newer in backups[..k].iter().rev() {
-                    read_lines_from(newer, 0, program, store);
+            let newer = match position {
+                Some(k) => {
+                    read_lines_from(&backups[k], cursor.offset, program, store);
+                    &backups[..k]
                 }
+                None => &backups[..],
+            };
+            for path in newer.iter().rev() {
+                read_lines_from(path, 0, program, store);
             }
             0
         }
@@ -138,6 +152,30 @@ mod tests {
         assert_eq!(store.program_json("P")["call_count"], 4);
         catch_up(&store, &mut cursors, &dir, "P");
         assert_eq!(store.program_json("P")["call_count"], 4);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn lines_rotated_before_the_first_read_are_counted() {
+        let dir = std::env::temp_dir().join(format!("dspy-shared-logs-first-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = dir.join("P.log");
+        let line = "{\"timestamp\":\"2026-01-01T00:00:00\",\"program\":\"P\",\"duration_ms\":1.0,\"success\":true}\n";
+        let store = MetricsStore::default();
+        let mut cursors = HashMap::new();
+        catch_up(&store, &mut cursors, &dir, "P"); // at start-up: no log yet
+        for _ in 0..3 {
+            append(&base, line);
+            append(&base, line);
+            for n in (1..3).rev() {
+                std::fs::rename(backup_path(&base, n), backup_path(&base, n + 1)).ok();
+            }
+            std::fs::rename(&base, backup_path(&base, 1)).unwrap();
+        }
+        append(&base, line);
+        catch_up(&store, &mut cursors, &dir, "P");
+        assert_eq!(store.program_json("P")["call_count"], 7);
         std::fs::remove_dir_all(&dir).ok();
     }
 }
