@@ -17,7 +17,8 @@ from .servers import EXPECTED_ANSWER, QUESTION
 
 
 def check_log(logs_dir: Path, program: str, responses_ok: int) -> dict:
-    """Every line of logs/<program>.log: valid JSON, success, expected answer; lines vs 200s received.
+    """Every line of logs/<program>.log and its rotated backups: valid JSON, success, expected
+    answer; lines vs 200s received.
 
     Requests the client cancels at the deadline (oha -z) may still complete and be logged as successes
     (upstream), or be logged as cancelled (ours): neither is an error. Fewer successful lines than 200s
@@ -25,8 +26,9 @@ def check_log(logs_dir: Path, program: str, responses_ok: int) -> dict:
     """
     lines = invalid = wrong = failed = cancelled = 0
     expected = EXPECTED_ANSWER[program]
-    path = logs_dir / f"{program}.log"
-    if path.exists():
+    # With many requests the log rotates (server.log_max_bytes): its backups hold lines too.
+    paths = sorted(logs_dir.glob(f"{program}.log*"))
+    for path in paths:
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 lines += 1
