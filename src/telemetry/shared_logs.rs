@@ -128,13 +128,22 @@ mod tests {
         file.write_all(text.as_bytes()).unwrap();
     }
 
-    #[test]
-    fn counts_every_complete_line_once_across_rotations() {
-        let dir = std::env::temp_dir().join(format!("dspy-shared-logs-{}", std::process::id()));
+    const LINE: &str =
+        "{\"timestamp\":\"2026-01-01T00:00:00\",\"program\":\"P\",\"duration_ms\":1.0,\"success\":true}\n";
+
+    /// A fresh logs directory named after the test, and the path of program P's log in it.
+    fn logs_dir(test: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("dspy-shared-logs-{test}-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
         std::fs::create_dir_all(&dir).unwrap();
         let base = dir.join("P.log");
-        let line = "{\"timestamp\":\"2026-01-01T00:00:00\",\"program\":\"P\",\"duration_ms\":1.0,\"success\":true}\n";
+        (dir, base)
+    }
+
+    #[test]
+    fn counts_every_complete_line_once_across_rotations() {
+        let (dir, base) = logs_dir("rotations");
+        let line = LINE;
         let store = MetricsStore::default();
         let mut cursors = HashMap::new();
         append(&base, line);
@@ -157,11 +166,8 @@ mod tests {
 
     #[test]
     fn lines_rotated_before_the_first_read_are_counted() {
-        let dir = std::env::temp_dir().join(format!("dspy-shared-logs-first-{}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).unwrap();
-        let base = dir.join("P.log");
-        let line = "{\"timestamp\":\"2026-01-01T00:00:00\",\"program\":\"P\",\"duration_ms\":1.0,\"success\":true}\n";
+        let (dir, base) = logs_dir("first-read");
+        let line = LINE;
         let store = MetricsStore::default();
         let mut cursors = HashMap::new();
         catch_up(&store, &mut cursors, &dir, "P"); // at start-up: no log yet
