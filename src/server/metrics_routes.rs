@@ -2,6 +2,7 @@
 //! and `/metrics` (Prometheus). None of them rescans a log file.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, Query, State};
@@ -14,8 +15,27 @@ use super::response::json;
 use super::{AppState, Served};
 use crate::telemetry::{EngineGauges, capped_limit, images_not_saved, log_and_backups, newest_entries, sort_programs};
 
+/// Supervised workers: count the lines every worker appended to the log files since the last
+/// read (one process counts its own writes: nothing to do). The backlog after a burst can be
+/// large, so it is read on a blocking thread, not on the one serving requests.
+async fn catch_up(served: &Arc<Served>, program: Option<&str>) {
+    if !served.metrics.follows_log_files() {
+        return;
+    }
+    let served = served.clone();
+    let program = program.map(str::to_owned);
+    tokio::task::spawn_blocking(move || match program {
+        Some(program) => served
+            .metrics
+            .refresh(&served.logs_dir, std::iter::once(program.as_str())),
+        None => served.metrics.refresh(&served.logs_dir, served.program_names()),
+    })
+    .await
+    .ok();
+}
+
 pub(crate) async fn all(Ready(served): Ready, Query(query): Query<HashMap<String, String>>) -> Response {
-    served.metrics.refresh(&served.logs_dir, served.program_names());
+    catch_up(&served, None).await;
     let mut programs: Vec<Value> = served.program_names().map(|p| served.metrics.program_json(p)).collect();
     let sort_by = query.get("sort_by").map_or("calls", String::as_str);
     let order = query.get("order").map_or("desc", String::as_str);
@@ -27,9 +47,7 @@ pub(crate) async fn one(Ready(served): Ready, Path(program): Path<String>) -> Re
     if !served.has_program(&program) {
         return Err(ApiError::ProgramNotFound(program));
     }
-    served
-        .metrics
-        .refresh(&served.logs_dir, std::iter::once(program.as_str()));
+    catch_up(&served, Some(&program)).await;
     Ok(json(
         StatusCode::OK,
         &json!({"metrics": served.metrics.program_json(&program)}),
@@ -65,6 +83,7 @@ pub(crate) async fn logs(
 }
 
 pub(crate) async fn prometheus(State(state): State<AppState>, Ready(served): Ready) -> Response {
+    catch_up(&served, None).await;
     let text = served
         .http_metrics
         .render(&usage(&served), &engine_gauges(&state, &served));
@@ -79,7 +98,6 @@ pub(crate) async fn prometheus(State(state): State<AppState>, Ready(served): Rea
 }
 
 fn usage(served: &Served) -> Vec<(String, crate::telemetry::UsageTotals)> {
-    served.metrics.refresh(&served.logs_dir, served.program_names());
     served
         .program_names()
         .map(|p| (p.to_owned(), served.metrics.usage(p)))

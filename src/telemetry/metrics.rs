@@ -155,6 +155,11 @@ impl MetricsStore {
         self.from_files.store(true, Ordering::Relaxed);
     }
 
+    /// Are the counts built from the log files (supervised workers)?
+    pub(crate) fn follows_log_files(&self) -> bool {
+        self.from_files.load(Ordering::Relaxed)
+    }
+
     /// A line this process has just written.
     pub(crate) fn record_written(&self, entry: &Map<String, Value>) {
         if !self.from_files.load(Ordering::Relaxed) {
