@@ -108,7 +108,7 @@ pub(crate) async fn serve(
             _ = stop.wait_for(|s| *s) => break,
         };
         if let Some(place) = &place {
-            if place.should_defer(stats.open.load(Ordering::Relaxed)) {
+            if place.should_defer() {
                 let since = *deferring_since.get_or_insert_with(Instant::now);
                 if since.elapsed() < MAX_DEFERRAL {
                     tokio::select! {

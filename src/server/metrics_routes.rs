@@ -18,7 +18,7 @@ use crate::telemetry::{EngineGauges, capped_limit, images_not_saved, log_and_bac
 /// Supervised workers: count the lines every worker appended to the log files since the last
 /// read (one process counts its own writes: nothing to do). The backlog after a burst can be
 /// large, so it is read on a blocking thread, not on the one serving requests.
-async fn catch_up(served: &Arc<Served>, program: Option<&str>) {
+async fn refresh_metrics(served: &Arc<Served>, program: Option<&str>) {
     if !served.metrics.follows_log_files() {
         return;
     }
@@ -35,7 +35,7 @@ async fn catch_up(served: &Arc<Served>, program: Option<&str>) {
 }
 
 pub(crate) async fn all(Ready(served): Ready, Query(query): Query<HashMap<String, String>>) -> Response {
-    catch_up(&served, None).await;
+    refresh_metrics(&served, None).await;
     let mut programs: Vec<Value> = served.program_names().map(|p| served.metrics.program_json(p)).collect();
     let sort_by = query.get("sort_by").map_or("calls", String::as_str);
     let order = query.get("order").map_or("desc", String::as_str);
@@ -47,7 +47,7 @@ pub(crate) async fn one(Ready(served): Ready, Path(program): Path<String>) -> Re
     if !served.has_program(&program) {
         return Err(ApiError::ProgramNotFound(program));
     }
-    catch_up(&served, Some(&program)).await;
+    refresh_metrics(&served, Some(&program)).await;
     Ok(json(
         StatusCode::OK,
         &json!({"metrics": served.metrics.program_json(&program)}),
@@ -83,7 +83,7 @@ pub(crate) async fn logs(
 }
 
 pub(crate) async fn prometheus(State(state): State<AppState>, Ready(served): Ready) -> Response {
-    catch_up(&served, None).await;
+    refresh_metrics(&served, None).await;
     let text = served
         .http_metrics
         .render(&usage(&served), &engine_gauges(&state, &served));

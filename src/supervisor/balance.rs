@@ -168,9 +168,8 @@ impl Place {
     }
 
     /// Should this worker leave the next connection to another one? Yes while it holds more
-    /// than the least-loaded other seated worker plus one.
-    pub(crate) fn should_defer(&self, open: u64) -> bool {
-        self.publish(open);
+    /// than the least-loaded other seated worker plus one (counts as its connections published).
+    pub(crate) fn should_defer(&self) -> bool {
         let seats = self.board.seats();
         let mine = seats[self.index].open.load(Ordering::Relaxed);
         let least_other = seats
@@ -210,16 +209,21 @@ mod tests {
     fn the_busier_worker_defers_until_the_others_catch_up() {
         let board = Board::create().unwrap();
         let a = worker_view(&board, 1).join().unwrap();
-        assert!(!a.should_defer(5), "alone on the board: never defer");
+        a.publish(5);
+        assert!(!a.should_defer(), "alone on the board: never defer");
         let b = worker_view(&board, 2).join().unwrap();
-        assert!(!b.should_defer(0));
-        assert!(a.should_defer(5), "5 against 0");
-        assert!(!a.should_defer(1), "one ahead is within the slack");
+        b.publish(0);
+        assert!(!b.should_defer());
+        assert!(a.should_defer(), "5 against 0");
+        a.publish(1);
+        assert!(!a.should_defer(), "one ahead is within the slack");
         b.publish(4);
-        assert!(!a.should_defer(5));
+        a.publish(5);
+        assert!(!a.should_defer());
         b.leave();
         b.publish(0);
-        assert!(!a.should_defer(50), "a worker that left does not count, nor publish");
+        a.publish(50);
+        assert!(!a.should_defer(), "a worker that left does not count, nor publish");
     }
 
     #[test]
@@ -229,11 +233,12 @@ mod tests {
         let dead = worker_view(&board, 2).join().unwrap();
         dead.publish(0);
         std::mem::forget(dead); // a crash: the seat is never left
-        assert!(a.should_defer(9));
+        a.publish(9);
+        assert!(a.should_defer());
         board.clear(7);
-        assert!(a.should_defer(9), "another id's clear does not free it");
+        assert!(a.should_defer(), "another id's clear does not free it");
         board.clear(2);
-        assert!(!a.should_defer(9));
+        assert!(!a.should_defer());
         assert_eq!(
             worker_view(&board, 3).join().unwrap().index,
             1,

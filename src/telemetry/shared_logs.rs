@@ -143,20 +143,19 @@ mod tests {
     #[test]
     fn counts_every_complete_line_once_across_rotations() {
         let (dir, base) = logs_dir("rotations");
-        let line = LINE;
         let store = MetricsStore::default();
         let mut cursors = HashMap::new();
-        append(&base, line);
-        append(&base, &line[..20]); // a line still being written
+        append(&base, LINE);
+        append(&base, &LINE[..20]); // a line still being written
         catch_up(&store, &mut cursors, &dir, "P");
         assert_eq!(store.program_json("P")["call_count"], 1);
-        append(&base, &line[20..]);
+        append(&base, &LINE[20..]);
         // Rotate twice before the next read.
         std::fs::rename(&base, backup_path(&base, 1)).unwrap();
-        append(&base, line);
+        append(&base, LINE);
         std::fs::rename(backup_path(&base, 1), backup_path(&base, 2)).unwrap();
         std::fs::rename(&base, backup_path(&base, 1)).unwrap();
-        append(&base, line);
+        append(&base, LINE);
         catch_up(&store, &mut cursors, &dir, "P");
         assert_eq!(store.program_json("P")["call_count"], 4);
         catch_up(&store, &mut cursors, &dir, "P");
@@ -167,19 +166,18 @@ mod tests {
     #[test]
     fn lines_rotated_before_the_first_read_are_counted() {
         let (dir, base) = logs_dir("first-read");
-        let line = LINE;
         let store = MetricsStore::default();
         let mut cursors = HashMap::new();
         catch_up(&store, &mut cursors, &dir, "P"); // at start-up: no log yet
         for _ in 0..3 {
-            append(&base, line);
-            append(&base, line);
+            append(&base, LINE);
+            append(&base, LINE);
             for n in (1..3).rev() {
                 std::fs::rename(backup_path(&base, n), backup_path(&base, n + 1)).ok();
             }
             std::fs::rename(&base, backup_path(&base, 1)).unwrap();
         }
-        append(&base, line);
+        append(&base, LINE);
         catch_up(&store, &mut cursors, &dir, "P");
         assert_eq!(store.program_json("P")["call_count"], 7);
         std::fs::remove_dir_all(&dir).ok();
