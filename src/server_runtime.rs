@@ -2,11 +2,14 @@
 
 use tokio::runtime::Runtime;
 
-pub(crate) fn build_runtime() -> std::io::Result<Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("dspy-tokio")
-        .build()
+/// A multi-thread runtime with `worker_threads` threads (`None`: one per core, or
+/// `TOKIO_WORKER_THREADS`), named `dspy-tokio` so profiles and `/proc` can tell them apart.
+pub(crate) fn build_runtime(worker_threads: Option<usize>) -> std::io::Result<Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads);
+    }
+    builder.enable_all().thread_name("dspy-tokio").build()
 }
 
 /// Resolves on the first SIGINT (Ctrl+C) or SIGTERM.

@@ -44,6 +44,10 @@ def test_no_command_prints_help_and_exits_2():
             ["serve", "--sync-workers", "0"],
             "Error: Invalid value for '--sync-workers': 0 is not in the range 1<=x<=200.",
         ),
+        (
+            ["serve", "--runtime-threads", "65"],
+            "Error: Invalid value for '--runtime-threads': 65 is not in the range 1<=x<=64.",
+        ),
         (["foo"], "Error: No such command 'foo'."),
     ],
 )

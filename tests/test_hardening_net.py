@@ -282,6 +282,7 @@ def test_a_full_queue_answers_429_at_once(project):
         ("max_body_bytes: -5", "'server.max_body_bytes' must be a whole number"),
         ("max_header_bytes: 100", "'server.max_header_bytes' must be a whole number from 8192"),
         ("sync_worker_threads: 0", "'server.sync_worker_threads' must be a whole number from 1 to 200"),
+        ("runtime_threads: 0", "'server.runtime_threads' must be a whole number from 1 to 64"),
         (
             "queue_timeout_seconds: 1e20",
             "'server.queue_timeout_seconds' must be a number of seconds above 0 and at most 86400",

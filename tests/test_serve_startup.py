@@ -206,6 +206,29 @@ def test_unknown_config_keys_are_warned_by_name_and_the_rest_applies(serve):
     assert server.post("/Echo", {"text": "hi"}).json() == {"echo": "hi"}
 
 
+def http_runtime_threads(pid: int) -> int:
+    """Threads of the server's tokio runtime, by the name it gives them."""
+    names = (task / "comm" for task in Path(f"/proc/{pid}/task").iterdir())
+    return sum(1 for name in names if name.read_text().strip() == "dspy-tokio")
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "threads"),
+    [
+        ("", (), 1),
+        ("server:\n  runtime_threads: 3\n", (), 3),
+        ("server:\n  runtime_threads: 3\n", ("--runtime-threads", "2"), 2),
+    ],
+    ids=["default", "config", "flag-wins"],
+)
+def test_runtime_threads_flag_then_config_then_one(serve, config, args, threads):
+    server = serve(ECHO, DEFAULT_CONFIG + config, *args)
+    # Counted before any request: tokio's blocking pool (same name) starts threads only on demand.
+    assert http_runtime_threads(server.process.pid) == threads
+    assert f"  HTTP runtime threads: {threads}\n" in server.stdout()
+    assert server.post("/Echo", {"text": "hi"}).json() == {"echo": "hi"}
+
+
 def test_strict_exits_1_when_a_module_file_fails(tmp_path):
     make_project(
         tmp_path, {**ECHO, "syntax.py": BROKEN["syntax.py"]}, DEFAULT_CONFIG.format(api_base="http://127.0.0.1:9/v1")

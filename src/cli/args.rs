@@ -149,6 +149,14 @@ fn sync_workers_in_range(value: &str) -> Result<usize, ArgError> {
         .ok_or_else(|| out_of_range(workers, "1<=x<=200"))
 }
 
+fn runtime_threads_in_range(value: &str) -> Result<usize, ArgError> {
+    let threads: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
+    usize::try_from(threads)
+        .ok()
+        .filter(|t| (1..=64).contains(t))
+        .ok_or_else(|| out_of_range(threads, "1<=x<=64"))
+}
+
 /// Seconds of grace after a stop signal: 0 to one day (larger would overflow the timer).
 fn shutdown_seconds_in_range(value: &str) -> Result<f64, ArgError> {
     let seconds: f64 = value.trim().parse().map_err(|_| not_a_number(value, "float"))?;
@@ -238,6 +246,9 @@ pub(crate) struct ServeArgs {
     /// Maximum threads for sync module execution (default: server.sync_worker_threads, else 128)
     #[arg(long, value_parser = sync_workers_in_range, env = EnvVars::DSPY_CLI_SYNC_WORKERS)]
     pub(crate) sync_workers: Option<usize>,
+    /// Threads of the Rust HTTP runtime per process (default: server.runtime_threads, else 1)
+    #[arg(long, value_parser = runtime_threads_in_range, env = EnvVars::DSPY_CLI_RUNTIME_THREADS)]
+    pub(crate) runtime_threads: Option<usize>,
     /// Exit with status 1 if any module file fails to load (for CI and deploys)
     #[arg(long, env = EnvVars::DSPY_CLI_STRICT)]
     pub(crate) strict: bool,
@@ -294,6 +305,7 @@ impl ServeArgs {
             auth: false,
             no_auth: true,
             sync_workers: None,
+            runtime_threads: None,
             strict: false,
             mock_lm: options.mock_lm,
             shutdown_timeout: options.shutdown_timeout,

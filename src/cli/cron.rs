@@ -31,7 +31,7 @@ pub(super) fn cron(py: Python<'_>, args: &CronArgs, argv: &[String]) -> ExitStat
         Ok(prepared) => prepared,
         Err(status) => return status,
     };
-    let runtime = match build_runtime() {
+    let runtime = match build_runtime(None) {
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
     };

@@ -18,7 +18,7 @@ pub(super) fn mock_lm(py: Python<'_>, args: &MockLmArgs) -> ExitStatus {
     let address = format!("{}:{}", args.host, args.port);
     // Nothing here needs Python: run the whole server detached.
     py.detach(|| {
-        let runtime = match build_runtime() {
+        let runtime = match build_runtime(None) {
             Ok(rt) => rt,
             Err(err) => {
                 eprintln!("Error: could not start the async runtime: {err}");

@@ -86,7 +86,7 @@ pub(super) struct Prepared {
 /// Bind the port here and run the server in supervised worker processes.
 fn supervise(py: Python<'_>, args: &ServeArgs, raw_args: &[String], prepared: &Prepared, auth: bool) -> ExitStatus {
     quiet_python_sigint(py);
-    let runtime = match build_runtime() {
+    let runtime = match build_runtime(None) {
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
     };
@@ -290,7 +290,7 @@ fn run(py: Python<'_>, args: &ServeArgs, prepared: Prepared, auth: bool) -> Exit
     let announce = role.is_none_or(|r| r.announce);
     let no_cron = !serve.cron || role.is_some_and(|r| !r.run_cron);
     quiet_python_sigint(py);
-    let runtime = match build_runtime() {
+    let runtime = match build_runtime(Some(serve.runtime_threads)) {
         Ok(rt) => rt,
         Err(err) => return abort(&format!("Error: could not start the async runtime: {err}")),
     };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::args::ServeArgs;
 use super::data_settings::DataSettings;
-use super::serve_limits::{connection_limits, request_limits, sync_worker_threads};
+use super::serve_limits::{connection_limits, request_limits, runtime_threads, sync_worker_threads};
 use super::serve_security::{self, SecuritySettings, security_settings};
 use crate::config::{ConfigError, ProjectConfig};
 use crate::scheduler::{ScheduleError, Zone};
@@ -27,12 +27,18 @@ pub(super) enum SettingsError {
 
 /// Default maximum of the sync pool: enough threads for 100+ concurrent LM calls.
 const DEFAULT_SYNC_WORKERS: usize = 128;
+/// One tokio thread, as Granian's default: the HTTP side costs a few hundredths of a
+/// millisecond per request, and a second thread on a small box mostly competes with the
+/// thread holding the GIL (same-run A/B in bench/README.md: no-LM +24% req/s, -21% CPU).
+const DEFAULT_RUNTIME_THREADS: usize = 1;
 
 pub(super) struct ServeSettings {
     /// `--logs-dir` (relative to the project), else `./logs`.
     pub(super) logs_dir: PathBuf,
     /// `--sync-workers`, else `server.sync_worker_threads`, else 128.
     pub(super) sync_workers: usize,
+    /// `--runtime-threads`, else `server.runtime_threads`, else 1: the HTTP runtime's threads.
+    pub(super) runtime_threads: usize,
     pub(super) fresh_instance_per_request: bool,
     /// `--shutdown-timeout`: grace for in-flight requests after the first stop signal.
     pub(super) shutdown_timeout: Duration,
@@ -55,6 +61,7 @@ impl ServeSettings {
     /// Every error names the setting and the value that is wrong.
     pub(super) fn resolve(args: &ServeArgs, config: &ProjectConfig, cwd: &Path) -> Result<Self, SettingsError> {
         let configured_workers = sync_worker_threads(config)?;
+        let configured_runtime_threads = runtime_threads(config)?;
         let fresh_instance_per_request = config.server.fresh_instance_per_request.flag()?.unwrap_or(false);
         let limits = request_limits(config)?;
         let connections = connection_limits(config)?;
@@ -64,6 +71,10 @@ impl ServeSettings {
         Ok(Self {
             logs_dir: args.logs_dir.as_ref().map_or_else(|| cwd.join("logs"), |d| cwd.join(d)),
             sync_workers: args.sync_workers.or(configured_workers).unwrap_or(DEFAULT_SYNC_WORKERS),
+            runtime_threads: args
+                .runtime_threads
+                .or(configured_runtime_threads)
+                .unwrap_or(DEFAULT_RUNTIME_THREADS),
             fresh_instance_per_request,
             shutdown_timeout: Duration::from_secs_f64(args.shutdown_timeout.max(0.0)),
             limits,
@@ -92,6 +103,7 @@ impl ServeSettings {
         }
         println!("  logs: {}", self.logs_dir.display());
         println!("  sync worker threads (max): {}", self.sync_workers);
+        println!("  HTTP runtime threads: {}", self.runtime_threads);
         println!("  fresh instance per request: {}", self.fresh_instance_per_request);
         println!("  shutdown timeout: {}s", self.shutdown_timeout.as_secs_f64());
         println!(
@@ -188,8 +200,12 @@ mod tests {
         assert_eq!(settings.sync_workers, 3);
         let settings = resolve(&[], "  sync_worker_threads: 9\n").unwrap();
         assert_eq!(settings.sync_workers, 9);
+        let settings = resolve(&["--runtime-threads", "2"], "  runtime_threads: 4\n").unwrap();
+        assert_eq!(settings.runtime_threads, 2);
+        assert_eq!(resolve(&[], "  runtime_threads: 4\n").unwrap().runtime_threads, 4);
         let settings = resolve(&["--logs-dir", "l", "--no-cron"], "  other: 1\n").unwrap();
         assert_eq!(settings.sync_workers, DEFAULT_SYNC_WORKERS);
+        assert_eq!(settings.runtime_threads, DEFAULT_RUNTIME_THREADS);
         assert_eq!(settings.logs_dir, Path::new("/p/l"));
         assert!(!settings.cron);
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(30));

@@ -31,6 +31,7 @@ impl EnvVars {
     pub(crate) const DSPY_CLI_MAX_RSS_MB: &'static str = "DSPY_CLI_MAX_RSS_MB";
     /// `serve --sync-workers`.
     pub(crate) const DSPY_CLI_SYNC_WORKERS: &'static str = "DSPY_CLI_SYNC_WORKERS";
+    pub(crate) const DSPY_CLI_RUNTIME_THREADS: &'static str = "DSPY_CLI_RUNTIME_THREADS";
     /// `serve --strict`.
     pub(crate) const DSPY_CLI_STRICT: &'static str = "DSPY_CLI_STRICT";
     /// `serve`/`cron --mock-lm`.

@@ -138,6 +138,8 @@ section! {
         body_read_timeout_seconds: f64,
         sync_worker_threads: u64,
         fresh_instance_per_request: bool,
+        // Threads of the Rust HTTP runtime (cli/serve_limits.rs).
+        runtime_threads: u64,
         // Connections (cli/serve_limits.rs).
         max_connections: u64,
         max_header_bytes: u64,
