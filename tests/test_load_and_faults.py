@@ -323,3 +323,54 @@ def test_second_signal_exits_at_once(tmp_path):
             assert time.monotonic() - started < 5
             with contextlib.suppress(httpx.HTTPError):
                 pending.result()
+
+
+GATE = {
+    "gate.py": """
+        import threading
+        import dspy
+
+        opened = threading.Event()
+
+        class Gate(dspy.Module):
+            def forward(self, action: str) -> dict:
+                if action == "wait":
+                    # Quick until now, this call blocks until another call of Gate opens it.
+                    passed = opened.wait(30)
+                    opened.clear()
+                    return {"passed": passed}
+                if action == "open":
+                    opened.set()
+                return {"passed": None}
+    """
+}
+
+
+def engine_gauge(server, name: str) -> float:
+    families = {f.name: f for f in text_string_to_metric_families(server.client.get("/metrics").text)}
+    return families[f"dspy_{name}"].samples[0].value
+
+
+def test_quick_program_jobs_ride_the_running_thread_and_a_blocked_rider_is_not_waited_for(serve):
+    server = serve(GATE)
+    # A quick program under concurrent load: most jobs are taken by the thread already running
+    # one (it holds the GIL) instead of waking a thread that would only wait for it.
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda _: server.post("/Gate", {"action": "noop"}).status_code, range(400)))
+    assert statuses == [200] * 400
+    assert engine_gauge(server, "sync_pool_rider_jobs") > 0
+    # A job of that program that blocks (an LM call, a lock): a job left for its thread gets
+    # another one after a short wait. Without that, "open" would wait behind "wait" for 30 s.
+    for _attempt in range(5):
+        fallbacks = engine_gauge(server, "sync_pool_rider_fallbacks")
+        for _ in range(3):
+            server.post("/Gate", {"action": "noop"})  # the program counts as quick again
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(server.post, "/Gate", {"action": "wait"})
+            assert wait_until(lambda: engine_gauge(server, "sync_pool_busy_threads") >= 1, timeout=10)
+            assert server.post("/Gate", {"action": "open"}).status_code == 200
+            assert waiting.result().json() == {"passed": True}
+        if engine_gauge(server, "sync_pool_rider_fallbacks") > fallbacks:
+            break
+    else:
+        pytest.fail("the 'open' job was never left for the blocked thread (was Gate ever quick?)")

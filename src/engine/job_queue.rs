@@ -6,6 +6,14 @@
 //! a quarter of the pool threads' CPU in the kernel's task switching on the no-LM route. A
 //! waiting thread here parks at once, and a job wakes exactly one parked thread, only when
 //! one is parked.
+//!
+//! Riders: a thread running a job of a quick program (one that has been finishing in well under
+//! a millisecond) will look at the queue again as soon as it is done, holding the GIL. A quick
+//! job pushed while such a thread runs does not wake a parked thread, which would only wait
+//! for the GIL and cost two context switches: the rider takes it next. The rider leaves (and
+//! the count drops) in the same critical section as its last look, so a job queued for a rider
+//! is always seen by one; if the rider's job turns out slow, the submitter's fallback
+//! ([`JobQueue::nudge`]) wakes a parked thread after a short wait.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -24,6 +32,8 @@ struct State<T> {
     closed: bool,
     /// Threads parked in [`JobQueue::recv_timeout`]; a push wakes one only if there is one.
     parked: usize,
+    /// Threads running a quick job that will look at the queue again when done.
+    riders: usize,
 }
 
 pub(crate) struct JobQueue<T> {
@@ -38,6 +48,7 @@ impl<T> JobQueue<T> {
                 jobs: VecDeque::new(),
                 closed: false,
                 parked: 0,
+                riders: 0,
             }),
             ready: Condvar::new(),
         }
@@ -48,23 +59,46 @@ impl<T> JobQueue<T> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queue a job; returns it back if the queue is closed.
-    pub(crate) fn push(&self, job: T) -> Result<(), T> {
+    /// Queue a job; returns it back if the queue is closed. `Ok(true)`: the job was left for a
+    /// rider (`quick` and one is running) instead of waking a parked thread.
+    pub(crate) fn push(&self, job: T, quick: bool) -> Result<bool, T> {
         let mut state = self.lock();
         if state.closed {
             return Err(job);
         }
         state.jobs.push_back(job);
-        let wake = state.parked > 0;
+        let for_rider = quick && state.riders > 0;
+        let wake = state.parked > 0 && !for_rider;
         drop(state);
         if wake {
             self.ready.notify_one();
         }
-        Ok(())
+        Ok(for_rider)
     }
 
-    pub(crate) fn try_recv(&self) -> Option<T> {
-        self.lock().jobs.pop_front()
+    /// Become a rider (about to run a quick job): pushes of quick jobs count on this thread.
+    pub(crate) fn ride(&self) {
+        self.lock().riders += 1;
+    }
+
+    /// The next queued job, if any; `riding`: this thread was a rider, and stops being one in
+    /// the same critical section as this look.
+    pub(crate) fn try_recv(&self, riding: bool) -> Option<T> {
+        let mut state = self.lock();
+        if riding {
+            state.riders -= 1;
+        }
+        state.jobs.pop_front()
+    }
+
+    /// A job left for a rider is still waiting: wake a parked thread if any job is queued.
+    pub(crate) fn nudge(&self) {
+        let state = self.lock();
+        let wake = state.parked > 0 && !state.jobs.is_empty();
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
     }
 
     /// The next job, waiting up to `timeout`. Queued jobs are still handed out after close.
@@ -129,7 +163,7 @@ mod tests {
                 let queue = queue.clone();
                 std::thread::spawn(move || {
                     for i in 0..JOBS {
-                        assert!(queue.push(i).is_ok());
+                        assert!(queue.push(i, false).is_ok());
                     }
                 })
             })
@@ -146,10 +180,53 @@ mod tests {
     fn times_out_when_empty_and_drains_after_close() {
         let queue = JobQueue::new();
         assert!(matches!(queue.recv_timeout(Duration::from_millis(20)), Recv::Timeout));
-        queue.push(1).ok();
+        queue.push(1, false).ok();
         queue.close();
-        assert!(queue.push(2).is_err(), "a closed queue refuses jobs");
+        assert!(queue.push(2, false).is_err(), "a closed queue refuses jobs");
         assert!(matches!(queue.recv_timeout(Duration::from_secs(1)), Recv::Job(1)));
         assert!(matches!(queue.recv_timeout(Duration::from_secs(1)), Recv::Closed));
+    }
+
+    #[test]
+    fn a_quick_job_waits_for_the_rider_and_a_nudge_wakes_a_parked_thread() {
+        let queue = Arc::new(JobQueue::new());
+        let parked = {
+            let queue = queue.clone();
+            std::thread::spawn(move || queue.recv_timeout(Duration::from_secs(10)))
+        };
+        while queue.lock().parked == 0 {
+            std::thread::yield_now();
+        }
+        queue.ride();
+        assert_eq!(queue.push(1, true).ok(), Some(true), "left for the rider");
+        assert_eq!(
+            queue.push(2, false).ok(),
+            Some(false),
+            "a slow program's job wakes a thread"
+        );
+        let woken = parked.join().unwrap();
+        assert!(matches!(woken, Recv::Job(1)), "the woken thread takes the oldest job");
+        assert_eq!(
+            queue.try_recv(true),
+            Some(2),
+            "the rider's last look sees what was left for it"
+        );
+        assert_eq!(queue.push(3, true).ok(), Some(false), "no rider left: wake as usual");
+        assert_eq!(queue.try_recv(false), Some(3));
+
+        // The rider's job turned out slow: the submitter's fallback wakes a parked thread.
+        let parked = {
+            let queue = queue.clone();
+            std::thread::spawn(move || queue.recv_timeout(Duration::from_secs(10)))
+        };
+        while queue.lock().parked == 0 {
+            std::thread::yield_now();
+        }
+        queue.ride();
+        assert_eq!(queue.push(4, true).ok(), Some(true));
+        queue.nudge();
+        assert!(matches!(parked.join().unwrap(), Recv::Job(4)));
+        assert_eq!(queue.try_recv(true), None);
+        assert_eq!(queue.lock().riders, 0);
     }
 }

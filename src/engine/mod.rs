@@ -32,7 +32,7 @@ pub(crate) use startup::{Catalog, LoadError, LoadedProject, ProjectHandles, Runn
 use crate::telemetry::{InferenceLog, Origin};
 use async_loop::AsyncLoop;
 pub(crate) use sync_pool::PoolStats;
-use sync_pool::SyncPool;
+use sync_pool::{RIDER_WAIT, RiderFallback, SyncPool};
 
 /// Who serves a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,11 +94,20 @@ pub(crate) struct Engine {
 pub(crate) struct Ticket {
     reply: oneshot::Receiver<Reply>,
     abandoned: Arc<Mutex<bool>>,
+    /// Set when the job was left for a rider of the sync pool.
+    rider_fallback: Option<RiderFallback>,
 }
 
 impl Ticket {
-    pub(crate) fn reply(&mut self) -> &mut oneshot::Receiver<Reply> {
-        &mut self.reply
+    /// The reply; `Err` when the engine dropped the job unanswered (it is stopping).
+    pub(crate) async fn reply(&mut self) -> Result<Reply, oneshot::error::RecvError> {
+        if let Some(fallback) = self.rider_fallback.take() {
+            match tokio::time::timeout(RIDER_WAIT, &mut self.reply).await {
+                Ok(reply) => return reply,
+                Err(_) => fallback.wake(),
+            }
+        }
+        (&mut self.reply).await
     }
 
     /// Give up on the job (request timeout, shutdown deadline). Returns the reply if it arrived
@@ -160,13 +169,17 @@ impl Engine {
             abandoned: abandoned.clone(),
             _slot: slot,
         };
-        let target = if let (Some(async_loop), true) = (&self.async_loop, info.is_async) {
-            Some((async_loop, async_loop.submit(job, body, kind)))
+        let (target, rider_fallback) = if let (Some(async_loop), true) = (&self.async_loop, info.is_async) {
+            (Some((async_loop, async_loop.submit(job, body, kind))), None)
         } else {
-            self.sync_pool.submit(job, body, kind);
-            None
+            (None, self.sync_pool.submit(job, body, kind))
         };
-        (Ticket { reply: rx, abandoned }, CancelOnDrop { target })
+        let ticket = Ticket {
+            reply: rx,
+            abandoned,
+            rider_fallback,
+        };
+        (ticket, CancelOnDrop { target })
     }
 
     /// Hand a request to the gateways' FastAPI app (on the loop thread). Dropping the guard

@@ -2,11 +2,12 @@
 //!
 //! Threads attach to the interpreter once and detach only while waiting for a job, so a job
 //! costs no thread-state creation. A thread that finishes a job and finds another queued keeps
-//! the interpreter. The pool grows on demand up to its maximum (a DSPy `forward` mostly waits on
+//! the interpreter, and a job of a quick program (see `job_queue.rs`, riders) is left for it
+//! instead of waking another thread to wait for the GIL. The pool grows on demand up to its maximum (a DSPy `forward` mostly waits on
 //! the LM with the GIL released, so it is sized for I/O concurrency) and idle threads exit.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,12 @@ use pyo3::types::PyBytes;
 use super::job_queue::{JobQueue, Recv};
 use super::outcome::{deliver, describe_error, internal_error};
 use super::{BodyKind, JobContext};
+
+/// A program whose last run took less than this is quick: its next jobs may wait for a rider.
+const QUICK_RUN: Duration = Duration::from_millis(1);
+/// How long a job left for a rider waits before a parked thread is woken for it anyway (the
+/// rider's job may have turned out slow, say waiting on an LM).
+pub(crate) const RIDER_WAIT: Duration = Duration::from_millis(2);
 
 struct SyncJob {
     job: JobContext,
@@ -32,18 +39,25 @@ pub(crate) struct PoolStats {
     pub(crate) queued: usize,
     pub(crate) max_threads: usize,
     pub(crate) gil_wait_seconds: f64,
+    /// Jobs left for a rider instead of waking a thread, and those whose wait for it ran out.
+    pub(crate) rider_jobs: u64,
+    pub(crate) rider_fallbacks: u64,
 }
 
 struct Shared {
     queue: JobQueue<SyncJob>,
     run_sync: Py<PyAny>,
     routes: Arc<Vec<Py<PyAny>>>,
+    /// Per route: did its last run finish within [`QUICK_RUN`]?
+    quick: Vec<AtomicBool>,
     max_threads: usize,
     idle_timeout: Duration,
     threads: AtomicUsize,
     idle: AtomicUsize,
     queued: AtomicUsize,
     gil_wait_nanos: AtomicU64,
+    rider_jobs: AtomicU64,
+    rider_fallbacks: AtomicU64,
     handles: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -56,6 +70,7 @@ impl SyncPool {
         let shared = Arc::new(Shared {
             queue: JobQueue::new(),
             run_sync,
+            quick: routes.iter().map(|_| AtomicBool::new(false)).collect(),
             routes,
             max_threads: max_threads.max(1),
             idle_timeout: Duration::from_secs(60),
@@ -63,53 +78,31 @@ impl SyncPool {
             idle: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
             gil_wait_nanos: AtomicU64::new(0),
+            rider_jobs: AtomicU64::new(0),
+            rider_fallbacks: AtomicU64::new(0),
             handles: std::sync::Mutex::default(),
         });
         Self { shared }
     }
 
-    pub(crate) fn submit(&self, job: JobContext, body: Bytes, kind: BodyKind) {
+    /// Queue a job. `Some`: it was left for a rider; the submitter calls [`RiderFallback::wake`]
+    /// if no reply came within [`RIDER_WAIT`].
+    pub(crate) fn submit(&self, job: JobContext, body: Bytes, kind: BodyKind) -> Option<RiderFallback> {
+        let quick = self.shared.quick[job.route].load(Ordering::Relaxed);
         let queued = self.shared.queued.fetch_add(1, Ordering::AcqRel) + 1;
-        if self.shared.queue.push(SyncJob { job, body, kind }).is_err() {
-            // Stopping: the job is dropped, so its handler sees the engine go away.
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            return;
-        }
-        // Grow when more jobs wait than threads are idle (granian #873: compare with idle ones).
-        if queued > self.shared.idle.load(Ordering::Acquire) {
-            self.grow();
-        }
-    }
-
-    fn grow(&self) {
-        let shared = &self.shared;
-        let mut current = shared.threads.load(Ordering::Acquire);
-        loop {
-            if current >= shared.max_threads {
-                return;
+        match self.shared.queue.push(SyncJob { job, body, kind }, quick) {
+            Ok(true) => {
+                self.shared.rider_jobs.fetch_add(1, Ordering::Relaxed);
+                Some(RiderFallback(self.shared.clone()))
             }
-            match shared
-                .threads
-                .compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(actual) => current = actual,
+            Ok(false) => {
+                grow_if_short(&self.shared, queued);
+                None
             }
-        }
-        let worker = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("dspy-sync".into())
-            .spawn(move || worker.run());
-        match spawned {
-            Ok(handle) => {
-                let mut handles = shared.handles.lock().expect("pool handles lock");
-                // Dropping the handle of a thread that already exited (reaped when idle) frees it.
-                handles.retain(|h| !h.is_finished());
-                handles.push(handle);
-            }
-            Err(err) => {
-                shared.threads.fetch_sub(1, Ordering::AcqRel);
-                tracing::error!("could not start a sync worker thread: {err}");
+            Err(_) => {
+                // Stopping: the job is dropped, so its handler sees the engine go away.
+                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                None
             }
         }
     }
@@ -123,6 +116,8 @@ impl SyncPool {
             queued: s.queued.load(Ordering::Relaxed),
             max_threads: s.max_threads,
             gil_wait_seconds: Duration::from_nanos(s.gil_wait_nanos.load(Ordering::Relaxed)).as_secs_f64(),
+            rider_jobs: s.rider_jobs.load(Ordering::Relaxed),
+            rider_fallbacks: s.rider_fallbacks.load(Ordering::Relaxed),
         }
     }
 
@@ -147,6 +142,54 @@ impl SyncPool {
     }
 }
 
+/// Grow when more jobs wait than threads are idle (granian #873: compare with idle ones).
+fn grow_if_short(shared: &Arc<Shared>, queued: usize) {
+    if queued <= shared.idle.load(Ordering::Acquire) {
+        return;
+    }
+    let mut current = shared.threads.load(Ordering::Acquire);
+    loop {
+        if current >= shared.max_threads {
+            return;
+        }
+        match shared
+            .threads
+            .compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => break,
+            Err(actual) => current = actual,
+        }
+    }
+    let worker = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("dspy-sync".into())
+        .spawn(move || worker.run());
+    match spawned {
+        Ok(handle) => {
+            let mut handles = shared.handles.lock().expect("pool handles lock");
+            // Dropping the handle of a thread that already exited (reaped when idle) frees it.
+            handles.retain(|h| !h.is_finished());
+            handles.push(handle);
+        }
+        Err(err) => {
+            shared.threads.fetch_sub(1, Ordering::AcqRel);
+            tracing::error!("could not start a sync worker thread: {err}");
+        }
+    }
+}
+
+/// The submitter's way to stop waiting for a rider.
+pub(crate) struct RiderFallback(Arc<Shared>);
+
+impl RiderFallback {
+    /// Wake a parked thread (or start one) for the jobs still queued.
+    pub(crate) fn wake(&self) {
+        self.0.rider_fallbacks.fetch_add(1, Ordering::Relaxed);
+        self.0.queue.nudge();
+        grow_if_short(&self.0, self.0.queued.load(Ordering::Acquire));
+    }
+}
+
 impl Shared {
     fn run(&self) {
         Python::attach(|py| {
@@ -161,10 +204,15 @@ impl Shared {
                 match waited {
                     Recv::Job((job, received)) => {
                         self.record_gil_wait(received);
-                        self.run_job(py, job);
                         // Keep the interpreter while more work is queued.
-                        while let Some(job) = self.queue.try_recv() {
+                        let mut next = Some(job);
+                        while let Some(job) = next {
+                            let riding = self.quick[job.job.route].load(Ordering::Relaxed);
+                            if riding {
+                                self.queue.ride();
+                            }
                             self.run_job(py, job);
+                            next = self.queue.try_recv(riding);
                         }
                     }
                     Recv::Timeout => {
@@ -199,8 +247,12 @@ impl Shared {
             // The client left (or timed out) while the job was queued: nobody will read it.
             return;
         }
-        let route = self.routes[job.route].bind(py);
-        match self.run_sync.call1(py, (route, PyBytes::new(py, &body), kind.code())) {
+        let index = job.route;
+        let route = self.routes[index].bind(py);
+        let started = Instant::now();
+        let result = self.run_sync.call1(py, (route, PyBytes::new(py, &body), kind.code()));
+        self.quick[index].store(started.elapsed() < QUICK_RUN, Ordering::Relaxed);
+        match result {
             Ok(outcome) => deliver(job, outcome.bind(py)),
             Err(err) => {
                 let message = format!("running the program failed: {}", describe_error(py, &err));

@@ -113,6 +113,8 @@ fn engine_gauges(state: &AppState, served: &Served) -> EngineGauges {
         pool_queue_depth: pool.queued,
         pool_max_threads: pool.max_threads,
         gil_wait_seconds: pool.gil_wait_seconds,
+        pool_rider_jobs: pool.rider_jobs,
+        pool_rider_fallbacks: pool.rider_fallbacks,
         loop_tasks: served.engine.loop_tasks(),
         log_lines_written: served.log.lines_written(),
         log_write_errors: served.log.write_errors(),

@@ -31,6 +31,8 @@ pub(crate) struct EngineGauges {
     pub(crate) pool_queue_depth: usize,
     pub(crate) pool_max_threads: usize,
     pub(crate) gil_wait_seconds: f64,
+    pub(crate) pool_rider_jobs: u64,
+    pub(crate) pool_rider_fallbacks: u64,
     pub(crate) loop_tasks: u64,
     pub(crate) log_lines_written: u64,
     pub(crate) log_write_errors: u64,
@@ -94,7 +96,7 @@ struct EngineGauge {
 type GaugeReader = fn(&EngineGauges) -> f64;
 
 #[expect(clippy::cast_precision_loss, reason = "gauge values far below 2^52")]
-const ENGINE_GAUGES: [EngineGauge; 12] = [
+const ENGINE_GAUGES: [EngineGauge; 14] = [
     EngineGauge {
         name: "sync_pool_threads",
         help: "Threads in the sync (forward) pool",
@@ -119,6 +121,16 @@ const ENGINE_GAUGES: [EngineGauge; 12] = [
         name: "gil_wait_seconds",
         help: "Total time sync jobs waited for the GIL after being picked up",
         read: |e| e.gil_wait_seconds,
+    },
+    EngineGauge {
+        name: "sync_pool_rider_jobs",
+        help: "Jobs of quick sync programs left for the thread already running one, instead of waking another",
+        read: |e| e.pool_rider_jobs as f64,
+    },
+    EngineGauge {
+        name: "sync_pool_rider_fallbacks",
+        help: "Jobs left for such a thread that waited 2 ms and then got another thread",
+        read: |e| e.pool_rider_fallbacks as f64,
     },
     EngineGauge {
         name: "asyncio_tasks",
