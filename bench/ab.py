@@ -89,6 +89,7 @@ def main() -> int:
                             "rps": result["rps"],
                             "cpu_ms": 1000 * cpu / max(result["ok"], 1),
                             "p95": result["p95_ms"],
+                            "p99": result["p99_ms"],
                         }
                         rows.setdefault((program, name), []).append(row)
                         print(f"{program} {name} rep {rep + 1}: {row}", flush=True)
@@ -97,10 +98,10 @@ def main() -> int:
     finally:
         procs.stop(mock)
         shutil.rmtree(root, ignore_errors=True)
-    print("\n| program | build | req/s | CPU ms/req | p95 ms |\n|---|---|---|---|---|")
+    print("\n| program | build | req/s | CPU ms/req | p95 ms | p99 ms |\n|---|---|---|---|---|---|")
     for (program, name), runs in sorted(rows.items()):
-        med = {k: statistics.median(r[k] or 0 for r in runs) for k in ("rps", "cpu_ms", "p95")}
-        print(f"| {program} | {name} | {med['rps']:,.0f} | {med['cpu_ms']:.3f} | {med['p95']:.1f} |")
+        med = {k: statistics.median(r[k] or 0 for r in runs) for k in ("rps", "cpu_ms", "p95", "p99")}
+        print(f"| {program} | {name} | {med['rps']:,.0f} | {med['cpu_ms']:.3f} | {med['p95']:.1f} | {med['p99']:.1f} |")
     return 0
 
 

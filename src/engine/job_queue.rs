@@ -12,10 +12,11 @@
 //! job pushed while such a thread runs does not wake a parked thread, which would only wait
 //! for the GIL and cost two context switches: the rider takes it next. The rider leaves (and
 //! the count drops) in the same critical section as its last look, so a job queued for a rider
-//! is always seen by one; if the rider's job turns out slow, the submitter's fallback
-//! ([`JobQueue::nudge`]) wakes a parked thread after a short wait.
+//! is always seen by one; if the riders finish nothing for a while (a job turned out slow), the
+//! submitter's fallback ([`JobQueue::nudge`]) wakes a parked thread.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,8 @@ struct State<T> {
 pub(crate) struct JobQueue<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
+    /// Jobs riders have finished: while it moves, jobs left for them are being taken.
+    rides: AtomicU64,
 }
 
 impl<T> JobQueue<T> {
@@ -51,6 +54,7 @@ impl<T> JobQueue<T> {
                 riders: 0,
             }),
             ready: Condvar::new(),
+            rides: AtomicU64::new(0),
         }
     }
 
@@ -87,8 +91,14 @@ impl<T> JobQueue<T> {
         let mut state = self.lock();
         if riding {
             state.riders -= 1;
+            self.rides.fetch_add(1, Ordering::Relaxed);
         }
         state.jobs.pop_front()
+    }
+
+    /// How many jobs riders have finished so far.
+    pub(crate) fn rides(&self) -> u64 {
+        self.rides.load(Ordering::Relaxed)
     }
 
     /// A job left for a rider is still waiting: wake a parked thread if any job is queued.
@@ -187,16 +197,22 @@ mod tests {
         assert!(matches!(queue.recv_timeout(Duration::from_secs(1)), Recv::Closed));
     }
 
-    #[test]
-    fn a_quick_job_waits_for_the_rider_and_a_nudge_wakes_a_parked_thread() {
-        let queue = Arc::new(JobQueue::new());
-        let parked = {
+    /// A thread waiting for a job, returned once it is parked.
+    fn park_one(queue: &Arc<JobQueue<i32>>) -> std::thread::JoinHandle<Recv<i32>> {
+        let waiter = {
             let queue = queue.clone();
             std::thread::spawn(move || queue.recv_timeout(Duration::from_secs(10)))
         };
         while queue.lock().parked == 0 {
             std::thread::yield_now();
         }
+        waiter
+    }
+
+    #[test]
+    fn a_quick_job_waits_for_the_rider_and_a_nudge_wakes_a_parked_thread() {
+        let queue = Arc::new(JobQueue::new());
+        let parked = park_one(&queue);
         queue.ride();
         assert_eq!(queue.push(1, true).ok(), Some(true), "left for the rider");
         assert_eq!(
@@ -215,18 +231,13 @@ mod tests {
         assert_eq!(queue.try_recv(false), Some(3));
 
         // The rider's job turned out slow: the submitter's fallback wakes a parked thread.
-        let parked = {
-            let queue = queue.clone();
-            std::thread::spawn(move || queue.recv_timeout(Duration::from_secs(10)))
-        };
-        while queue.lock().parked == 0 {
-            std::thread::yield_now();
-        }
+        let parked = park_one(&queue);
         queue.ride();
         assert_eq!(queue.push(4, true).ok(), Some(true));
         queue.nudge();
         assert!(matches!(parked.join().unwrap(), Recv::Job(4)));
         assert_eq!(queue.try_recv(true), None);
         assert_eq!(queue.lock().riders, 0);
+        assert_eq!(queue.rides(), 2, "each rider's finished job is counted");
     }
 }

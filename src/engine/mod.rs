@@ -101,10 +101,13 @@ pub(crate) struct Ticket {
 impl Ticket {
     /// The reply; `Err` when the engine dropped the job unanswered (it is stopping).
     pub(crate) async fn reply(&mut self) -> Result<Reply, oneshot::error::RecvError> {
-        if let Some(fallback) = self.rider_fallback.take() {
-            match tokio::time::timeout(RIDER_WAIT, &mut self.reply).await {
-                Ok(reply) => return reply,
-                Err(_) => fallback.wake(),
+        if let Some(mut fallback) = self.rider_fallback.take() {
+            loop {
+                match tokio::time::timeout(RIDER_WAIT, &mut self.reply).await {
+                    Ok(reply) => return reply,
+                    Err(_) if fallback.riders_stuck() => break,
+                    Err(_) => {}
+                }
             }
         }
         (&mut self.reply).await

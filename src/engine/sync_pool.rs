@@ -21,8 +21,8 @@ use super::{BodyKind, JobContext};
 
 /// A program whose last run took less than this is quick: its next jobs may wait for a rider.
 const QUICK_RUN: Duration = Duration::from_millis(1);
-/// How long a job left for a rider waits before a parked thread is woken for it anyway (the
-/// rider's job may have turned out slow, say waiting on an LM).
+/// How often a job left for a rider checks that riders are finishing jobs; if none finished in
+/// that time (the rider's job turned out slow, say waiting on an LM), a thread is woken for it.
 pub(crate) const RIDER_WAIT: Duration = Duration::from_millis(2);
 
 struct SyncJob {
@@ -85,15 +85,18 @@ impl SyncPool {
         Self { shared }
     }
 
-    /// Queue a job. `Some`: it was left for a rider; the submitter calls [`RiderFallback::wake`]
-    /// if no reply came within [`RIDER_WAIT`].
+    /// Queue a job. `Some`: it was left for a rider; the submitter checks on it with
+    /// [`RiderFallback::riders_stuck`] every [`RIDER_WAIT`] until the reply comes.
     pub(crate) fn submit(&self, job: JobContext, body: Bytes, kind: BodyKind) -> Option<RiderFallback> {
         let quick = self.shared.quick[job.route].load(Ordering::Relaxed);
         let queued = self.shared.queued.fetch_add(1, Ordering::AcqRel) + 1;
         match self.shared.queue.push(SyncJob { job, body, kind }, quick) {
             Ok(true) => {
                 self.shared.rider_jobs.fetch_add(1, Ordering::Relaxed);
-                Some(RiderFallback(self.shared.clone()))
+                Some(RiderFallback {
+                    seen_rides: self.shared.queue.rides(),
+                    shared: self.shared.clone(),
+                })
             }
             Ok(false) => {
                 grow_if_short(&self.shared, queued);
@@ -178,15 +181,25 @@ fn grow_if_short(shared: &Arc<Shared>, queued: usize) {
     }
 }
 
-/// The submitter's way to stop waiting for a rider.
-pub(crate) struct RiderFallback(Arc<Shared>);
+/// The submitter's way to stop waiting for riders that are stuck.
+pub(crate) struct RiderFallback {
+    shared: Arc<Shared>,
+    seen_rides: u64,
+}
 
 impl RiderFallback {
-    /// Wake a parked thread (or start one) for the jobs still queued.
-    pub(crate) fn wake(&self) {
-        self.0.rider_fallbacks.fetch_add(1, Ordering::Relaxed);
-        self.0.queue.nudge();
-        grow_if_short(&self.0, self.0.queued.load(Ordering::Acquire));
+    /// True, after waking a parked thread (or starting one) for the queued jobs, when riders
+    /// finished no job since the last call: their jobs are slow, not the queue long.
+    pub(crate) fn riders_stuck(&mut self) -> bool {
+        let rides = self.shared.queue.rides();
+        if rides != self.seen_rides {
+            self.seen_rides = rides;
+            return false;
+        }
+        self.shared.rider_fallbacks.fetch_add(1, Ordering::Relaxed);
+        self.shared.queue.nudge();
+        grow_if_short(&self.shared, self.shared.queued.load(Ordering::Acquire));
+        true
     }
 }
 

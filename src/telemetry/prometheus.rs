@@ -129,7 +129,7 @@ const ENGINE_GAUGES: [EngineGauge; 14] = [
     },
     EngineGauge {
         name: "sync_pool_rider_fallbacks",
-        help: "Jobs left for such a thread that waited 2 ms and then got another thread",
+        help: "Times such jobs got another thread because the running ones finished nothing for 2 ms",
         read: |e| e.pool_rider_fallbacks as f64,
     },
     EngineGauge {
