@@ -3,8 +3,9 @@
 //! Threads attach to the interpreter once and detach only while waiting for a job, so a job
 //! costs no thread-state creation. A thread that finishes a job and finds another queued keeps
 //! the interpreter, and a job of a quick program (see `job_queue.rs`, riders) is left for it
-//! instead of waking another thread to wait for the GIL. The pool grows on demand up to its maximum (a DSPy `forward` mostly waits on
-//! the LM with the GIL released, so it is sized for I/O concurrency) and idle threads exit.
+//! instead of waking another thread to wait for the GIL. The pool grows on demand up to its
+//! maximum (a DSPy `forward` mostly waits on the LM with the GIL released, so it is sized for
+//! I/O concurrency) and idle threads exit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -39,7 +40,8 @@ pub(crate) struct PoolStats {
     pub(crate) queued: usize,
     pub(crate) max_threads: usize,
     pub(crate) gil_wait_seconds: f64,
-    /// Jobs left for a rider instead of waking a thread, and those whose wait for it ran out.
+    /// Jobs left for a rider instead of waking a thread, and the times such a job found the
+    /// riders stuck and woke one.
     pub(crate) rider_jobs: u64,
     pub(crate) rider_fallbacks: u64,
 }
