@@ -361,7 +361,7 @@ def test_quick_program_jobs_ride_the_running_thread_and_a_blocked_rider_is_not_w
     assert engine_gauge(server, "sync_pool_rider_jobs") > 0
     # A job of that program that blocks (an LM call, a lock): a job left for its thread gets
     # another one after a short wait. Without that, "open" would wait behind "wait" for 30 s.
-    for _attempt in range(5):
+    for _attempt in range(20):  # on a loaded box a run can exceed 1 ms and Gate is not quick
         fallbacks = engine_gauge(server, "sync_pool_rider_fallbacks")
         for _ in range(3):
             server.post("/Gate", {"action": "noop"})  # the program counts as quick again
