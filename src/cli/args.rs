@@ -1,5 +1,6 @@
 //! Arguments and flags. `///` comments are the `--help` text.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -133,28 +134,25 @@ fn port_in_range(value: &str) -> Result<u16, ArgError> {
 }
 
 /// Worker processes: 0 (one per core) up to 64 (each is a whole interpreter).
-fn workers_in_range(value: &str) -> Result<usize, ArgError> {
-    let workers: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
-    usize::try_from(workers)
+/// A whole number within `allowed`, refused as click's `IntRange` would (`range` is its text).
+fn count_in(value: &str, allowed: RangeInclusive<usize>, range: &'static str) -> Result<usize, ArgError> {
+    let count: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
+    usize::try_from(count)
         .ok()
-        .filter(|w| *w <= 64)
-        .ok_or_else(|| out_of_range(workers, "0<=x<=64"))
+        .filter(|c| allowed.contains(c))
+        .ok_or_else(|| out_of_range(count, range))
+}
+
+fn workers_in_range(value: &str) -> Result<usize, ArgError> {
+    count_in(value, 0..=64, "0<=x<=64")
 }
 
 fn sync_workers_in_range(value: &str) -> Result<usize, ArgError> {
-    let workers: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
-    usize::try_from(workers)
-        .ok()
-        .filter(|w| (1..=200).contains(w))
-        .ok_or_else(|| out_of_range(workers, "1<=x<=200"))
+    count_in(value, 1..=200, "1<=x<=200")
 }
 
 fn runtime_threads_in_range(value: &str) -> Result<usize, ArgError> {
-    let threads: i64 = value.parse().map_err(|_| not_a_number(value, "integer range"))?;
-    usize::try_from(threads)
-        .ok()
-        .filter(|t| (1..=64).contains(t))
-        .ok_or_else(|| out_of_range(threads, "1<=x<=64"))
+    count_in(value, 1..=64, "1<=x<=64")
 }
 
 /// Seconds of grace after a stop signal: 0 to one day (larger would overflow the timer).

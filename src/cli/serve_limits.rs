@@ -96,12 +96,13 @@ pub(super) fn connection_limits(config: &ProjectConfig) -> Result<ConnectionLimi
     })
 }
 
-/// `server.sync_worker_threads` (1–200, as the `--sync-workers` flag).
-/// `server.runtime_threads`: threads of the tokio runtime that does the HTTP work (1-64).
+/// `server.runtime_threads`: threads of the tokio runtime that does the HTTP work (1–64, as the
+/// `--runtime-threads` flag).
 pub(super) fn runtime_threads(config: &ProjectConfig) -> Result<Option<usize>, ConfigError> {
     Ok(config.server.runtime_threads.within(1..=64)?.map(count))
 }
 
+/// `server.sync_worker_threads` (1–200, as the `--sync-workers` flag).
 pub(super) fn sync_worker_threads(config: &ProjectConfig) -> Result<Option<usize>, ConfigError> {
     Ok(config.server.sync_worker_threads.within(1..=200)?.map(count))
 }
